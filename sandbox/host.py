@@ -1,0 +1,368 @@
+"""A small Lambda-compatible HTTP endpoint in front of AWS's local durable execution runner.
+
+The console (and any boto3 client) talks to this one endpoint exactly as it would to
+AWS Lambda:
+
+- `POST /2015-03-31/functions/{name}/invocations` (Invoke). For a durable function it
+  starts an execution at the runner and returns its ARN in the
+  `X-Amz-Durable-Execution-Arn` header. When the runner itself invokes a handler it
+  marks the request with `X-Dex-Handler-Invoke`; then the host runs the handler once
+  with the durable invocation input and returns its output. Plain functions (the
+  targets of chained invokes) just run.
+- `GET /2015-03-31/functions` (ListFunctions) and `GET /2015-03-31/functions/{name}`
+  (GetFunction) describe the sample functions, durable ones with their DurableConfig.
+- Every `/2025-12-01/` durable execution API is forwarded to the runner unchanged. A
+  durable API the runner does not implement (PauseDurableExecution, for example) gets
+  the error Lambda gives for an operation it does not know, `UnknownOperationException`,
+  so a client can say "not supported by this backend".
+
+Handlers reach the runner for their checkpoints through `AWS_ENDPOINT_URL_LAMBDA`,
+which `sandbox/runner.py` sets for this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import logging
+import os
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from aws_durable_execution_sdk_python_testing.invoker import (
+    INVOCATION_MARKER_HEADER,
+    create_test_lambda_context,
+)
+from aws_durable_execution_sdk_python_testing.web.routes import Router
+
+from sandbox.functions import FUNCTIONS, SampleFunction
+
+logger = logging.getLogger("sandbox.host")
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+SYNC_INVOKE_TIMEOUT_SECONDS = 900
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
+
+
+def function_arn(name: str, qualifier: str | None = None) -> str:
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+def function_configuration(fn: SampleFunction) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "FunctionName": fn.name,
+        "FunctionArn": function_arn(fn.name),
+        "Runtime": "python3.13",
+        "Handler": f"sandbox.functions.{fn.handler.__name__}",
+        "Description": fn.description,
+        "Timeout": 900,
+        "MemorySize": 512,
+        "Version": "$LATEST",
+        "PackageType": "Zip",
+        "State": "Active",
+        "LastModified": "2026-01-01T00:00:00.000+0000",
+    }
+    if fn.durable:
+        config["DurableConfig"] = {
+            "ExecutionTimeout": fn.execution_timeout,
+            "RetentionPeriodInDays": fn.retention_days,
+        }
+    return config
+
+
+def split_function_name(raw: str, qualifier: str | None) -> tuple[str, str | None]:
+    """Accept a name, `name:qualifier`, or a (partial or full) function ARN."""
+    name = unquote(raw)
+    if name.startswith("arn:"):
+        parts = name.split(":")
+        # arn:aws:lambda:region:account:function:name[:qualifier]
+        name = parts[6] if len(parts) > 6 else parts[-1]
+        if len(parts) > 7 and not qualifier:
+            qualifier = parts[7]
+    elif ":" in name:
+        name, _, q = name.partition(":")
+        qualifier = qualifier or q
+    return name, qualifier
+
+
+class Host:
+    """Everything the request handler needs: the runner's address and the functions."""
+
+    def __init__(self, runner_url: str) -> None:
+        parts = urlsplit(runner_url)
+        self.runner_host = parts.hostname or "127.0.0.1"
+        self.runner_port = parts.port or 80
+        self.router = Router()
+
+    def runner_request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection(self.runner_host, self.runner_port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            conn.close()
+
+    def runner_knows(self, path: str, method: str) -> bool:
+        try:
+            self.router.find_route(urlsplit(path).path, method)
+        except Exception:
+            return False
+        return True
+
+
+def error_body(code: str, message: str) -> bytes:
+    return json.dumps({"Type": "User", "Message": message, "message": message}).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: HostServer
+    protocol_version = "HTTP/1.1"
+
+    # ---- plumbing -------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def _body(self) -> bytes:
+        return self._payload
+
+    def _send(
+        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        sent_type = False
+        for name, value in (headers or {}).items():
+            if name.lower() in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                continue
+            sent_type = sent_type or name.lower() == "content-type"
+            self.send_header(name, value)
+        if not sent_type:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(data).encode(), headers)
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(status, error_body(code, message), {"x-amzn-ErrorType": code})
+
+    # ---- dispatch -------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        # Read the whole body first: on a kept-alive connection an unread body would be
+        # taken for the start of the next request.
+        length = int(self.headers.get("Content-Length") or 0)
+        self._payload = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        segments = [s for s in parts.path.split("/") if s]
+        query = parse_qs(parts.query)
+        try:
+            if parts.path == "/health":
+                self._json(200, {"status": "ok", "functions": sorted(FUNCTIONS)})
+            elif segments[:1] == ["2025-12-01"]:
+                self._forward(method)
+            elif segments[:2] == ["2015-03-31", "functions"]:
+                self._functions_api(method, segments[2:], query)
+            else:
+                self._unknown(method)
+        except Exception as exc:  # a bug in the host must not look like a hang
+            logger.exception("sandbox host failed on %s %s", method, self.path)
+            self._error(500, "ServiceException", f"sandbox host error: {exc}")
+
+    def _unknown(self, method: str) -> None:
+        self._error(
+            404,
+            "UnknownOperationException",
+            f"The sandbox does not support {method} {urlsplit(self.path).path}",
+        )
+
+    # ---- durable execution APIs: forwarded to the runner ----------------------------
+
+    def _forward(self, method: str) -> None:
+        if not self.server.host.runner_knows(self.path, method):
+            self._unknown(method)
+            return
+        headers = {
+            k: v
+            for k, v in self.headers.items()
+            if k.lower() not in ("host", "connection", "content-length")
+        }
+        status, out_headers, body = self.server.host.runner_request(
+            method, self.path, self._body(), headers
+        )
+        self._send(status, body, out_headers)
+
+    # ---- the Lambda functions API ---------------------------------------------------
+
+    def _functions_api(self, method: str, rest: list[str], query: dict[str, list[str]]) -> None:
+        qualifier = (query.get("Qualifier") or [None])[0]
+        if method == "GET" and not rest:
+            configs = [function_configuration(f) for f in FUNCTIONS.values()]
+            self._json(200, {"Functions": configs})
+            return
+        if not rest:
+            self._unknown(method)
+            return
+        name, qualifier = split_function_name(rest[0], qualifier)
+        fn = FUNCTIONS.get(name)
+        if method == "GET" and len(rest) == 1:
+            if fn is None:
+                self._not_found(name)
+                return
+            self._json(200, {"Configuration": function_configuration(fn)})
+            return
+        if method == "POST" and rest[1:] == ["invocations"]:
+            if fn is None:
+                self._not_found(name)
+                return
+            self._invoke(fn, qualifier)
+            return
+        self._unknown(method)
+
+    def _not_found(self, name: str) -> None:
+        self._error(
+            404, "ResourceNotFoundException", f"Function not found: {function_arn(name)}"
+        )
+
+    def _invoke(self, fn: SampleFunction, qualifier: str | None) -> None:
+        payload = self._body()
+        if self.headers.get(INVOCATION_MARKER_HEADER) or not fn.durable:
+            self._run_handler(fn, qualifier, payload)
+            return
+        self._start_execution(fn, qualifier, payload)
+
+    def _run_handler(self, fn: SampleFunction, qualifier: str | None, payload: bytes) -> None:
+        try:
+            event = json.loads(payload or b"{}")
+        except json.JSONDecodeError as exc:
+            self._error(400, "InvalidRequestContentException", f"Could not parse payload: {exc}")
+            return
+        invoked = f"{fn.name}:{qualifier}" if qualifier else fn.name
+        context = create_test_lambda_context(
+            region=REGION, account_id=ACCOUNT_ID, function_name=invoked
+        )
+        headers = {"X-Amz-Executed-Version": "$LATEST"}
+        try:
+            result = fn.handler(event, context)
+        except Exception as exc:  # reported the way Lambda reports an unhandled error
+            logger.info("function %s raised %s", fn.name, exc)
+            body = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            }
+            self._json(200, body, {**headers, "X-Amz-Function-Error": "Unhandled"})
+            return
+        self._json(200, result, headers)
+
+    def _start_execution(self, fn: SampleFunction, qualifier: str | None, payload: bytes) -> None:
+        name = self.headers.get("X-Amz-Durable-Execution-Name") or str(uuid.uuid4())
+        request = {
+            "AccountId": ACCOUNT_ID,
+            "FunctionName": fn.name,
+            "FunctionQualifier": qualifier or "$LATEST",
+            "ExecutionName": name,
+            "ExecutionTimeoutSeconds": fn.execution_timeout,
+            "ExecutionRetentionPeriodDays": fn.retention_days,
+            "Input": payload.decode("utf-8", errors="replace") if payload else "{}",
+        }
+        status, headers, body = self.server.host.runner_request(
+            "POST",
+            "/start-durable-execution",
+            json.dumps(request).encode(),
+            {"Content-Type": "application/json"},
+        )
+        if status >= 300:
+            self._send(status, body, headers)
+            return
+        arn = json.loads(body)["ExecutionArn"]
+        out = {"X-Amz-Durable-Execution-Arn": arn, "X-Amz-Executed-Version": "$LATEST"}
+        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        if invocation_type == "Event":
+            self._send(202, b"", out)
+            return
+        if invocation_type == "DryRun":
+            self._send(204, b"", out)
+            return
+        # RequestResponse: like Lambda, answer with the result once the execution ends.
+        self._send(200, self._await_result(arn), out)
+
+    def _await_result(self, arn: str) -> bytes:
+        from urllib.parse import quote
+
+        deadline = time.monotonic() + SYNC_INVOKE_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            status, _, body = self.server.host.runner_request(
+                "GET", f"/2025-12-01/durable-executions/{quote(arn, safe='')}"
+            )
+            if status == 200:
+                data = json.loads(body)
+                if data.get("Status") in TERMINAL:
+                    if data.get("Status") == "SUCCEEDED":
+                        return (data.get("Result") or "null").encode()
+                    return json.dumps(data.get("Error") or {"Status": data["Status"]}).encode()
+            time.sleep(0.2)
+        return json.dumps({"Status": "RUNNING", "DurableExecutionArn": arn}).encode()
+
+
+class HostServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], host: Host) -> None:
+        super().__init__(address, Handler)
+        self.host = host
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Lambda-compatible host for the samples")
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--runner-url", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("SANDBOX_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s sandbox-host %(levelname)s %(message)s",
+    )
+    server = HostServer((args.bind, args.port), Host(args.runner_url))
+    logger.warning("sandbox host on http://%s:%s", args.bind, args.port)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
