@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Callable
+from typing import Any
 
 from aws_durable_execution_sdk_python import DurableContext, durable_execution
 from aws_durable_execution_sdk_python.config import (
@@ -219,7 +220,9 @@ def durable_function_example(event: dict[str, Any], context: DurableContext) -> 
         name="waitForSystemReady",
     )
     greeting = context.invoke(
-        "hello-world", {"name": event.get("workflowId", "DurableExecution")}, name="invokeHelloWorld"
+        "hello-world",
+        {"name": event.get("workflowId", "DurableExecution")},
+        name="invokeHelloWorld",
     )
 
     def child(ctx: DurableContext) -> dict[str, Any]:

@@ -141,13 +141,17 @@ class Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         return self._payload
 
-    def _send(
-        self, status: int, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> None:
+    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         sent_type = False
         for name, value in (headers or {}).items():
-            if name.lower() in ("content-length", "transfer-encoding", "connection", "date", "server"):
+            if name.lower() in (
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "date",
+                "server",
+            ):
                 continue
             sent_type = sent_type or name.lower() == "content-type"
             self.send_header(name, value)
@@ -250,9 +254,7 @@ class Handler(BaseHTTPRequestHandler):
         self._unknown(method)
 
     def _not_found(self, name: str) -> None:
-        self._error(
-            404, "ResourceNotFoundException", f"Function not found: {function_arn(name)}"
-        )
+        self._error(404, "ResourceNotFoundException", f"Function not found: {function_arn(name)}")
 
     def _invoke(self, fn: SampleFunction, qualifier: str | None) -> None:
         payload = self._body()

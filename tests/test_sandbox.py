@@ -26,7 +26,12 @@ def _event_types(events: list[dict]) -> list[tuple[str, str | None, str | None]]
 def test_list_functions_reports_durable_config_for_durable_samples_only(lambda_sandbox):
     functions = {f["FunctionName"]: f for f in lambda_sandbox.list_functions()["Functions"]}
     durable = {name for name, f in functions.items() if "DurableConfig" in f}
-    assert durable == {"order-processor", "durable-function-example", "fraud-detection", "coffee-order"}
+    assert durable == {
+        "order-processor",
+        "durable-function-example",
+        "fraud-detection",
+        "coffee-order",
+    }
     assert set(functions) - durable == {"order-enricher", "hello-world"}
     assert functions["order-processor"]["DurableConfig"]["RetentionPeriodInDays"] == 7
 
@@ -103,16 +108,34 @@ def test_durable_function_example_runs_every_operation_in_order(lambda_sandbox):
     ]
     by_name = {e.get("Name"): e for e in events if e["EventType"].endswith("Started")}
     assert by_name["simpleWait"]["WaitStartedDetails"]["Duration"] == 5
-    branches = [e for e in events if e.get("SubType") == "ParallelBranch" and e["EventType"] == "ContextStarted"]
+    branches = [
+        e
+        for e in events
+        if e.get("SubType") == "ParallelBranch" and e["EventType"] == "ContextStarted"
+    ]
     assert len(branches) == 3
     assert {b["ParentId"] for b in branches} == {by_name["parallelOperations"]["Id"]}
-    iterations = [e for e in events if e.get("SubType") == "MapIteration" and e["EventType"] == "ContextStarted"]
+    iterations = [
+        e
+        for e in events
+        if e.get("SubType") == "MapIteration" and e["EventType"] == "ContextStarted"
+    ]
     assert len(iterations) == 5
-    polls = [e for e in events if e.get("Name") == "waitForSystemReady" and e["EventType"] == "StepStarted"]
+    polls = [
+        e
+        for e in events
+        if e.get("Name") == "waitForSystemReady" and e["EventType"] == "StepStarted"
+    ]
     assert len(polls) == 3
-    child_steps = [e["Name"] for e in events if e.get("ParentId") == by_name["isolatedContext"]["Id"] and e["EventType"] == "StepStarted"]
+    child_steps = [
+        e["Name"]
+        for e in events
+        if e.get("ParentId") == by_name["isolatedContext"]["Id"] and e["EventType"] == "StepStarted"
+    ]
     assert child_steps == ["loadMetadata", "validateConfig"]
-    assert by_name["invokeHelloWorld"]["ChainedInvokeStartedDetails"]["FunctionName"] == "hello-world"
+    assert (
+        by_name["invokeHelloWorld"]["ChainedInvokeStartedDetails"]["FunctionName"] == "hello-world"
+    )
 
 
 def _dedupe(pairs: list) -> list:
@@ -124,7 +147,9 @@ def _dedupe(pairs: list) -> list:
 
 
 def test_fraud_detection_retries_scoring_and_approves_low_risk_automatically(lambda_sandbox):
-    arn = start(lambda_sandbox, "fraud-detection", {"transactionId": "t1", "amount": 50}, _unique("txn"))
+    arn = start(
+        lambda_sandbox, "fraud-detection", {"transactionId": "t1", "amount": 50}, _unique("txn")
+    )
     execution = wait_for_status(lambda_sandbox, arn)
     assert execution["Status"] == "SUCCEEDED"
     assert json.loads(execution["Result"])["decision"]["by"] == "auto"
@@ -135,14 +160,18 @@ def test_fraud_detection_retries_scoring_and_approves_low_risk_automatically(lam
 
 
 def test_fraud_detection_blocks_high_risk_with_a_clear_error(lambda_sandbox):
-    arn = start(lambda_sandbox, "fraud-detection", {"transactionId": "t2", "amount": 50000}, _unique("txn"))
+    arn = start(
+        lambda_sandbox, "fraud-detection", {"transactionId": "t2", "amount": 50000}, _unique("txn")
+    )
     execution = wait_for_status(lambda_sandbox, arn)
     assert execution["Status"] == "FAILED"
     assert "blocked" in execution["Error"]["ErrorMessage"]
 
 
 def test_fraud_detection_waits_for_a_human_on_medium_risk(lambda_sandbox):
-    arn = start(lambda_sandbox, "fraud-detection", {"transactionId": "t3", "amount": 4000}, _unique("txn"))
+    arn = start(
+        lambda_sandbox, "fraud-detection", {"transactionId": "t3", "amount": 4000}, _unique("txn")
+    )
     callback_id = wait_for_callback(lambda_sandbox, arn, "humanVerification")
     lambda_sandbox.send_durable_execution_callback_failure(
         CallbackId=callback_id, Error={"ErrorType": "Rejected", "ErrorMessage": "stolen card"}

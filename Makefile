@@ -1,0 +1,59 @@
+# Durable Console: `make run` and `make test` do all of their own set-up on a fresh Debian
+# machine with Python 3.11 (venv, pip install, apt packages, Redis, migrations).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+REDIS_URL ?= redis://127.0.0.1:6379/0
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Settings come from the environment (see .env.example); the Redis check needs REDIS_URL.
+export REDIS_URL
+
+.PHONY: venv deps redis migrate run test lint
+
+venv: $(VENV)/.installed
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when requirements.txt changed since the last install.
+$(VENV)/.installed: requirements.txt | $(PY)
+	$(PY) -m pip install -r requirements.txt
+	touch $@
+
+# graphviz gives `dot`, redis-server the broker/cache, chromium the browser tests.
+deps:
+	@missing=""; \
+	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing:$$missing"; \
+		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
+	fi
+
+REDIS_PING := $(PY) -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" >/dev/null 2>&1
+
+# Start a throwaway local Redis (no persistence) when none answers at REDIS_URL.
+redis: venv
+	@if ! $(REDIS_PING); then \
+		port=$$($(PY) -c "import os, urllib.parse; print(urllib.parse.urlparse(os.environ['REDIS_URL']).port or 6379)"); \
+		echo "Starting redis-server on port $$port"; \
+		redis-server --daemonize yes --port $$port --save "" --appendonly no >/dev/null; \
+		for i in $$(seq 50); do $(REDIS_PING) && exit 0; sleep 0.2; done; \
+		echo "Redis does not answer at $$REDIS_URL" >&2; exit 1; \
+	fi
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+run: venv deps redis migrate
+	$(PY) manage.py runconsole
+
+test: venv deps redis
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,277 @@
+"""History events -> operation tree. Pure Python: no Django, no boto3.
+
+The tree is built from GetDurableExecutionHistory events, never from the state API (which
+leaves out the children of completed operations). `apply_events` folds events into a
+dict of `OperationNode`s keyed by operation id; it is incremental, so the sync engine can
+load the nodes it mirrored before, apply only the new events, and save what changed.
+
+Rules, following the API:
+- nesting is by ParentId; an operation's type comes from its event family
+  (Step*/Wait*/Callback*/Context*/ChainedInvoke*) and SubType says what kind of context
+  or step it is (Parallel, ParallelBranch, Map, MapIteration, WaitForCallback,
+  WaitForCondition, RunInChildContext, ...);
+- an operation's status is that of its latest event;
+- a StepFailed (or a WaitForCondition poll's StepSucceeded) whose RetryDetails carry
+  NextAttemptDelaySeconds schedules another attempt: the operation is PENDING, not done;
+- attempts are counted from the StepStarted events and the RetryDetails' CurrentAttempt;
+- a chained invoke records its target function and, when the history gives one, the
+  child execution's ARN.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Operation types (the API's OperationType) by event family.
+EVENT_FAMILIES = {
+    "Step": "STEP",
+    "Wait": "WAIT",
+    "Callback": "CALLBACK",
+    "Context": "CONTEXT",
+    "ChainedInvoke": "CHAINED_INVOKE",
+}
+
+# Event suffix -> operation status (the API's OperationStatus vocabulary).
+STATUS_BY_SUFFIX = {
+    "Started": "STARTED",
+    "Succeeded": "SUCCEEDED",
+    "Failed": "FAILED",
+    "TimedOut": "TIMED_OUT",
+    "Stopped": "STOPPED",
+    "Cancelled": "CANCELLED",
+}
+
+TERMINAL_OPERATION_STATUSES = frozenset(
+    {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"}
+)
+EXECUTION_EVENT_PREFIX = "Execution"
+
+
+@dataclass
+class OperationNode:
+    """One operation of an execution, as plain data."""
+
+    id: str
+    type: str
+    subtype: str | None = None
+    name: str | None = None
+    parent_id: str | None = None
+    status: str = "STARTED"
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    attempt_count: int = 0
+    callback_id: str | None = None
+    wait_seconds: int | None = None
+    wait_scheduled_end: datetime | None = None
+    invoke_function: str | None = None
+    child_execution_arn: str | None = None
+    input: str | None = None
+    result: str | None = None
+    result_truncated: bool = False
+    error: dict[str, Any] | None = None
+    retries: list[dict[str, Any]] = field(default_factory=list)
+    first_event_id: int = 0
+    last_event_id: int = 0
+    # Order in which operations first appeared in the history (for stable display).
+    position: int = 0
+
+    @property
+    def is_pending_callback(self) -> bool:
+        return self.type == "CALLBACK" and self.status == "STARTED"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def split_event_type(event_type: str) -> tuple[str, str] | None:
+    """`StepFailed` -> (`Step`, `Failed`); None for execution-level and other events."""
+    for family in sorted(EVENT_FAMILIES, key=len, reverse=True):
+        if event_type.startswith(family):
+            suffix = event_type[len(family) :]
+            if suffix in STATUS_BY_SUFFIX:
+                return family, suffix
+    return None
+
+
+def _payload(details: dict[str, Any], key: str) -> tuple[str | None, bool]:
+    value = details.get(key)
+    if isinstance(value, dict):
+        return value.get("Payload"), bool(value.get("Truncated"))
+    return None, False
+
+
+def _error(details: dict[str, Any]) -> dict[str, Any] | None:
+    value = details.get("Error")
+    if isinstance(value, dict):
+        payload = value.get("Payload", value)
+        return payload if isinstance(payload, dict) else {"ErrorMessage": str(payload)}
+    return None
+
+
+def _details(event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event.items():
+        if key.endswith("Details") and isinstance(value, dict):
+            return value
+    return {}
+
+
+def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str | None:
+    """Fold one history event into `nodes`; return the id of the operation it changed."""
+    split = split_event_type(event.get("EventType", ""))
+    op_id = event.get("Id")
+    if split is None or not op_id:
+        return None
+    family, suffix = split
+    event_id = int(event.get("EventId") or 0)
+    node = nodes.get(op_id)
+    if node is None:
+        node = OperationNode(
+            id=op_id,
+            type=EVENT_FAMILIES[family],
+            first_event_id=event_id,
+            position=len(nodes),
+        )
+        nodes[op_id] = node
+    if event_id and event_id < node.last_event_id:
+        return None  # an event we have already applied
+    node.last_event_id = max(node.last_event_id, event_id)
+    node.subtype = event.get("SubType") or node.subtype
+    node.name = event.get("Name") if event.get("Name") is not None else node.name
+    node.parent_id = event.get("ParentId") or node.parent_id
+    timestamp = event.get("EventTimestamp")
+    details = _details(event)
+    status = STATUS_BY_SUFFIX[suffix]
+
+    if suffix == "Started":
+        if node.started_at is None:
+            node.started_at = timestamp
+        node.ended_at = None
+        if family == "Step":
+            node.attempt_count += 1
+        if family == "Wait":
+            node.wait_seconds = details.get("Duration", node.wait_seconds)
+            node.wait_scheduled_end = details.get("ScheduledEndTimestamp")
+        if family == "Callback":
+            node.callback_id = details.get("CallbackId") or node.callback_id
+        if family == "ChainedInvoke":
+            node.invoke_function = details.get("FunctionName") or node.invoke_function
+            node.input, _ = _payload(details, "Input")
+    else:
+        node.ended_at = timestamp
+        result, truncated = _payload(details, "Result")
+        if result is not None or truncated:
+            node.result, node.result_truncated = result, truncated
+        node.error = _error(details) or (node.error if status == "SUCCEEDED" else None)
+        if status == "SUCCEEDED":
+            node.error = None
+
+    # A chained invoke's child execution, wherever the history reports it.
+    for key in ("DurableExecutionArn", "ChildExecutionArn", "ExecutionArn"):
+        if details.get(key):
+            node.child_execution_arn = details[key]
+
+    retry = details.get("RetryDetails")
+    if isinstance(retry, dict):
+        attempt = int(retry.get("CurrentAttempt") or 0)
+        node.attempt_count = max(node.attempt_count, attempt)
+        if suffix == "Failed":
+            node.retries.append(
+                {
+                    "attempt": attempt,
+                    "at": timestamp,
+                    "error": _error(details),
+                    "next_attempt_delay_seconds": retry.get("NextAttemptDelaySeconds"),
+                }
+            )
+        if retry.get("NextAttemptDelaySeconds") is not None:
+            # Another attempt (or poll) is scheduled: the operation is not done.
+            status = "PENDING"
+            node.ended_at = None
+    node.status = status
+    return op_id
+
+
+def apply_events(nodes: dict[str, OperationNode], events: Iterable[dict[str, Any]]) -> set[str]:
+    """Fold events (in EventId order) into `nodes`; return the ids of changed operations."""
+    changed: set[str] = set()
+    for event in events:
+        op_id = apply_event(nodes, event)
+        if op_id:
+            changed.add(op_id)
+    return changed
+
+
+def build_tree(events: Iterable[dict[str, Any]]) -> dict[str, OperationNode]:
+    nodes: dict[str, OperationNode] = {}
+    apply_events(nodes, sorted(events, key=lambda e: int(e.get("EventId") or 0)))
+    return nodes
+
+
+def children_index(nodes: dict[str, OperationNode]) -> dict[str | None, list[OperationNode]]:
+    """Parent id -> children in the order they started; orphans hang off the root."""
+    index: dict[str | None, list[OperationNode]] = {}
+    for node in sorted(nodes.values(), key=lambda n: (n.first_event_id, n.position)):
+        parent = node.parent_id if node.parent_id in nodes else None
+        index.setdefault(parent, []).append(node)
+    return index
+
+
+def nested(nodes: dict[str, OperationNode]) -> list[dict[str, Any]]:
+    """The tree as nested dicts (each with `children`), top-level operations first."""
+    index = children_index(nodes)
+
+    def walk(node: OperationNode) -> dict[str, Any]:
+        data = node.to_dict()
+        data["children"] = [walk(child) for child in index.get(node.id, [])]
+        return data
+
+    return [walk(node) for node in index.get(None, [])]
+
+
+def counts_by_status(nodes: Iterable[OperationNode]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in nodes:
+        counts[node.status] = counts.get(node.status, 0) + 1
+    return counts
+
+
+def decode_payload(text: str | None) -> Any:
+    """Parse a payload for display.
+
+    Payloads are JSON text. The Python SDK checkpoints step results in a typed envelope
+    (`{"t": "m", "v": {...}}`); unwrap it so people read the value they returned.
+    Anything that is not JSON is returned as the text it is.
+    """
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):
+        return text
+    return _unwrap(value)
+
+
+_SCALAR_TAGS = {"s", "i", "f", "b", "n", "d", "dt", "dec", "u", "bytes"}
+
+
+def _unwrap(value: Any, depth: int = 0) -> Any:
+    if depth > 200:
+        return value
+    if isinstance(value, dict) and set(value) <= {"t", "v"} and "t" in value:
+        tag, inner = value.get("t"), value.get("v")
+        if tag in ("m", "br") and isinstance(inner, dict):
+            return {k: _unwrap(v, depth + 1) for k, v in inner.items()}
+        if tag in ("l", "t", "set", "tuple") and isinstance(inner, list):
+            return [_unwrap(v, depth + 1) for v in inner]
+        if tag in _SCALAR_TAGS or not isinstance(inner, (dict, list)):
+            return inner
+        return _unwrap(inner, depth + 1)
+    if isinstance(value, dict):
+        return {k: _unwrap(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, depth + 1) for v in value]
+    return value
