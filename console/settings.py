@@ -73,6 +73,7 @@ SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=False)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=False)
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -142,6 +143,8 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # A file, not memory, so that Celery workers started by the tests share it.
+            "TEST": {"NAME": VAR_DIR / "test-db.sqlite3"},
         }
     }
 
@@ -202,8 +205,20 @@ CELERY_TASK_TIME_LIMIT = 300
 # Sync tasks are long and uneven; take one at a time so a slow one does not hoard others.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-# Periodic tasks; the executions app adds its sweeps here.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Periodic sweeps. Each source's own intervals decide what is due; these only say how
+# often to look. Both sweeps hold a Redis lock and touch only rows that can change.
+SYNC_SWEEP_SECONDS = float(os.environ.get("SYNC_SWEEP_SECONDS", "2"))
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "poll-sources": {"task": "executions.tasks.poll_sources", "schedule": SYNC_SWEEP_SECONDS},
+    "sweep-executions": {
+        "task": "executions.tasks.sweep_executions",
+        "schedule": SYNC_SWEEP_SECONDS,
+    },
+}
+
+# The embedded sandbox backend (`manage.py sandbox`, `make run`).
+SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "9100"))
+SANDBOX_DATA_DIR = Path(os.environ.get("SANDBOX_DATA_DIR", str(VAR_DIR / "sandbox")))
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 

@@ -11,8 +11,9 @@ Rules, following the API:
   or step it is (Parallel, ParallelBranch, Map, MapIteration, WaitForCallback,
   WaitForCondition, RunInChildContext, ...);
 - an operation's status is that of its latest event;
-- a StepFailed (or a WaitForCondition poll's StepSucceeded) whose RetryDetails carry
-  NextAttemptDelaySeconds schedules another attempt: the operation is PENDING, not done;
+- a StepFailed (or a WaitForCondition poll's StepSucceeded) whose RetryDetails carry a
+  non-zero NextAttemptDelaySeconds schedules another attempt: the operation is PENDING,
+  not done (the final failure carries none, or 0);
 - attempts are counted from the StepStarted events and the RetryDetails' CurrentAttempt;
 - a chained invoke records its target function and, when the history gives one, the
   child execution's ARN.
@@ -187,8 +188,9 @@ def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str |
                     "next_attempt_delay_seconds": retry.get("NextAttemptDelaySeconds"),
                 }
             )
-        if retry.get("NextAttemptDelaySeconds") is not None:
-            # Another attempt (or poll) is scheduled: the operation is not done.
+        if retry.get("NextAttemptDelaySeconds"):
+            # Another attempt (or poll) is scheduled: the operation is not done. The
+            # runner reports the last failure with a delay of 0, so 0 means final.
             status = "PENDING"
             node.ended_at = None
     node.status = status

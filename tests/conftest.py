@@ -20,3 +20,50 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def lambda_sandbox(sandbox: Sandbox) -> Any:
     """A boto3 Lambda client pointed at the sandbox, as an external system would hold one."""
     return lambda_client(sandbox.endpoint_url)
+
+
+@pytest.fixture
+def sandbox_source(db: Any, sandbox: Sandbox) -> Any:
+    """The sandbox registered as a source, discovering its durable functions."""
+    from executions.models import Credentials, Source
+
+    return Source.objects.create(
+        name="sandbox",
+        region=sandbox.region,
+        endpoint_url=sandbox.endpoint_url,
+        credentials=Credentials.NONE,
+        discover=True,
+    )
+
+
+class CallLog:
+    """Every Lambda API call the console makes, seen through a botocore event hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+
+    def __call__(self, operation: str, params: dict[str, Any], response: dict[str, Any]) -> None:
+        self.calls.append((operation, params, response))
+
+    def count(self, operation: str) -> int:
+        return sum(1 for op, _, _ in self.calls if op == operation)
+
+    def events_fetched(self) -> int:
+        return sum(
+            len(response.get("Events", []))
+            for op, _, response in self.calls
+            if op == "GetDurableExecutionHistory"
+        )
+
+    def clear(self) -> None:
+        self.calls.clear()
+
+
+@pytest.fixture
+def api_calls() -> Any:
+    from executions import lambda_api
+
+    log = CallLog()
+    lambda_api.add_call_listener(log)
+    yield log
+    lambda_api.remove_call_listener(log)

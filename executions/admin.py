@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from executions.models import Execution, Function, Source
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "region",
+        "endpoint_url",
+        "credentials",
+        "discover",
+        "enabled",
+        "last_synced_at",
+        "stale_since",
+    ]
+    list_filter = ["enabled", "credentials", "region"]
+    search_fields = ["name", "endpoint_url"]
+    readonly_fields = ["created_at", "last_synced_at", "stale_since", "last_error"]
+
+
+@admin.register(Function)
+class FunctionAdmin(admin.ModelAdmin):
+    list_display = ["name", "qualifier", "source", "explicit", "discovered", "last_listed_at"]
+    list_filter = ["source"]
+
+
+@admin.register(Execution)
+class ExecutionAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "function",
+        "status",
+        "started_at",
+        "operation_count",
+        "pending_callbacks",
+        "last_synced_at",
+    ]
+    list_filter = ["status", "source"]
+    search_fields = ["name", "arn"]
+    readonly_fields = [f.name for f in Execution._meta.fields]
+
+    def has_add_permission(self, request):  # the mirror is written by sync only
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

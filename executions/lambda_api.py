@@ -1,0 +1,438 @@
+"""Every call the console makes to a Lambda endpoint. Nothing else imports boto3.
+
+One domain error, `LambdaApiError`, with a `permanent` flag: permanent errors (access
+denied, not found, invalid input) will not go away on a retry; transient ones
+(throttling, 5xx, connection failures) are retried here with exponential backoff and
+full jitter before they are raised. botocore's own retries are switched off so that
+every HTTP request is one counted, visible call.
+
+Timestamps in the records returned here are timezone-aware datetimes, as boto3 parses
+them; `jsonable` turns a record into something a JSONField can store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import botocore.exceptions
+from botocore import UNSIGNED
+from botocore.config import Config
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_CODES = {
+    "TooManyRequestsException",
+    "ThrottlingException",
+    "Throttling",
+    "ServiceException",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "EC2ThrottledException",
+    "ResourceNotReadyException",
+}
+THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
+UNSUPPORTED_CODES = {"UnknownOperationException", "UnsupportedOperationException"}
+NOT_FOUND_CODES = {"ResourceNotFoundException"}
+
+# Backoff: attempt n waits uniform(0, min(cap, base * 2**n)) seconds ("full jitter").
+RETRY_ATTEMPTS = 5
+BACKOFF_BASE_SECONDS = 0.2
+BACKOFF_CAP_SECONDS = 5.0
+
+# History pages: the API allows up to 1,000 events per page.
+MAX_HISTORY_PAGE = 1000
+
+
+class LambdaApiError(Exception):
+    """A call to a Lambda endpoint failed. `permanent` says whether a retry could help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        operation: str = "",
+        permanent: bool = False,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.operation = operation
+        self.permanent = permanent
+        self.status = status
+
+    @property
+    def throttled(self) -> bool:
+        return self.code in THROTTLING_CODES
+
+    @property
+    def unsupported(self) -> bool:
+        return self.code in UNSUPPORTED_CODES
+
+    @property
+    def not_found(self) -> bool:
+        return self.code in NOT_FOUND_CODES
+
+    def __str__(self) -> str:
+        if self.unsupported:
+            return f"{self.operation} is not supported by this backend."
+        return super().__str__()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What lambda_api needs to know of a Source (so this module stays free of Django)."""
+
+    name: str
+    region: str
+    endpoint_url: str = ""
+    credentials: str = "default"  # "default", "profile" or "none"
+    profile: str = ""
+    role_arn: str = ""
+
+    @classmethod
+    def of(cls, source: Any) -> Endpoint:
+        return cls(
+            name=source.name,
+            region=source.region,
+            endpoint_url=source.endpoint_url or "",
+            credentials=source.credentials,
+            profile=source.profile or "",
+            role_arn=source.role_arn or "",
+        )
+
+
+# ---- call listeners: a botocore event hook on every client, for counting calls ---------
+
+# listener(operation_name, request_params, parsed_response) after every HTTP response,
+# errors included. Tests count calls and events fetched with it; no mock is involved.
+CallListener = Callable[[str, dict[str, Any], dict[str, Any]], None]
+_listeners: list[CallListener] = []
+
+
+def add_call_listener(listener: CallListener) -> None:
+    _listeners.append(listener)
+
+
+def remove_call_listener(listener: CallListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def _before_call(model: Any = None, params: Any = None, context: Any = None, **_: Any) -> None:
+    # before-parameter-build sees the API-level parameters (not the serialised request).
+    if context is not None:
+        context["durable_console_params"] = dict(params or {})
+
+
+def _after_call(model: Any = None, parsed: Any = None, context: Any = None, **_: Any) -> None:
+    params = (context or {}).get("durable_console_params") or {}
+    for listener in list(_listeners):
+        listener(model.name if model is not None else "?", params, parsed or {})
+
+
+# ---- clients --------------------------------------------------------------------------
+
+_clients: dict[Endpoint, tuple[Any, float]] = {}
+_clients_lock = threading.Lock()
+ROLE_SESSION_SECONDS = 3600
+
+
+def _session(endpoint: Endpoint) -> tuple[boto3.Session, float]:
+    """A boto3 session for the endpoint, and when its credentials expire (inf: never)."""
+    if endpoint.credentials == "profile" and endpoint.profile:
+        session = boto3.Session(profile_name=endpoint.profile, region_name=endpoint.region)
+    else:
+        session = boto3.Session(region_name=endpoint.region)
+    if not endpoint.role_arn:
+        return session, float("inf")
+    sts = session.client("sts", region_name=endpoint.region)
+    try:
+        creds = sts.assume_role(
+            RoleArn=endpoint.role_arn,
+            RoleSessionName="durable-console",
+            DurationSeconds=ROLE_SESSION_SECONDS,
+        )["Credentials"]
+    except botocore.exceptions.BotoCoreError as exc:
+        raise LambdaApiError(
+            f"Could not assume role {endpoint.role_arn}: {exc}", operation="AssumeRole"
+        ) from exc
+    except botocore.exceptions.ClientError as exc:
+        raise _domain_error(exc, "AssumeRole") from exc
+    assumed = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=endpoint.region,
+    )
+    # Refresh five minutes before the temporary credentials run out.
+    return assumed, time.time() + ROLE_SESSION_SECONDS - 300
+
+
+def client(endpoint: Endpoint) -> Any:
+    """A cached Lambda client for the endpoint (thread-safe to share)."""
+    with _clients_lock:
+        cached = _clients.get(endpoint)
+        if cached and cached[1] > time.time():
+            return cached[0]
+    session, expires = _session(endpoint)
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=30,
+        signature_version=UNSIGNED if endpoint.credentials == "none" else None,
+        user_agent_extra="durable-console",
+    )
+    lambda_client = session.client(
+        "lambda",
+        region_name=endpoint.region,
+        endpoint_url=endpoint.endpoint_url or None,
+        config=config,
+    )
+    lambda_client.meta.events.register("before-parameter-build.lambda", _before_call)
+    lambda_client.meta.events.register("after-call.lambda", _after_call)
+    with _clients_lock:
+        _clients[endpoint] = (lambda_client, expires)
+    return lambda_client
+
+
+def forget_clients() -> None:
+    with _clients_lock:
+        _clients.clear()
+
+
+# ---- errors and retries ---------------------------------------------------------------
+
+
+def _domain_error(exc: botocore.exceptions.ClientError, operation: str) -> LambdaApiError:
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = error.get("Message") or str(exc)
+    transient = code in TRANSIENT_CODES or (isinstance(status, int) and status >= 500)
+    return LambdaApiError(
+        f"{operation}: {code or status}: {message}",
+        code=code,
+        operation=operation,
+        permanent=not transient,
+        status=status,
+    )
+
+
+def _call(endpoint: Endpoint, operation: str, **params: Any) -> Any:
+    """Call `operation` with retries on transient errors; raise LambdaApiError."""
+    method = getattr(client(endpoint), _snake(operation))
+    attempt = 0
+    while True:
+        try:
+            return method(**params)
+        except botocore.exceptions.ClientError as exc:
+            error = _domain_error(exc, operation)
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectTimeoutError,
+        ) as exc:
+            error = LambdaApiError(
+                f"{operation}: cannot reach {endpoint.endpoint_url or 'AWS'}: {exc}",
+                code="EndpointUnreachable",
+                operation=operation,
+            )
+        except botocore.exceptions.NoCredentialsError as exc:
+            raise LambdaApiError(
+                f"No AWS credentials for source {endpoint.name}: {exc}",
+                code="NoCredentials",
+                operation=operation,
+                permanent=True,
+            ) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise LambdaApiError(f"{operation}: {exc}", operation=operation) from exc
+        attempt += 1
+        if error.permanent or attempt >= RETRY_ATTEMPTS:
+            raise error
+        delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+        logger.info("%s failed (%s); retry %d in %.2f s", operation, error.code, attempt, delay)
+        time.sleep(delay)
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for i, ch in enumerate(operation):
+        if ch.isupper() and i:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _clean(response: dict[str, Any]) -> dict[str, Any]:
+    response = dict(response)
+    response.pop("ResponseMetadata", None)
+    return response
+
+
+# ---- reading --------------------------------------------------------------------------
+
+
+def list_functions(endpoint: Endpoint) -> list[dict[str, Any]]:
+    functions: list[dict[str, Any]] = []
+    params: dict[str, Any] = {}
+    while True:
+        page = _call(endpoint, "ListFunctions", **params)
+        functions.extend(page.get("Functions", []))
+        if not page.get("NextMarker"):
+            return functions
+        params["Marker"] = page["NextMarker"]
+
+
+def list_executions(
+    endpoint: Endpoint,
+    function_name: str,
+    qualifier: str = "",
+    *,
+    started_after: datetime | None = None,
+    statuses: list[str] | None = None,
+    page_size: int = 1000,
+) -> Iterator[dict[str, Any]]:
+    """ListDurableExecutionsByFunction, every page."""
+    params: dict[str, Any] = {"FunctionName": function_name, "MaxItems": page_size}
+    if qualifier:
+        params["Qualifier"] = qualifier
+    if started_after is not None:
+        params["StartedAfter"] = started_after
+    if statuses:
+        params["Statuses"] = statuses
+    while True:
+        page = _call(endpoint, "ListDurableExecutionsByFunction", **params)
+        yield from page.get("DurableExecutions", [])
+        if not page.get("NextMarker"):
+            return
+        params["Marker"] = page["NextMarker"]
+
+
+def get_execution(endpoint: Endpoint, arn: str) -> dict[str, Any]:
+    return _clean(_call(endpoint, "GetDurableExecution", DurableExecutionArn=arn))
+
+
+def history_page(
+    endpoint: Endpoint,
+    arn: str,
+    *,
+    marker: str | None = None,
+    reverse: bool = False,
+    max_items: int = MAX_HISTORY_PAGE,
+    include_data: bool = True,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "DurableExecutionArn": arn,
+        "IncludeExecutionData": include_data,
+        "MaxItems": max_items,
+        "ReverseOrder": reverse,
+    }
+    if marker:
+        params["Marker"] = marker
+    return _clean(_call(endpoint, "GetDurableExecutionHistory", **params))
+
+
+# ---- acting ---------------------------------------------------------------------------
+
+
+def send_callback_success(endpoint: Endpoint, callback_id: str, result: bytes) -> None:
+    _call(endpoint, "SendDurableExecutionCallbackSuccess", CallbackId=callback_id, Result=result)
+
+
+def send_callback_failure(
+    endpoint: Endpoint,
+    callback_id: str,
+    error_type: str,
+    error_message: str,
+    error_data: str | None = None,
+) -> None:
+    error: dict[str, Any] = {"ErrorType": error_type, "ErrorMessage": error_message}
+    if error_data:
+        error["ErrorData"] = error_data
+    _call(endpoint, "SendDurableExecutionCallbackFailure", CallbackId=callback_id, Error=error)
+
+
+def send_callback_heartbeat(endpoint: Endpoint, callback_id: str) -> None:
+    _call(endpoint, "SendDurableExecutionCallbackHeartbeat", CallbackId=callback_id)
+
+
+def stop_execution(
+    endpoint: Endpoint, arn: str, error_type: str = "", error_message: str = ""
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"DurableExecutionArn": arn}
+    if error_type or error_message:
+        params["Error"] = {"ErrorType": error_type, "ErrorMessage": error_message}
+    return _clean(_call(endpoint, "StopDurableExecution", **params))
+
+
+def pause_execution(endpoint: Endpoint, arn: str, reason: str = "") -> None:
+    params: dict[str, Any] = {"DurableExecutionArn": arn}
+    if reason:
+        params["Reason"] = reason
+    _call(endpoint, "PauseDurableExecution", **params)
+
+
+def resume_execution(endpoint: Endpoint, arn: str, reason: str = "") -> None:
+    params: dict[str, Any] = {"DurableExecutionArn": arn}
+    if reason:
+        params["Reason"] = reason
+    _call(endpoint, "ResumeDurableExecution", **params)
+
+
+def start_execution(
+    endpoint: Endpoint, function_name: str, qualifier: str, name: str, payload: bytes
+) -> str:
+    """Invoke a durable function asynchronously with DurableExecutionName; return the ARN."""
+    params: dict[str, Any] = {
+        "FunctionName": function_name,
+        "InvocationType": "Event",
+        "DurableExecutionName": name,
+        "Payload": payload,
+    }
+    if qualifier:
+        params["Qualifier"] = qualifier
+    response = _call(endpoint, "Invoke", **params)
+    arn = response.get("DurableExecutionArn")
+    if not arn:
+        raise LambdaApiError(
+            f"{function_name} did not start a durable execution (is it a durable function?)",
+            operation="Invoke",
+            permanent=True,
+        )
+    return arn
+
+
+# ---- records --------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """A boto3 record with datetimes as ISO strings and bytes as text, for JSONField."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(jsonable(value))

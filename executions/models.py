@@ -1,0 +1,254 @@
+"""The mirror: what the console knows about Lambda endpoints and their durable executions.
+
+Views read only these tables; sync.py writes them. Every index names the query it serves.
+Credentials are never stored here: a Source names where credentials come from (the
+default chain or a named profile, optionally an STS role), never the keys themselves.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class ExecutionStatus(models.TextChoices):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+    PAUSING = "PAUSING"
+    PAUSED = "PAUSED"
+    DELETING = "DELETING"
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        ExecutionStatus.SUCCEEDED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TIMED_OUT,
+        ExecutionStatus.STOPPED,
+    }
+)
+NON_TERMINAL_STATUSES = frozenset(set(ExecutionStatus) - TERMINAL_STATUSES)
+
+
+class OperationStatus(models.TextChoices):
+    STARTED = "STARTED"
+    PENDING = "PENDING"
+    READY = "READY"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMED_OUT = "TIMED_OUT"
+    STOPPED = "STOPPED"
+
+
+class Credentials(models.TextChoices):
+    DEFAULT = "default", "Default credential chain"
+    PROFILE = "profile", "Named profile"
+    NONE = "none", "Unsigned (local endpoints such as the sandbox)"
+
+
+class Source(models.Model):
+    """A Lambda endpoint to watch: an AWS account and region, or a local sandbox."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    region = models.CharField(max_length=32, default="us-east-1")
+    endpoint_url = models.URLField(blank=True, help_text="Blank means AWS itself.")
+    credentials = models.CharField(
+        max_length=16, choices=Credentials.choices, default=Credentials.DEFAULT
+    )
+    profile = models.CharField(
+        max_length=128, blank=True, help_text="Profile name when credentials come from one."
+    )
+    role_arn = models.CharField(
+        max_length=2048, blank=True, help_text="Optional role to assume through STS."
+    )
+    function_names = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Functions to watch, each "name" or "name:qualifier".',
+    )
+    discover = models.BooleanField(
+        default=False, help_text="Also watch every function that has a DurableConfig."
+    )
+    list_interval_seconds = models.PositiveIntegerField(default=5)
+    execution_interval_seconds = models.PositiveIntegerField(default=3)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Set when a poll fails and cleared by the next good one; pages show a
+    # "stale since" banner from it.
+    stale_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_aws(self) -> bool:
+        return not self.endpoint_url
+
+
+class Function(models.Model):
+    """A function (and qualifier) of a source whose executions are mirrored."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="functions")
+    name = models.CharField(max_length=170)
+    # Blank: no qualifier (the service lists $LATEST).
+    qualifier = models.CharField(max_length=128, blank=True)
+    arn = models.CharField(max_length=2048, blank=True)
+    durable_config = models.JSONField(null=True, blank=True)
+    explicit = models.BooleanField(default=False, help_text="Named on the source.")
+    discovered = models.BooleanField(default=False, help_text="Found by ListFunctions.")
+    last_listed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "qualifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "name", "qualifier"], name="function_unique_per_source"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.qualifier}" if self.qualifier else self.name
+
+
+class Execution(models.Model):
+    arn = models.CharField(max_length=2048, unique=True)
+    name = models.CharField(max_length=256)
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="executions")
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="executions")
+    qualifier = models.CharField(max_length=128, blank=True)
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    version = models.CharField(max_length=128, blank=True)
+    input_payload = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: no payload)
+    input_truncated = models.BooleanField(default=False)
+    result_payload = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: no payload)
+    result_truncated = models.BooleanField(default=False)
+    error = models.JSONField(null=True, blank=True)
+    error_truncated = models.BooleanField(default=False)
+    # Denormalised from the operation tree for the list page.
+    operation_count = models.PositiveIntegerField(default=0)
+    operation_counts = models.JSONField(default=dict, blank=True)
+    pending_callbacks = models.PositiveIntegerField(default=0)
+    # Incremental history reading: events up to last_event_id are stored.
+    last_event_id = models.PositiveIntegerField(default=0)
+    # True once a terminal execution's history has been read to its end; such an
+    # execution is never fetched again.
+    history_complete = models.BooleanField(default=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_error = models.TextField(blank=True)
+    sync_error_at = models.DateTimeField(null=True, blank=True)
+    # The raw GetDurableExecution (or list) record, as the API returned it.
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            # The execution list: newest first, keyset-paginated on (started_at, id).
+            models.Index(fields=["-started_at", "-id"], name="exec_started_idx"),
+            # The list filtered by status (one or several), newest first.
+            models.Index(fields=["status", "-started_at", "-id"], name="exec_status_idx"),
+            # The list filtered by function, newest first; and "newest seen per function".
+            models.Index(fields=["function", "-started_at", "-id"], name="exec_function_idx"),
+            # The list filtered by source, newest first.
+            models.Index(fields=["source", "-started_at", "-id"], name="exec_source_idx"),
+            # Name lookups (exact and prefix matches).
+            models.Index(fields=["name"], name="exec_name_idx"),
+            # The sync sweep: non-terminal executions, or terminal ones not fully read.
+            models.Index(fields=["history_complete", "status"], name="exec_sweep_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class HistoryEvent(models.Model):
+    """One event of GetDurableExecutionHistory, every field kept."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="events")
+    event_id = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=64)
+    sub_type = models.CharField(max_length=64, blank=True)
+    operation_id = models.CharField(max_length=256, blank=True)
+    name = models.TextField(blank=True)
+    parent_id = models.CharField(max_length=256, blank=True)
+    timestamp = models.DateTimeField(null=True)
+    # The event's *Details object, and the whole event as the API returned it.
+    details = models.JSONField(default=dict, blank=True)
+    raw = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["execution", "event_id"]
+        constraints = [
+            # Events are inserted once: a replayed page cannot duplicate one.
+            models.UniqueConstraint(fields=["execution", "event_id"], name="event_unique")
+        ]
+        indexes = [
+            # The events tab filtered by event type.
+            models.Index(fields=["execution", "event_type", "event_id"], name="event_type_idx"),
+            # The events tab filtered by operation.
+            models.Index(fields=["execution", "operation_id", "event_id"], name="event_op_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} {self.event_type}"
+
+
+class Operation(models.Model):
+    """One node of an execution's operation tree (see executions/tree.py)."""
+
+    execution = models.ForeignKey(Execution, on_delete=models.CASCADE, related_name="operations")
+    operation_id = models.CharField(max_length=256)
+    parent_operation_id = models.CharField(max_length=256, blank=True)
+    name = models.TextField(blank=True)
+    type = models.CharField(max_length=32)
+    subtype = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=OperationStatus.choices)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    callback_id = models.TextField(blank=True)
+    wait_seconds = models.PositiveIntegerField(null=True, blank=True)
+    wait_scheduled_end = models.DateTimeField(null=True, blank=True)
+    invoke_function = models.CharField(max_length=2048, blank=True)
+    child_execution_arn = models.CharField(max_length=2048, blank=True)
+    input_payload = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: no payload)
+    result_payload = models.TextField(null=True, blank=True)  # noqa: DJ001 (None: no payload)
+    result_truncated = models.BooleanField(default=False)
+    error = models.JSONField(null=True, blank=True)
+    retries = models.JSONField(default=list, blank=True)
+    first_event_id = models.PositiveIntegerField(default=0)
+    last_event_id = models.PositiveIntegerField(default=0)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["execution", "first_event_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "operation_id"], name="operation_unique")
+        ]
+        indexes = [
+            # Tree and tab rendering: an execution's operations in start order.
+            models.Index(fields=["execution", "first_event_id"], name="op_order_idx"),
+            # The approvals inbox: pending callbacks across all executions.
+            models.Index(fields=["type", "status"], name="op_type_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.operation_id
+
+    @property
+    def is_pending_callback(self) -> bool:
+        return self.type == "CALLBACK" and self.status == OperationStatus.STARTED

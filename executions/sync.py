@@ -1,0 +1,577 @@
+"""Mirror Lambda endpoints into the database. Plain, idempotent functions.
+
+Celery tasks (tasks.py) are thin wrappers around these; `manage.py sync --once` and the
+tests call them directly.
+
+- `poll_source`: discover functions, then list each function's executions. The first
+  poll of a function lists everything; later polls ask only for executions started
+  since the newest one seen (executions already in the mirror are followed one by one
+  by `sync_execution` until they are terminal).
+- `sync_execution`: GetDurableExecution, then only the history events newer than the
+  last EventId stored (read backwards from the newest until a known event), inserted
+  and folded into the operation tree in one transaction. A terminal execution whose
+  history has been read to its terminal event is never fetched again.
+
+A Redis lock per execution keeps two workers from syncing the same one at once; the
+unique (execution, event_id) constraint and the last_event_id check make a replayed
+page harmless. Errors are stored on the row (and on the source) and shown inline.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from executions import lambda_api, tree
+from executions.lambda_api import Endpoint, LambdaApiError
+from executions.models import (
+    TERMINAL_STATUSES,
+    Execution,
+    Function,
+    HistoryEvent,
+    Operation,
+    Source,
+)
+
+logger = logging.getLogger(__name__)
+
+# Reading new events backwards: the first page is small (a poll usually finds a handful
+# of new events), later pages grow so a long gap still takes few calls.
+REVERSE_FIRST_PAGE = 16
+REVERSE_GROWTH = 4
+TERMINAL_EVENT_TYPES = {
+    "ExecutionSucceeded",
+    "ExecutionFailed",
+    "ExecutionTimedOut",
+    "ExecutionStopped",
+}
+LOCK_TIMEOUT_SECONDS = 300
+# Overlap when listing "started after the newest seen", in case of clock granularity.
+LIST_OVERLAP = timedelta(seconds=1)
+
+
+# ---- locks ----------------------------------------------------------------------------
+
+_redis: redis.Redis | None = None
+
+
+def redis_client() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
+        )
+    return _redis
+
+
+class Locked(Exception):
+    """Another worker holds the lock."""
+
+
+@contextmanager
+def redis_lock(name: str, timeout: int = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    lock = redis_client().lock(f"durable-console:lock:{name}", timeout=timeout, blocking=False)
+    if not lock.acquire():
+        raise Locked(name)
+    try:
+        yield
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            # The lock expired while we worked; someone else may hold it now.
+            logger.warning("lock %s expired before release", name)
+
+
+def claim_once(key: str, ttl_seconds: int) -> bool:
+    """True for the first caller within ttl (used to avoid queueing the same work twice)."""
+    return bool(redis_client().set(f"durable-console:once:{key}", "1", nx=True, ex=ttl_seconds))
+
+
+# ---- sources and functions ------------------------------------------------------------
+
+
+def parse_function_spec(spec: str) -> tuple[str, str]:
+    """`name` or `name:qualifier` (or a function ARN) -> (name, qualifier)."""
+    spec = spec.strip()
+    if spec.startswith("arn:"):
+        parts = spec.split(":")
+        return parts[6], parts[7] if len(parts) > 7 else ""
+    name, _, qualifier = spec.partition(":")
+    return name, qualifier
+
+
+def refresh_functions(source: Source) -> list[Function]:
+    """The functions to mirror: those named on the source, plus discovered durable ones."""
+    endpoint = Endpoint.of(source)
+    wanted: dict[tuple[str, str], dict[str, Any]] = {}
+    for spec in source.function_names or []:
+        name, qualifier = parse_function_spec(spec)
+        if name:
+            wanted[(name, qualifier)] = {"explicit": True}
+    if source.discover:
+        for config in lambda_api.list_functions(endpoint):
+            if config.get("DurableConfig"):
+                entry = wanted.setdefault((config["FunctionName"], ""), {})
+                entry.update(
+                    discovered=True,
+                    arn=config.get("FunctionArn", ""),
+                    durable_config=lambda_api.jsonable(config["DurableConfig"]),
+                )
+    functions = []
+    for (name, qualifier), entry in wanted.items():
+        function, _ = Function.objects.update_or_create(
+            source=source,
+            name=name,
+            qualifier=qualifier,
+            defaults={
+                "explicit": entry.get("explicit", False),
+                "discovered": entry.get("discovered", False),
+                **({"arn": entry["arn"]} if entry.get("arn") else {}),
+                **(
+                    {"durable_config": entry["durable_config"]}
+                    if entry.get("durable_config")
+                    else {}
+                ),
+            },
+        )
+        functions.append(function)
+    return functions
+
+
+def _qualifier_of(function_arn: str) -> str:
+    parts = (function_arn or "").split(":")
+    return parts[7] if len(parts) > 7 else ""
+
+
+def upsert_listed(function: Function, record: dict[str, Any]) -> tuple[Execution, bool]:
+    """Insert or update an execution from a ListDurableExecutionsByFunction record.
+
+    Returns the row and whether it is new or its status changed (so it needs a sync).
+    """
+    arn = record["DurableExecutionArn"]
+    status = record.get("Status", "RUNNING")
+    defaults = {
+        "name": record.get("DurableExecutionName") or arn.rsplit("/", 1)[-1],
+        "source_id": function.source_id,
+        "function": function,
+        "qualifier": function.qualifier or _qualifier_of(record.get("FunctionArn", "")),
+        "started_at": record.get("StartTimestamp"),
+    }
+    execution = Execution.objects.filter(arn=arn).first()
+    if execution is None:
+        execution = Execution.objects.create(
+            arn=arn,
+            status=status,
+            ended_at=record.get("EndTimestamp"),
+            raw=lambda_api.jsonable(record),
+            **defaults,
+        )
+        return execution, True
+    if execution.status == status:
+        return execution, False
+    # The status moved on: record it now; sync_execution reads the rest (a terminal
+    # transition gets one final read because history_complete is still False).
+    Execution.objects.filter(pk=execution.pk).update(
+        status=status, ended_at=record.get("EndTimestamp")
+    )
+    execution.status = status
+    return execution, True
+
+
+def list_function_executions(function: Function) -> list[int]:
+    """List the function's executions into the mirror; return ids of new or changed ones."""
+    endpoint = Endpoint.of(function.source)
+    newest = function.executions.aggregate(newest=Max("started_at"))["newest"]
+    started_after = newest - LIST_OVERLAP if newest else None
+    changed = []
+    for record in lambda_api.list_executions(
+        endpoint, function.name, function.qualifier, started_after=started_after
+    ):
+        execution, needs_sync = upsert_listed(function, record)
+        if needs_sync:
+            changed.append(execution.pk)
+    Function.objects.filter(pk=function.pk).update(last_listed_at=timezone.now())
+    return changed
+
+
+@dataclass
+class SourcePoll:
+    source: str
+    functions: int = 0
+    changed_execution_ids: list[int] = field(default_factory=list)
+    error: str = ""
+
+
+def poll_source(source: Source) -> SourcePoll:
+    """Refresh the source's functions and list their executions."""
+    result = SourcePoll(source=source.name)
+    try:
+        functions = refresh_functions(source)
+        result.functions = len(functions)
+        for function in functions:
+            result.changed_execution_ids.extend(list_function_executions(function))
+    except LambdaApiError as exc:
+        result.error = str(exc)
+        logger.warning("polling source %s failed: %s", source.name, exc)
+        Source.objects.filter(pk=source.pk, stale_since__isnull=True).update(
+            stale_since=timezone.now()
+        )
+        Source.objects.filter(pk=source.pk).update(last_error=str(exc))
+        return result
+    Source.objects.filter(pk=source.pk).update(
+        last_synced_at=timezone.now(), stale_since=None, last_error=""
+    )
+    return result
+
+
+# ---- executions -----------------------------------------------------------------------
+
+
+@dataclass
+class ExecutionSync:
+    execution_id: int
+    skipped: str = ""  # why nothing was fetched: "complete", "locked", "missing"
+    new_events: int = 0
+    history_calls: int = 0
+    status: str = ""
+    error: str = ""
+
+
+def _event_fields(event: dict[str, Any]) -> dict[str, Any]:
+    details = next(
+        (v for k, v in event.items() if k.endswith("Details") and isinstance(v, dict)), {}
+    )
+    return {
+        "event_id": int(event["EventId"]),
+        "event_type": event.get("EventType", ""),
+        "sub_type": event.get("SubType") or "",
+        "operation_id": event.get("Id") or "",
+        "name": event.get("Name") or "",
+        "parent_id": event.get("ParentId") or "",
+        "timestamp": event.get("EventTimestamp"),
+        "details": lambda_api.jsonable(details),
+        "raw": lambda_api.jsonable(event),
+    }
+
+
+def read_new_events(
+    endpoint: Endpoint, arn: str, last_event_id: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Events with EventId > last_event_id, in order, and the number of calls it took."""
+    calls = 0
+    events: list[dict[str, Any]] = []
+    marker: str | None = None
+    if last_event_id == 0:
+        # Nothing stored yet: read forwards in the largest pages the API allows.
+        while True:
+            page = lambda_api.history_page(endpoint, arn, marker=marker)
+            calls += 1
+            events.extend(page.get("Events", []))
+            marker = page.get("NextMarker")
+            if not marker:
+                return events, calls
+    size = REVERSE_FIRST_PAGE
+    while True:
+        page = lambda_api.history_page(endpoint, arn, marker=marker, reverse=True, max_items=size)
+        calls += 1
+        reached_known = False
+        for event in page.get("Events", []):
+            if int(event["EventId"]) <= last_event_id:
+                reached_known = True
+                break
+            events.append(event)
+        marker = page.get("NextMarker")
+        if reached_known or not marker:
+            break
+        size = min(size * REVERSE_GROWTH, lambda_api.MAX_HISTORY_PAGE)
+    events.sort(key=lambda e: int(e["EventId"]))
+    return events, calls
+
+
+_NODE_TO_ROW = {
+    "name": "name",
+    "type": "type",
+    "subtype": "subtype",
+    "parent_id": "parent_operation_id",
+    "status": "status",
+    "started_at": "started_at",
+    "ended_at": "ended_at",
+    "attempt_count": "attempt_count",
+    "callback_id": "callback_id",
+    "wait_seconds": "wait_seconds",
+    "wait_scheduled_end": "wait_scheduled_end",
+    "invoke_function": "invoke_function",
+    "child_execution_arn": "child_execution_arn",
+    "input": "input_payload",
+    "result": "result_payload",
+    "result_truncated": "result_truncated",
+    "error": "error",
+    "retries": "retries",
+    "first_event_id": "first_event_id",
+    "last_event_id": "last_event_id",
+    "position": "position",
+}
+_BLANK_STRING_FIELDS = {
+    "name",
+    "subtype",
+    "parent_operation_id",
+    "callback_id",
+    "invoke_function",
+    "child_execution_arn",
+}
+
+
+def node_from_row(row: Operation) -> tree.OperationNode:
+    values = {attr: getattr(row, column) for attr, column in _NODE_TO_ROW.items()}
+    for attr, column in _NODE_TO_ROW.items():
+        if column in _BLANK_STRING_FIELDS and values[attr] == "":
+            values[attr] = None
+    return tree.OperationNode(id=row.operation_id, **values)
+
+
+def _row_values(node: tree.OperationNode) -> dict[str, Any]:
+    values = {}
+    for attr, column in _NODE_TO_ROW.items():
+        value = getattr(node, attr)
+        if column in _BLANK_STRING_FIELDS and value is None:
+            value = ""
+        if column == "retries":
+            value = lambda_api.jsonable(value)
+        values[column] = value
+    return values
+
+
+def _apply_execution_events(execution: Execution, events: list[dict[str, Any]]) -> None:
+    """Execution-level payloads from the history, with their Truncated flags."""
+    for event in events:
+        kind = event.get("EventType", "")
+        if kind == "ExecutionStarted":
+            payload = (event.get("ExecutionStartedDetails") or {}).get("Input") or {}
+            execution.input_payload = payload.get("Payload", execution.input_payload)
+            execution.input_truncated = bool(payload.get("Truncated"))
+        elif kind == "ExecutionSucceeded":
+            payload = (event.get("ExecutionSucceededDetails") or {}).get("Result") or {}
+            execution.result_payload = payload.get("Payload", execution.result_payload)
+            execution.result_truncated = bool(payload.get("Truncated"))
+        elif kind in TERMINAL_EVENT_TYPES:
+            details = next(
+                (v for k, v in event.items() if k.endswith("Details") and isinstance(v, dict)),
+                {},
+            )
+            error = details.get("Error") or {}
+            if isinstance(error, dict) and "Payload" in error:
+                execution.error = error.get("Payload")
+                execution.error_truncated = bool(error.get("Truncated"))
+            elif error:
+                execution.error = error
+
+
+def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
+    """Insert new events and fold them into the tree, atomically. Returns events stored."""
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        events = [e for e in events if int(e["EventId"]) > locked.last_event_id]
+        if not events:
+            return 0
+        HistoryEvent.objects.bulk_create(
+            [HistoryEvent(execution=locked, **_event_fields(e)) for e in events],
+            batch_size=500,
+        )
+        touched = {e["Id"] for e in events if e.get("Id")}
+        rows = {
+            row.operation_id: row
+            for row in Operation.objects.filter(execution=locked, operation_id__in=touched)
+        }
+        nodes = {op_id: node_from_row(row) for op_id, row in rows.items()}
+        before = set(nodes)
+        changed = tree.apply_events(nodes, events)
+        # New operations are numbered after the ones already stored, in start order.
+        new_ids = sorted(set(nodes) - before, key=lambda op_id: nodes[op_id].first_event_id)
+        for index, op_id in enumerate(new_ids):
+            nodes[op_id].position = locked.operation_count + index
+        creates, updates = [], []
+        for op_id in changed:
+            node = nodes[op_id]
+            values = _row_values(node)
+            if op_id in rows:
+                row = rows[op_id]
+                for column, value in values.items():
+                    setattr(row, column, value)
+                updates.append(row)
+            else:
+                creates.append(Operation(execution=locked, operation_id=op_id, **values))
+        Operation.objects.bulk_create(creates, batch_size=500)
+        if updates:
+            Operation.objects.bulk_update(updates, list(_NODE_TO_ROW.values()), batch_size=500)
+
+        counts = dict(
+            Operation.objects.filter(execution=locked)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        execution.operation_counts = counts
+        execution.operation_count = sum(counts.values())
+        execution.pending_callbacks = Operation.objects.filter(
+            execution=locked, type="CALLBACK", status="STARTED"
+        ).count()
+        execution.last_event_id = max(int(e["EventId"]) for e in events)
+        _apply_execution_events(execution, events)
+        Execution.objects.filter(pk=locked.pk).update(
+            operation_counts=execution.operation_counts,
+            operation_count=execution.operation_count,
+            pending_callbacks=execution.pending_callbacks,
+            last_event_id=execution.last_event_id,
+            input_payload=execution.input_payload,
+            input_truncated=execution.input_truncated,
+            result_payload=execution.result_payload,
+            result_truncated=execution.result_truncated,
+            error=execution.error,
+            error_truncated=execution.error_truncated,
+        )
+        return len(events)
+
+
+def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
+    """Bring one execution's mirror up to date with its endpoint."""
+    result = ExecutionSync(execution_id=execution_id)
+    execution = (
+        Execution.objects.select_related("source", "function").filter(pk=execution_id).first()
+    )
+    if execution is None:
+        result.skipped = "missing"
+        return result
+    if execution.history_complete and not force:
+        result.skipped = "complete"
+        result.status = execution.status
+        return result
+    try:
+        with redis_lock(f"execution:{execution_id}"):
+            return _sync_locked(execution, result)
+    except Locked:
+        result.skipped = "locked"
+        return result
+
+
+def _sync_locked(execution: Execution, result: ExecutionSync) -> ExecutionSync:
+    endpoint = Endpoint.of(execution.source)
+    now = timezone.now()
+    try:
+        record = lambda_api.get_execution(endpoint, execution.arn)
+        status = record.get("Status", execution.status)
+        events, result.history_calls = read_new_events(
+            endpoint, execution.arn, execution.last_event_id
+        )
+    except LambdaApiError as exc:
+        result.error = str(exc)
+        Execution.objects.filter(pk=execution.pk).update(
+            last_sync_error=str(exc), sync_error_at=now
+        )
+        if not exc.permanent:
+            Source.objects.filter(pk=execution.source_id, stale_since__isnull=True).update(
+                stale_since=now
+            )
+        return result
+    result.new_events = store_events(execution, events)
+    execution.refresh_from_db()
+    ended = execution.is_terminal or status in TERMINAL_STATUSES
+    complete = status in TERMINAL_STATUSES and (
+        HistoryEvent.objects.filter(
+            execution=execution, event_type__in=TERMINAL_EVENT_TYPES
+        ).exists()
+    )
+    Execution.objects.filter(pk=execution.pk).update(
+        status=status,
+        name=record.get("DurableExecutionName") or execution.name,
+        started_at=record.get("StartTimestamp") or execution.started_at,
+        ended_at=record.get("EndTimestamp") if ended else None,
+        version=record.get("Version") or execution.version,
+        input_payload=(
+            execution.input_payload
+            if execution.input_payload is not None
+            else record.get("InputPayload")
+        ),
+        result_payload=(
+            execution.result_payload
+            if execution.result_payload is not None
+            else record.get("Result")
+        ),
+        error=execution.error or record.get("Error"),
+        raw=lambda_api.jsonable(record),
+        history_complete=complete,
+        last_synced_at=now,
+        last_sync_error="",
+        sync_error_at=None,
+    )
+    result.status = status
+    return result
+
+
+def sync_arn(source: Source, arn: str) -> Execution:
+    """Mirror one execution known only by its ARN (the lookup page); raises LambdaApiError."""
+    existing = Execution.objects.filter(arn=arn).first()
+    if existing is None:
+        record = lambda_api.get_execution(Endpoint.of(source), arn)
+        function_arn = record.get("FunctionArn", "")
+        name = function_arn.split(":")[6] if function_arn.count(":") >= 6 else function_arn
+        function, _ = Function.objects.get_or_create(
+            source=source, name=name, qualifier=_qualifier_of(function_arn)
+        )
+        existing, _ = upsert_listed(function, record)
+    sync_execution(existing.pk)
+    existing.refresh_from_db()
+    return existing
+
+
+def due_execution_ids(now: datetime | None = None) -> list[int]:
+    """Executions that can still change (or still need their final read), due a poll."""
+    now = now or timezone.now()
+    due = []
+    rows = Execution.objects.filter(history_complete=False, source__enabled=True).values_list(
+        "pk", "last_synced_at", "source__execution_interval_seconds"
+    )
+    for pk, last, interval in rows:
+        if last is None or (now - last).total_seconds() >= interval:
+            due.append(pk)
+    return due
+
+
+def due_sources(now: datetime | None = None) -> Iterable[Source]:
+    now = now or timezone.now()
+    for source in Source.objects.filter(enabled=True):
+        if source.last_synced_at is None or (
+            (now - source.last_synced_at).total_seconds() >= source.list_interval_seconds
+        ):
+            yield source
+
+
+def sync_once(source: Source | None = None) -> dict[str, Any]:
+    """One full synchronous pass: poll sources, then sync every execution that can change."""
+    sources = [source] if source else list(Source.objects.filter(enabled=True))
+    summary: dict[str, Any] = {"sources": [], "executions": 0, "events": 0, "errors": []}
+    for src in sources:
+        poll = poll_source(src)
+        summary["sources"].append(poll)
+        if poll.error:
+            summary["errors"].append(f"{src.name}: {poll.error}")
+    ids = Execution.objects.filter(history_complete=False, source__in=sources).values_list(
+        "pk", flat=True
+    )
+    for pk in ids:
+        result = sync_execution(pk)
+        summary["executions"] += 1
+        summary["events"] += result.new_events
+        if result.error:
+            summary["errors"].append(result.error)
+    return summary

@@ -1,0 +1,76 @@
+"""Thin Celery tasks around sync.py. They take primary keys and return early when the row
+is gone; the sweeps queue work only for rows that can change."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from executions import sync
+from executions.models import Source
+
+logger = logging.getLogger(__name__)
+
+# An execution already queued is not queued again for this long.
+QUEUE_DEDUPE_SECONDS = 10
+
+
+@shared_task(soft_time_limit=100, time_limit=120)
+def sync_execution(execution_id: int, force: bool = False) -> dict:
+    result = sync.sync_execution(execution_id, force=force)
+    return {
+        "execution_id": execution_id,
+        "skipped": result.skipped,
+        "new_events": result.new_events,
+        "status": result.status,
+        "error": result.error,
+    }
+
+
+def queue_execution_sync(execution_id: int, force: bool = False) -> bool:
+    """Queue a sync unless one was queued moments ago; True when queued."""
+    if not force and not sync.claim_once(f"queued:execution:{execution_id}", QUEUE_DEDUPE_SECONDS):
+        return False
+    sync_execution.delay(execution_id, force)
+    return True
+
+
+@shared_task(soft_time_limit=200, time_limit=240)
+def poll_source(source_id: int) -> dict:
+    source = Source.objects.filter(pk=source_id, enabled=True).first()
+    if source is None:
+        return {"source_id": source_id, "skipped": "missing or disabled"}
+    try:
+        with sync.redis_lock(f"source:{source_id}"):
+            result = sync.poll_source(source)
+    except sync.Locked:
+        return {"source_id": source_id, "skipped": "locked"}
+    for execution_id in result.changed_execution_ids:
+        queue_execution_sync(execution_id)
+    return {
+        "source": result.source,
+        "changed": len(result.changed_execution_ids),
+        "error": result.error,
+    }
+
+
+@shared_task(soft_time_limit=20, time_limit=30)
+def poll_sources() -> int:
+    """Beat: queue a poll of every enabled source whose list interval has passed."""
+    queued = 0
+    for source in sync.due_sources():
+        if sync.claim_once(f"queued:source:{source.pk}", max(source.list_interval_seconds, 1)):
+            poll_source.delay(source.pk)
+            queued += 1
+    return queued
+
+
+@shared_task(soft_time_limit=20, time_limit=30)
+def sweep_executions() -> int:
+    """Beat: queue a sync of every execution that can still change and is due a poll."""
+    try:
+        with sync.redis_lock("sweep-executions", timeout=30):
+            return sum(queue_execution_sync(pk) for pk in sync.due_execution_ids())
+    except sync.Locked:
+        return 0
