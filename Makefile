@@ -5,6 +5,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
+# The tests use their own Redis database, so a `make run` beside them is not disturbed.
+TEST_REDIS_URL ?= $(patsubst %/0,%/15,$(REDIS_URL))
+# The sync tests run a second time against PostgreSQL (pytest-django creates test_<name>).
+# SKIP_POSTGRES=1 skips that run on a machine without PostgreSQL.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/durable_console
+POSTGRES_TESTS := tests/test_sync.py tests/test_celery.py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Settings come from the environment (see .env.example); the Redis check needs REDIS_URL.
@@ -52,7 +58,14 @@ run: venv deps redis migrate
 	$(PY) manage.py runconsole
 
 test: venv deps redis
-	$(PY) -m pytest
+	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
+	@if [ "$(SKIP_POSTGRES)" = 1 ]; then \
+		echo "SKIP_POSTGRES=1: the PostgreSQL run of $(POSTGRES_TESTS) was skipped"; \
+	else \
+		echo "Again on PostgreSQL: $(POSTGRES_TESTS)"; \
+		REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(TEST_POSTGRES_URL) \
+			$(PY) -m pytest $(POSTGRES_TESTS); \
+	fi
 
 lint: venv
 	$(VENV)/bin/ruff check .

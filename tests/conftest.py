@@ -67,3 +67,14 @@ def api_calls() -> Any:
     lambda_api.add_call_listener(log)
     yield log
     lambda_api.remove_call_listener(log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_redis_keys() -> None:
+    """Locks and queue markers left by an earlier run must not skip work in this one."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter("durable-console:*"):
+        client.delete(key)
