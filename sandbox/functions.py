@@ -381,6 +381,38 @@ def coffee_order(event: dict[str, Any], context: DurableContext) -> dict[str, An
 
 
 # --------------------------------------------------------------------------------------
+# bulk-ledger: large histories (not from the seeds; for scale demos and benchmarks)
+# --------------------------------------------------------------------------------------
+
+
+def _post_entry(ctx: DurableContext, entry: int, index: int, _all: Any) -> Any:
+    return ctx.step(lambda _s: {"entry": entry, "posted": True}, name=f"post-{entry}")
+
+
+@durable_execution
+def bulk_ledger(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """Post `entries` ledger entries (a map), wait for an auditor's sign-off, then close.
+
+    A map of n entries writes about 4n history events, so this function makes the large
+    histories that the graph collapse, the timeline and the sync benchmarks need.
+    """
+    count = max(1, min(int(event.get("entries", 100)), 5000))
+    posted = context.map(list(range(1, count + 1)), _post_entry, name="postEntries")
+
+    def request_sign_off(callback_id: str, _ctx: Any) -> None:
+        return None
+
+    sign_off = context.wait_for_callback(
+        request_sign_off,
+        name="auditorSignOff",
+        config=WaitForCallbackConfig(timeout=Duration.from_days(7)),
+    )
+    total = context.step(lambda _s: {"posted": posted.success_count}, name="sumEntries")
+    context.step(lambda _s: {"closed": True}, name="closePeriod")
+    return {"entries": total, "signOff": _callback_value(sign_off)}
+
+
+# --------------------------------------------------------------------------------------
 # The registry the host serves
 # --------------------------------------------------------------------------------------
 
@@ -426,6 +458,12 @@ FUNCTIONS: dict[str, SampleFunction] = {
             coffee_order,
             "The barista accepts through a callback, then marks the order complete",
             example_input={"orderId": "coffee-1", "drink": "flat white"},
+        ),
+        SampleFunction(
+            "bulk-ledger",
+            bulk_ledger,
+            "Posts a batch of ledger entries (a large map), then waits for sign-off",
+            example_input={"entries": 100},
         ),
     ]
 }

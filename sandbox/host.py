@@ -132,6 +132,9 @@ def error_body(code: str, message: str) -> bytes:
 class Handler(BaseHTTPRequestHandler):
     server: HostServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate sends; without TCP_NODELAY every kept-alive
+    # response would stall ~40 ms on Nagle's algorithm and the client's delayed ACK.
+    disable_nagle_algorithm = True
 
     # ---- plumbing -------------------------------------------------------------------
 

@@ -37,11 +37,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _runner_executable() -> str:
-    candidate = Path(sys.executable).parent / "dex-local-runner"
-    return str(candidate) if candidate.exists() else "dex-local-runner"
-
-
 class SandboxError(RuntimeError):
     pass
 
@@ -105,7 +100,7 @@ class Sandbox:
             for f in FUNCTIONS.values()
         }
         runner_cmd = [
-            _runner_executable(),
+            sys.executable, "-m", "sandbox.runner_main",
             "start-server",
             "--host", "127.0.0.1",
             "--port", str(self.runner_port),

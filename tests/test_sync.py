@@ -13,7 +13,6 @@ from sandbox.client import (
     history,
     start,
     wait_for_callback,
-    wait_for_event,
     wait_for_status,
 )
 
@@ -195,8 +194,19 @@ def test_a_sync_after_k_new_events_fetches_about_k_events(
 def test_listing_later_asks_only_for_executions_started_after_the_newest_seen(
     sandbox_source, lambda_sandbox, api_calls
 ):
+    start(lambda_sandbox, "order-processor", {"orderId": "L"}, _name("order"))
     sync.poll_source(sandbox_source)
+    seen = set(Execution.objects.values_list("function__name", flat=True))
+    assert "order-processor" in seen
     api_calls.clear()
     sync.poll_source(sandbox_source)
-    lists = [p for op, p, _ in api_calls.calls if op == "ListDurableExecutionsByFunction"]
-    assert lists and all("StartedAfter" in p for p in lists)
+    lists = {
+        p["FunctionName"]: p
+        for op, p, _ in api_calls.calls
+        if op == "ListDurableExecutionsByFunction"
+    }
+    for function in seen:
+        assert "StartedAfter" in lists[function], function
+    # A function with nothing mirrored yet is still listed in full.
+    for function in set(lists) - seen:
+        assert "StartedAfter" not in lists[function]
