@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from executions.models import Execution, Function, Source
+from executions.models import AuditEntry, Execution, Function, Source
 
 
 @admin.register(Source)
@@ -47,4 +47,23 @@ class ExecutionAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: audit entries cannot be added, edited or deleted from any UI."""
+
+    list_display = ["created_at", "username", "action", "source_name", "execution_arn", "outcome"]
+    list_filter = ["action", "outcome", "source_name"]
+    search_fields = ["username", "execution_arn", "callback_id"]
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

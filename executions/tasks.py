@@ -74,3 +74,47 @@ def sweep_executions() -> int:
             return sum(queue_execution_sync(pk) for pk in sync.due_execution_ids())
     except sync.Locked:
         return 0
+
+
+@shared_task(soft_time_limit=3000, time_limit=3600)
+def run_bulk_stop(job_id: int) -> dict:
+    """Stop every execution of a BulkJob, recording progress and each failure."""
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from executions import actions
+    from executions.models import BulkJob, Execution
+
+    job = BulkJob.objects.filter(pk=job_id, finished_at__isnull=True).first()
+    if job is None:
+        return {"job_id": job_id, "skipped": "missing or finished"}
+    user = get_user_model().objects.filter(pk=job.user_id).first()
+    params = job.parameters or {}
+    failures = list(job.failures)
+    for index, execution_id in enumerate(job.execution_ids[job.done :], start=job.done):
+        execution = Execution.objects.select_related("source").filter(pk=execution_id).first()
+        error = ""
+        if execution is None:
+            error = "No longer in the mirror."
+        elif user is None or not actions.can_act(user):
+            error = "The user who asked for this may no longer act."
+        else:
+            try:
+                result = actions.stop(
+                    user, execution, params.get("error_type", ""), params.get("error_message", "")
+                )
+                error = "" if result.ok else result.message
+            except actions.ActionRefused as exc:
+                error = str(exc)
+        if error:
+            failures.append(
+                {
+                    "execution_id": execution_id,
+                    "name": execution.name if execution else "",
+                    "arn": execution.arn if execution else "",
+                    "error": error,
+                }
+            )
+        BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
+    BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
+    return {"job_id": job_id, "done": len(job.execution_ids), "failed": len(failures)}

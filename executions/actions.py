@@ -1,0 +1,299 @@
+"""Operator actions: validate, audit, call the API, re-sync.
+
+Every action follows the same path:
+1. check the input; a refusal raises `ActionRefused` and nothing is sent or audited;
+2. write an AuditEntry (outcome PENDING) *before* the call;
+3. call the endpoint through lambda_api;
+4. complete the entry with the outcome and the backend's error, if any;
+5. re-sync the execution at once, so the page shows its new state.
+
+Roles: members of the `operator` group (and superusers) may act; `viewer`s may only
+read. `one_time_token` / `consume_token` make a double click or a replayed form send
+once.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from django.utils import timezone
+
+from executions import lambda_api, sync
+from executions.lambda_api import Endpoint, LambdaApiError
+from executions.models import (
+    AuditEntry,
+    AuditOutcome,
+    Execution,
+    Function,
+    Operation,
+    OperationStatus,
+    Source,
+)
+
+# The service's limit for callback results and other payloads.
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_ERROR_TYPE = 256
+MAX_ERROR_MESSAGE = 4096
+TOKEN_TTL_SECONDS = 6 * 3600
+
+OPERATOR_GROUP = "operator"
+VIEWER_GROUP = "viewer"
+
+
+class ActionRefused(Exception):
+    """The input is wrong or the action no longer applies; nothing was sent."""
+
+
+@dataclass
+class ActionResult:
+    ok: bool
+    message: str
+    audit: AuditEntry | None = None
+    execution: Execution | None = None
+
+
+def can_act(user: Any) -> bool:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=OPERATOR_GROUP).exists()
+
+
+# ---- once only ------------------------------------------------------------------------
+
+
+def one_time_token(user: AbstractBaseUser) -> str:
+    token = secrets.token_urlsafe(18)
+    cache.set(f"action-token:{token}", user.pk, TOKEN_TTL_SECONDS)
+    return token
+
+
+def consume_token(user: AbstractBaseUser, token: str) -> bool:
+    """True the first time a token issued to this user is presented, False after."""
+    if not token or len(token) > 64:
+        return False
+    key = f"action-token:{token}"
+    owner = cache.get(key)
+    # delete() is atomic in Redis: of two concurrent requests only one deletes the key.
+    return owner == user.pk and bool(cache.delete(key))
+
+
+# ---- validation -----------------------------------------------------------------------
+
+
+def parse_json_payload(text: str, what: str = "Result") -> bytes:
+    """Validate JSON text and return it as bytes; refuse invalid or oversized payloads."""
+    text = (text or "").strip() or "{}"
+    data = text.encode("utf-8")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ActionRefused(
+            f"{what} is {len(data):,} bytes; the service accepts at most {MAX_PAYLOAD_BYTES:,}."
+        )
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise ActionRefused(f"{what} is not valid JSON: {exc}") from exc
+    return data
+
+
+def _text(value: str, field: str, limit: int, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ActionRefused(f"{field} is required.")
+    if len(value) > limit:
+        raise ActionRefused(f"{field} is longer than {limit:,} characters.")
+    return value
+
+
+def pending_callback(execution: Execution, callback_id: str) -> Operation:
+    operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
+    if operation is None:
+        raise ActionRefused("This callback does not belong to this execution.")
+    if operation.status != OperationStatus.STARTED or execution.is_terminal:
+        raise ActionRefused(
+            f"This callback is no longer pending (it is {operation.status.lower()}); "
+            "nothing was sent."
+        )
+    return operation
+
+
+# ---- the audited call -----------------------------------------------------------------
+
+
+def _perform(
+    user: Any,
+    action: str,
+    source: Source,
+    call: Any,
+    *,
+    execution: Execution | None = None,
+    arn: str = "",
+    callback_id: str = "",
+    payload: str = "",
+    success: str,
+) -> ActionResult:
+    entry = AuditEntry.objects.create(
+        user=user if getattr(user, "pk", None) else None,
+        username=getattr(user, "username", "") or "system",
+        action=action,
+        source=source,
+        source_name=source.name,
+        execution_arn=arn or (execution.arn if execution else ""),
+        callback_id=callback_id,
+        payload=payload,
+    )
+    try:
+        value = call(Endpoint.of(source))
+    except LambdaApiError as exc:
+        entry.outcome = AuditOutcome.FAILED
+        entry.error = str(exc)
+        entry.completed_at = timezone.now()
+        entry.save(update_fields=["outcome", "error", "completed_at"])
+        return ActionResult(False, f"The backend refused it: {exc}", entry)
+    entry.outcome = AuditOutcome.SUCCEEDED
+    entry.completed_at = timezone.now()
+    if isinstance(value, str) and value and not entry.execution_arn:
+        entry.execution_arn = value  # a start: the ARN of the new execution
+    entry.save(update_fields=["outcome", "completed_at", "execution_arn"])
+    if execution is not None:
+        resync(execution)
+    return ActionResult(True, success, entry)
+
+
+def resync(execution: Execution) -> None:
+    """Read the execution again now; a failure here leaves the next poll to catch up."""
+    sync.sync_execution(execution.pk, force=True)
+
+
+def callback_success(
+    user: Any, execution: Execution, callback_id: str, result: str
+) -> ActionResult:
+    data = parse_json_payload(result)
+    pending_callback(execution, callback_id)
+    return _perform(
+        user,
+        "callback_success",
+        execution.source,
+        lambda ep: lambda_api.send_callback_success(ep, callback_id, data),
+        execution=execution,
+        callback_id=callback_id,
+        payload=data.decode(),
+        success="Sent success to the callback.",
+    )
+
+
+def callback_failure(
+    user: Any,
+    execution: Execution,
+    callback_id: str,
+    error_type: str,
+    error_message: str,
+    error_data: str = "",
+) -> ActionResult:
+    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE, required=True)
+    error_message = _text(error_message, "Error message", MAX_ERROR_MESSAGE)
+    data = parse_json_payload(error_data, "Error data").decode() if error_data.strip() else ""
+    pending_callback(execution, callback_id)
+    return _perform(
+        user,
+        "callback_failure",
+        execution.source,
+        lambda ep: lambda_api.send_callback_failure(
+            ep, callback_id, error_type, error_message, data or None
+        ),
+        execution=execution,
+        callback_id=callback_id,
+        payload=json.dumps(
+            {"ErrorType": error_type, "ErrorMessage": error_message, "ErrorData": data}
+        ),
+        success="Sent failure to the callback.",
+    )
+
+
+def callback_heartbeat(user: Any, execution: Execution, callback_id: str) -> ActionResult:
+    pending_callback(execution, callback_id)
+    return _perform(
+        user,
+        "callback_heartbeat",
+        execution.source,
+        lambda ep: lambda_api.send_callback_heartbeat(ep, callback_id),
+        execution=execution,
+        callback_id=callback_id,
+        success="Sent a heartbeat to the callback.",
+    )
+
+
+def stop(
+    user: Any, execution: Execution, error_type: str = "", error_message: str = ""
+) -> ActionResult:
+    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE)
+    error_message = _text(error_message, "Error message", MAX_ERROR_MESSAGE)
+    if execution.is_terminal:
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+    return _perform(
+        user,
+        "stop",
+        execution.source,
+        lambda ep: lambda_api.stop_execution(ep, execution.arn, error_type, error_message),
+        execution=execution,
+        payload=json.dumps({"ErrorType": error_type, "ErrorMessage": error_message}),
+        success="Stop sent.",
+    )
+
+
+def pause(user: Any, execution: Execution, reason: str = "") -> ActionResult:
+    if execution.is_terminal:
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+    reason = _text(reason, "Reason", MAX_ERROR_MESSAGE)
+    return _perform(
+        user,
+        "pause",
+        execution.source,
+        lambda ep: lambda_api.pause_execution(ep, execution.arn, reason),
+        execution=execution,
+        payload=reason,
+        success="Pause sent.",
+    )
+
+
+def resume(user: Any, execution: Execution, reason: str = "") -> ActionResult:
+    if execution.is_terminal:
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+    reason = _text(reason, "Reason", MAX_ERROR_MESSAGE)
+    return _perform(
+        user,
+        "resume",
+        execution.source,
+        lambda ep: lambda_api.resume_execution(ep, execution.arn, reason),
+        execution=execution,
+        payload=reason,
+        success="Resume sent.",
+    )
+
+
+EXECUTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def start(user: Any, function: Function, name: str, input_text: str) -> ActionResult:
+    name = _text(name, "Name", 64, required=True)
+    if not set(name) <= EXECUTION_NAME_CHARS:
+        raise ActionRefused("Name may hold only letters, digits, '-' and '_'.")
+    data = parse_json_payload(input_text, "Input")
+    result = _perform(
+        user,
+        "start",
+        function.source,
+        lambda ep: lambda_api.start_execution(ep, function.name, function.qualifier, name, data),
+        payload=data.decode(),
+        success=f"Started {name}.",
+    )
+    if result.ok and result.audit and result.audit.execution_arn:
+        try:
+            result.execution = sync.sync_arn(function.source, result.audit.execution_arn)
+        except LambdaApiError:
+            pass  # the next poll of the source lists it
+    return result

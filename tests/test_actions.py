@@ -1,0 +1,157 @@
+"""Operator actions against the live sandbox: audited, validated, sent once, re-synced."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from executions import actions, sync, tasks
+from executions.models import AuditEntry, BulkJob, Execution, Function, Operation
+from sandbox.client import start, wait_for_callback, wait_for_event, wait_for_status
+
+pytestmark = pytest.mark.django_db
+
+SENDS = {
+    "SendDurableExecutionCallbackSuccess",
+    "SendDurableExecutionCallbackFailure",
+    "SendDurableExecutionCallbackHeartbeat",
+    "StopDurableExecution",
+}
+
+
+@pytest.fixture
+def operator(db):
+    user = User.objects.create_user("olivia", password="x")
+    user.groups.add(Group.objects.get(name="operator"))
+    return user
+
+
+def _mirror(source, arn: str) -> Execution:
+    sync.sync_once(source)
+    return Execution.objects.get(arn=arn)
+
+
+def _coffee(lambda_sandbox, source) -> tuple[Execution, str]:
+    arn = start(lambda_sandbox, "coffee-order", {"orderId": "a"}, f"c-{uuid.uuid4().hex[:8]}")
+    callback = wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+    return _mirror(source, arn), callback
+
+
+def test_sending_success_is_audited_and_the_execution_is_resynced(
+    sandbox_source, lambda_sandbox, operator
+):
+    execution, callback = _coffee(lambda_sandbox, sandbox_source)
+    result = actions.callback_success(operator, execution, callback, '{"accepted": true}')
+    assert result.ok, result.message
+    entry = AuditEntry.objects.get()
+    assert (entry.username, entry.action, entry.outcome) == (
+        "olivia",
+        "callback_success",
+        "SUCCEEDED",
+    )
+    assert entry.callback_id == callback and entry.execution_arn == execution.arn
+    assert json.loads(entry.payload) == {"accepted": True}
+    assert entry.source_name == "sandbox" and entry.completed_at >= entry.created_at
+    operation = Operation.objects.get(execution=execution, callback_id=callback)
+    assert operation.status == "SUCCEEDED"
+
+
+def test_invalid_json_and_oversized_results_are_refused_without_a_call(
+    sandbox_source, lambda_sandbox, operator, api_calls
+):
+    execution, callback = _coffee(lambda_sandbox, sandbox_source)
+    api_calls.clear()
+    with pytest.raises(actions.ActionRefused, match="not valid JSON"):
+        actions.callback_success(operator, execution, callback, "{oops")
+    huge = json.dumps({"blob": "x" * (256 * 1024)})
+    with pytest.raises(actions.ActionRefused, match="at most 262,144"):
+        actions.callback_success(operator, execution, callback, huge)
+    with pytest.raises(actions.ActionRefused, match="Error type is required"):
+        actions.callback_failure(operator, execution, callback, "", "no type")
+    assert not any(op in SENDS for op, _, _ in api_calls.calls)
+    assert AuditEntry.objects.count() == 0
+
+
+def test_a_callback_that_is_no_longer_pending_is_refused(sandbox_source, lambda_sandbox, operator):
+    execution, callback = _coffee(lambda_sandbox, sandbox_source)
+    assert actions.callback_failure(operator, execution, callback, "Rejected", "no milk").ok
+    wait_for_status(lambda_sandbox, execution.arn)
+    with pytest.raises(actions.ActionRefused, match="no longer pending"):
+        actions.callback_success(operator, execution, callback, "{}")
+    assert AuditEntry.objects.count() == 1
+
+
+def test_stopping_a_sleeping_execution(sandbox_source, lambda_sandbox, operator):
+    arn = start(
+        lambda_sandbox,
+        "durable-function-example",
+        {"waitSeconds": 3600},
+        f"s-{uuid.uuid4().hex[:8]}",
+    )
+    callback = wait_for_callback(lambda_sandbox, arn)
+    lambda_sandbox.send_durable_execution_callback_success(CallbackId=callback, Result=b"{}")
+    wait_for_event(lambda_sandbox, arn, "WaitStarted")
+    execution = _mirror(sandbox_source, arn)
+    result = actions.stop(operator, execution, "Runaway", "stopped by a test")
+    assert result.ok, result.message
+    execution.refresh_from_db()
+    assert execution.status == "STOPPED"
+    assert AuditEntry.objects.get().action == "stop"
+    with pytest.raises(actions.ActionRefused, match="already ended"):
+        actions.stop(operator, execution)
+
+
+def test_pause_on_a_backend_without_it_says_not_supported(sandbox_source, lambda_sandbox, operator):
+    execution, _ = _coffee(lambda_sandbox, sandbox_source)
+    result = actions.pause(operator, execution)
+    assert not result.ok
+    assert "not supported by this backend" in result.message
+    entry = AuditEntry.objects.get()
+    assert entry.outcome == "FAILED" and "not supported" in entry.error
+
+
+def test_starting_an_execution_mirrors_it(sandbox_source, lambda_sandbox, operator):
+    sync.poll_source(sandbox_source)
+    function = Function.objects.get(source=sandbox_source, name="order-processor")
+    name = f"started-{uuid.uuid4().hex[:8]}"
+    result = actions.start(operator, function, name, '{"orderId": "S-9"}')
+    assert result.ok, result.message
+    assert result.execution is not None and result.execution.name == name
+    with pytest.raises(actions.ActionRefused, match="letters, digits"):
+        actions.start(operator, function, "bad name!", "{}")
+
+
+def test_a_one_time_token_is_accepted_once(operator):
+    token = actions.one_time_token(operator)
+    other = User.objects.create_user("mallory")
+    assert not actions.consume_token(other, token)
+    assert actions.consume_token(operator, token)
+    assert not actions.consume_token(operator, token)
+
+
+def test_bulk_stop_reports_what_failed_and_why(sandbox_source, lambda_sandbox, operator):
+    arns = [
+        start(lambda_sandbox, "coffee-order", {}, f"b-{uuid.uuid4().hex[:8]}") for _ in range(3)
+    ]
+    done = start(lambda_sandbox, "order-processor", {"orderId": "D"}, f"d-{uuid.uuid4().hex[:8]}")
+    for arn in arns:
+        wait_for_callback(lambda_sandbox, arn)
+    wait_for_status(lambda_sandbox, done)
+    sync.sync_once(sandbox_source)
+    ids = list(Execution.objects.filter(arn__in=[*arns, done]).values_list("pk", flat=True))
+    job = BulkJob.objects.create(
+        user=operator, action="stop", total=len(ids), execution_ids=ids,
+        parameters={"error_type": "Bulk", "error_message": "bulk stop"},
+    )  # fmt: skip
+    tasks.run_bulk_stop(job.pk)
+    job.refresh_from_db()
+    assert job.finished and job.done == 4
+    assert [f["arn"] for f in job.failures] == [done]
+    assert "already ended" in job.failures[0]["error"]
+    assert set(Execution.objects.filter(arn__in=arns).values_list("status", flat=True)) == {
+        "STOPPED"
+    }
+    assert AuditEntry.objects.filter(action="stop", outcome="SUCCEEDED").count() == 3
