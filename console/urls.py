@@ -9,5 +9,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # Before the browser's URLs, so /executions/<id>/stop and friends are never taken for tabs.
+    path("", include("executions.action_urls")),
     path("", include("executions.urls")),
 ]

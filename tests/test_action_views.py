@@ -1,0 +1,181 @@
+"""Action endpoints through the Django test client, against the live sandbox."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group, User
+
+from console.celery import app as celery_app
+from executions import sync
+from executions.models import AuditEntry, BulkJob, Execution, Operation
+from sandbox.client import start, wait_for_callback
+
+pytestmark = pytest.mark.django_db
+
+SENDS = {
+    "SendDurableExecutionCallbackSuccess",
+    "SendDurableExecutionCallbackFailure",
+    "SendDurableExecutionCallbackHeartbeat",
+    "StopDurableExecution",
+    "PauseDurableExecution",
+    "ResumeDurableExecution",
+    "Invoke",
+}
+
+
+def _user(name: str, role: str | None) -> User:
+    user = User.objects.create_user(name, password="pw-for-tests-123")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def operator_client(client):
+    client.force_login(_user("otto", "operator"))
+    return client
+
+
+@pytest.fixture
+def waiting_coffee(sandbox_source, lambda_sandbox):
+    arn = start(lambda_sandbox, "coffee-order", {"orderId": "v"}, f"cv-{uuid.uuid4().hex[:8]}")
+    callback = wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+    sync.sync_once(sandbox_source)
+    return Execution.objects.get(arn=arn), callback
+
+
+def _token(client, url: str) -> str:
+    page = client.get(url).content.decode()
+    return re.search(r'name="token" value="([^"]+)"', page).group(1)
+
+
+def test_a_viewer_gets_403_on_every_action_and_nothing_is_sent(client, waiting_coffee, api_calls):
+    execution, callback = waiting_coffee
+    client.force_login(_user("vera", "viewer"))
+    api_calls.clear()
+    base = f"/executions/{execution.pk}"
+    posts = {
+        f"{base}/callbacks/{callback}/succeed": {"result": "{}"},
+        f"{base}/callbacks/{callback}/fail": {"error_type": "X"},
+        f"{base}/callbacks/{callback}/heartbeat": {},
+        f"{base}/stop": {},
+        f"{base}/pause": {},
+        f"{base}/resume": {},
+        "/executions/start/": {"function": "1", "name": "x", "input": "{}"},
+        "/executions/bulk-stop": {"ids": [execution.pk], "confirm": "yes"},
+    }
+    for url, data in posts.items():
+        response = client.post(url, data)
+        assert response.status_code == 403, url
+    assert not [op for op, _, _ in api_calls.calls if op in SENDS]
+    assert AuditEntry.objects.count() == 0 and BulkJob.objects.count() == 0
+    # Viewers still read everything.
+    assert client.get("/approvals/").status_code == 200
+    assert client.get("/audit/").status_code == 200
+
+
+def test_an_anonymous_action_goes_to_the_login_page(client, waiting_coffee):
+    execution, callback = waiting_coffee
+    response = client.post(f"/executions/{execution.pk}/stop")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_invalid_json_is_refused_beside_the_form_and_nothing_is_sent(
+    operator_client, waiting_coffee, api_calls
+):
+    execution, callback = waiting_coffee
+    form = f"/executions/{execution.pk}/callbacks/{callback}/"
+    api_calls.clear()
+    response = operator_client.post(
+        form + "succeed", {"result": "{not json", "token": _token(operator_client, form)}
+    )
+    assert response.status_code == 400
+    assert "not valid JSON" in response.content.decode()
+    assert "{not json" in response.content.decode()  # what was typed is kept
+    big = json.dumps({"x": "y" * 300_000})
+    response = operator_client.post(
+        form + "succeed", {"result": big, "token": _token(operator_client, form)}
+    )
+    assert response.status_code == 400 and "at most 262,144" in response.content.decode()
+    assert not [op for op, _, _ in api_calls.calls if op in SENDS]
+
+
+def test_a_replayed_form_sends_once(operator_client, waiting_coffee, api_calls):
+    execution, callback = waiting_coffee
+    form = f"/executions/{execution.pk}/callbacks/{callback}/"
+    data = {
+        "error_type": "Busy",
+        "error_message": "try later",
+        "token": _token(operator_client, form),
+    }
+    api_calls.clear()
+    first = operator_client.post(form + "fail", data)
+    assert first.status_code == 302
+    second = operator_client.post(form + "fail", data)
+    assert second.status_code == 400 and "already sent" in second.content.decode()
+    assert api_calls.count("SendDurableExecutionCallbackFailure") == 1
+    assert AuditEntry.objects.filter(action="callback_failure").count() == 1
+
+
+def test_the_approvals_inbox_lists_pending_callbacks_and_approves_them(
+    operator_client, waiting_coffee
+):
+    execution, callback = waiting_coffee
+    page = operator_client.get("/approvals/?function=coffee-order").content.decode()
+    assert execution.name in page and "baristaAccepts" in page
+    token = re.search(
+        rf'action="/executions/{execution.pk}/callbacks/[^"]+/succeed".*?name="token" value="([^"]+)"',
+        page,
+        re.S,
+    ).group(1)
+    response = operator_client.post(
+        f"/executions/{execution.pk}/callbacks/{callback}/succeed",
+        {"result": '{"approved": true}', "token": token, "next": "/approvals/"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/approvals/"
+    assert Operation.objects.get(execution=execution, callback_id=callback).status == "SUCCEEDED"
+    audit = operator_client.get("/audit/?action=callback_success").content.decode()
+    assert execution.arn in audit and "otto" in audit
+
+
+def test_the_navigation_bar_counts_pending_callbacks(operator_client, waiting_coffee):
+    pending = (
+        Operation.objects.filter(type="CALLBACK", status="STARTED")
+        .exclude(execution__status__in=["SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT"])
+        .count()
+    )
+    badge = operator_client.get("/approvals/count").content.decode()
+    assert f">{pending}</span>" in badge and pending >= 1
+
+
+def test_bulk_stop_confirms_the_count_then_runs_as_a_job(
+    operator_client, sandbox_source, lambda_sandbox
+):
+    arns = [
+        start(lambda_sandbox, "coffee-order", {}, f"bs-{uuid.uuid4().hex[:8]}") for _ in range(3)
+    ]
+    for arn in arns:
+        wait_for_callback(lambda_sandbox, arn)
+    sync.sync_once(sandbox_source)
+    ids = [Execution.objects.get(arn=a).pk for a in arns]
+    confirm = operator_client.post("/executions/bulk-stop", {"ids": ids})
+    page = confirm.content.decode()
+    assert "Stop 3 executions?" in page
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    celery_app.conf.task_always_eager = True
+    try:
+        response = operator_client.post(
+            "/executions/bulk-stop", {"ids": ids, "confirm": "yes", "token": token}
+        )
+    finally:
+        celery_app.conf.task_always_eager = False
+    job = BulkJob.objects.get()
+    assert response["Location"] == f"/jobs/{job.pk}/"
+    assert job.done == 3 and job.failures == [] and job.finished
+    progress = operator_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert "3 of 3 done" in progress
+    assert set(Execution.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"STOPPED"}
