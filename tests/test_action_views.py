@@ -127,11 +127,8 @@ def test_the_approvals_inbox_lists_pending_callbacks_and_approves_them(
     execution, callback = waiting_coffee
     page = operator_client.get("/approvals/?function=coffee-order").content.decode()
     assert execution.name in page and "baristaAccepts" in page
-    token = re.search(
-        rf'action="/executions/{execution.pk}/callbacks/[^"]+/succeed".*?name="token" value="([^"]+)"',
-        page,
-        re.S,
-    ).group(1)
+    succeed_form = rf'action="/executions/{execution.pk}/callbacks/[^"]+/succeed"'
+    token = re.search(succeed_form + r'.*?name="token" value="([^"]+)"', page, re.S).group(1)
     response = operator_client.post(
         f"/executions/{execution.pk}/callbacks/{callback}/succeed",
         {"result": '{"approved": true}', "token": token, "next": "/approvals/"},
