@@ -217,6 +217,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
 }
 
+# How long a sync lock outlives a worker killed mid-sync (a live worker renews it).
+SYNC_LOCK_SECONDS = int(os.environ.get("SYNC_LOCK_SECONDS", "60"))
+
 # The embedded sandbox backend (`manage.py sandbox`, `make run`).
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "9100"))
 SANDBOX_DATA_DIR = Path(os.environ.get("SANDBOX_DATA_DIR", str(VAR_DIR / "sandbox")))

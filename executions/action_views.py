@@ -237,7 +237,7 @@ def _callback_action(request: HttpRequest, pk: int, callback_id: str, kind: str)
     context["error"] = error
     context["values"] = {
         "result": request.POST.get("result", "{}"),
-        "error_type": request.POST.get("error_type", ""),
+        "error_type": request.POST.get("error_type", "Rejected"),
         "error_message": request.POST.get("error_message", ""),
         "error_data": request.POST.get("error_data", ""),
     }

@@ -55,7 +55,8 @@ TERMINAL_EVENT_TYPES = {
     "ExecutionTimedOut",
     "ExecutionStopped",
 }
-LOCK_TIMEOUT_SECONDS = 300
+# A lock outlives a killed worker by at most this long; a live one renews it per page.
+LOCK_TIMEOUT_SECONDS = int(getattr(settings, "SYNC_LOCK_SECONDS", 60))
 # Overlap when listing "started after the newest seen", in case of clock granularity.
 LIST_OVERLAP = timedelta(seconds=1)
 
@@ -79,12 +80,15 @@ class Locked(Exception):
 
 
 @contextmanager
-def redis_lock(name: str, timeout: int = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    lock = redis_client().lock(f"durable-console:lock:{name}", timeout=timeout, blocking=False)
+def redis_lock(name: str, timeout: int | None = None) -> Iterator[Any]:
+    """Hold a Redis lock; yields a function that renews it (call it while working)."""
+    lock = redis_client().lock(
+        f"durable-console:lock:{name}", timeout=timeout or LOCK_TIMEOUT_SECONDS, blocking=False
+    )
     if not lock.acquire():
         raise Locked(name)
     try:
-        yield
+        yield lock.reacquire
     finally:
         try:
             lock.release()
@@ -266,9 +270,13 @@ def _event_fields(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_new_events(
-    endpoint: Endpoint, arn: str, last_event_id: int
+    endpoint: Endpoint, arn: str, last_event_id: int, keepalive: Any = None
 ) -> tuple[list[dict[str, Any]], int]:
-    """Events with EventId > last_event_id, in order, and the number of calls it took."""
+    """Events with EventId > last_event_id, in order, and the number of calls it took.
+
+    `keepalive` is called after every page (it renews the execution's lock).
+    """
+    keepalive = keepalive or (lambda: None)
     calls = 0
     events: list[dict[str, Any]] = []
     marker: str | None = None
@@ -277,6 +285,7 @@ def read_new_events(
         while True:
             page = lambda_api.history_page(endpoint, arn, marker=marker)
             calls += 1
+            keepalive()
             events.extend(page.get("Events", []))
             marker = page.get("NextMarker")
             if not marker:
@@ -285,6 +294,7 @@ def read_new_events(
     while True:
         page = lambda_api.history_page(endpoint, arn, marker=marker, reverse=True, max_items=size)
         calls += 1
+        keepalive()
         reached_known = False
         for event in page.get("Events", []):
             if int(event["EventId"]) <= last_event_id:
@@ -457,21 +467,21 @@ def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
         result.status = execution.status
         return result
     try:
-        with redis_lock(f"execution:{execution_id}"):
-            return _sync_locked(execution, result)
+        with redis_lock(f"execution:{execution_id}") as keepalive:
+            return _sync_locked(execution, result, keepalive)
     except Locked:
         result.skipped = "locked"
         return result
 
 
-def _sync_locked(execution: Execution, result: ExecutionSync) -> ExecutionSync:
+def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) -> ExecutionSync:
     endpoint = Endpoint.of(execution.source)
     now = timezone.now()
     try:
         record = lambda_api.get_execution(endpoint, execution.arn)
         status = record.get("Status", execution.status)
         events, result.history_calls = read_new_events(
-            endpoint, execution.arn, execution.last_event_id
+            endpoint, execution.arn, execution.last_event_id, keepalive
         )
     except LambdaApiError as exc:
         result.error = str(exc)

@@ -30,7 +30,7 @@ SENDS = {
 def _user(name: str, role: str | None) -> User:
     user = User.objects.create_user(name, password="pw-for-tests-123")
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 

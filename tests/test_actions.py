@@ -25,7 +25,7 @@ SENDS = {
 @pytest.fixture
 def operator(db):
     user = User.objects.create_user("olivia", password="x")
-    user.groups.add(Group.objects.get(name="operator"))
+    user.groups.add(Group.objects.get_or_create(name="operator")[0])
     return user
 
 

@@ -23,9 +23,10 @@ class Command(BaseCommand):
                 f"No user named {options['username']}; create it first "
                 "(manage.py createsuperuser, or the admin)."
             )
-        groups = {g.name: g for g in Group.objects.filter(name__in=[VIEWER_GROUP, OPERATOR_GROUP])}
-        if len(groups) < 2:
-            raise CommandError("The roles are missing; run manage.py migrate.")
+        groups = {
+            name: Group.objects.get_or_create(name=name)[0]
+            for name in (VIEWER_GROUP, OPERATOR_GROUP)
+        }
         # One role at a time: granting viewer takes operator away, and the reverse.
         user.groups.remove(*groups.values())
         user.groups.add(groups[options["role"]])
