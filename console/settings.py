@@ -127,23 +127,28 @@ TEMPLATES = [
 # SQLite under var/ unless DATABASE_URL names another database,
 # e.g. postgres://user:password@host:5432/name
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
+# The web server, Celery workers and `manage.py sync` write to SQLite at the same time:
+# WAL lets readers run beside a writer, IMMEDIATE transactions queue writers instead of
+# failing with "database is locked" when a read transaction tries to write, and the
+# timeout bounds the wait. These apply to any SQLite database, however it is named.
+SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+}
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"]["OPTIONS"] = dict(SQLITE_OPTIONS)
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
-            "OPTIONS": {
-                # The web server and the Celery worker write at the same time: WAL lets
-                # readers run beside a writer, IMMEDIATE transactions queue writers instead
-                # of failing with "database is locked", and the timeout bounds the wait.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-            },
+            "OPTIONS": dict(SQLITE_OPTIONS),
             # A file, not memory, so that Celery workers started by the tests share it.
             "TEST": {"NAME": VAR_DIR / "test-db.sqlite3"},
         }

@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -174,14 +174,19 @@ def upsert_listed(function: Function, record: dict[str, Any]) -> tuple[Execution
     }
     execution = Execution.objects.filter(arn=arn).first()
     if execution is None:
-        execution = Execution.objects.create(
-            arn=arn,
-            status=status,
-            ended_at=record.get("EndTimestamp"),
-            raw=lambda_api.jsonable(record),
-            **defaults,
-        )
-        return execution, True
+        try:
+            with transaction.atomic():
+                execution = Execution.objects.create(
+                    arn=arn,
+                    status=status,
+                    ended_at=record.get("EndTimestamp"),
+                    raw=lambda_api.jsonable(record),
+                    **defaults,
+                )
+            return execution, True
+        except IntegrityError:
+            # Another worker inserted it a moment ago: carry on with its row.
+            execution = Execution.objects.get(arn=arn)
     if execution.status == status:
         return execution, False
     # The status moved on: record it now; sync_execution reads the rest (a terminal
