@@ -167,6 +167,9 @@ CACHES = {
             # Fail fast when Redis is down, so /healthz and pages answer instead of hanging.
             "SOCKET_CONNECT_TIMEOUT": 2,
             "SOCKET_TIMEOUT": 2,
+            # The cache only saves work: with Redis down (or restarting) pages are built
+            # afresh instead of failing.
+            "IGNORE_EXCEPTIONS": True,
         },
     }
 }

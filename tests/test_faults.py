@@ -7,6 +7,7 @@ throttling and 5xx errors, and the mirror is compared event for event with the b
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -175,3 +176,214 @@ def test_four_sync_processes_at_once_leave_the_same_mirror_as_one(sandbox_source
     mirrored = list(Execution.objects.values_list("arn", flat=True))
     assert set(arns) <= set(mirrored)
     assert_mirror_equals_backend(lambda_sandbox, mirrored)
+
+
+def _start_worker(log_path: Path, env: dict) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "console",
+            "worker",
+            "--beat",
+            "--loglevel",
+            "INFO",
+            "--concurrency",
+            "2",
+            "--schedule",
+            str(log_path.with_suffix(".schedule")),
+        ],  # fmt: skip
+        cwd=REPO,
+        env=env,
+        stdout=open(log_path, "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_completes_it(
+    lambda_sandbox, sandbox, tmp_path
+):
+    arn = start(lambda_sandbox, "bulk-ledger", {"entries": 1000}, f"kill-{uuid.uuid4().hex[:6]}")
+    wait_for_callback(lambda_sandbox, arn, "auditorSignOff", timeout=180)
+    backend_events = history(lambda_sandbox, arn)
+    _source("killed", sandbox.endpoint_url, ["bulk-ledger"])
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SYNC_SWEEP_SECONDS": "1",
+        "SYNC_LOCK_SECONDS": "3",
+    }
+    redis = sync.redis_client()
+    worker = _start_worker(tmp_path / "worker1.log", env)
+    try:
+        # Wait until a worker holds the execution's lock, i.e. is in the middle of its sync.
+        def syncing():
+            execution = Execution.objects.filter(arn=arn).first()
+            return execution and redis.exists(f"durable-console:lock:execution:{execution.pk}")
+
+        from sandbox.client import wait_for
+
+        wait_for(syncing, 60, interval=0.02, what="the worker to start syncing")
+    finally:
+        _stop(worker, signal.SIGKILL)
+    execution = Execution.objects.get(arn=arn)
+    stored = execution.events.count()
+    # All or nothing: either the transaction committed or nothing of it is visible.
+    assert stored in (0, len(backend_events)), stored
+    assert execution.operations.count() == (0 if stored == 0 else len(derive_tree(backend_events)))
+
+    worker = _start_worker(tmp_path / "worker2.log", env)
+    try:
+        from sandbox.client import wait_for
+
+        wait_for(
+            lambda: Execution.objects.get(arn=arn).last_event_id == backend_events[-1]["EventId"],
+            120,
+            interval=0.5,
+            what="the restarted worker to complete the mirror",
+        )
+    finally:
+        _stop(worker)
+    assert_mirror_equals_backend(lambda_sandbox, [arn])
+
+
+class Browserless:
+    """A signed-in HTTP session against a console running in another process."""
+
+    def __init__(self, base: str) -> None:
+        import http.cookiejar
+        import urllib.request
+
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+
+    def get(self, path: str) -> tuple[int, str]:
+        import urllib.error
+
+        try:
+            with self.opener.open(self.base + path, timeout=15) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except urllib.error.URLError as exc:
+            return 0, str(exc)
+
+    def log_in(self, username: str, password: str) -> None:
+        import re
+        import urllib.parse
+
+        _, page = self.get("/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        data = urllib.parse.urlencode(
+            {"username": username, "password": password, "csrfmiddlewaretoken": token}
+        ).encode()
+        request = __import__("urllib.request").request.Request(
+            self.base + "/login/", data=data, headers={"Referer": self.base + "/login/"}
+        )
+        with self.opener.open(request, timeout=15) as response:
+            assert "/login/" not in response.url, "login failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pages_keep_serving_while_redis_restarts_and_polling_recovers(
+    lambda_sandbox, sandbox, tmp_path
+):
+    from django.contrib.auth.models import User
+
+    from sandbox.client import wait_for
+    from sandbox.runner import free_port
+
+    redis_port, web_port = free_port(), free_port()
+
+    def start_redis() -> subprocess.Popen:
+        proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        import redis as redis_lib
+
+        wait_for(
+            lambda: _pings(redis_lib, redis_port), 10, interval=0.1, what="private redis-server"
+        )
+        return proc
+
+    User.objects.create_user("rita", password="a-long-test-password")
+    _source("restart", sandbox.endpoint_url, ["order-processor"])
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "SYNC_SWEEP_SECONDS": "1",
+    }
+    redis_proc = start_redis()
+    web = subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", f"127.0.0.1:{web_port}", "--noreload"],
+        cwd=REPO, env=env, stdout=open(tmp_path / "web.log", "wb"), stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    worker = _start_worker(tmp_path / "worker.log", env)
+    session = Browserless(f"http://127.0.0.1:{web_port}")
+    try:
+        wait_for(lambda: session.get("/healthz")[0] == 200, 30, interval=0.2, what="web")
+        session.log_in("rita", "a-long-test-password")
+        first = start(lambda_sandbox, "order-processor", {"orderId": "R-1"}, f"r1-{web_port}")
+        wait_for(
+            lambda: Execution.objects.filter(arn=first, history_complete=True).exists(),
+            60, interval=0.5, what="the first execution mirrored",
+        )  # fmt: skip
+
+        _stop(redis_proc, signal.SIGKILL)  # Redis goes away under the running console
+        status, body = session.get("/healthz")
+        assert status == 503 and '"redis": "error' in body
+        for path in ("/", "/approvals/", "/audit/"):
+            status, body = session.get(path)
+            assert status == 200, (path, body[:500])
+
+        redis_proc = start_redis()  # back, empty: no locks, no queue, no cache
+        assert session.get("/healthz")[0] == 200
+        second = start(lambda_sandbox, "order-processor", {"orderId": "R-2"}, f"r2-{web_port}")
+        wait_for(
+            lambda: Execution.objects.filter(arn=second, history_complete=True).exists(),
+            90, interval=0.5, what="the worker to reconnect and mirror a new execution",
+        )  # fmt: skip
+        assert_mirror_equals_backend(lambda_sandbox, [first, second])
+    finally:
+        _stop(worker)
+        _stop(web)
+        _stop(redis_proc)
+
+
+def _pings(redis_lib, port: int) -> bool:
+    try:
+        return bool(redis_lib.Redis(port=port, socket_connect_timeout=0.5).ping())
+    except redis_lib.exceptions.ConnectionError:
+        return False
