@@ -85,8 +85,9 @@ def test_pages_carry_a_strict_content_security_policy_and_security_headers(clien
 
 
 def test_manage_py_check_deploy_passes_with_production_settings(tmp_path):
-    env = {
-        **os.environ,
+    # The browser tests' DJANGO_ALLOW_ASYNC_UNSAFE must not leak into a deployment check.
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env |= {
         "DEBUG": "0",
         "SECRET_KEY": "x" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
         "ALLOWED_HOSTS": "console.example.com",
