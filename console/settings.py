@@ -283,3 +283,4 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
+FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6.0 behaviour now; silences a transitional warning

@@ -116,3 +116,49 @@ def test_cookie_security_is_set_by_the_environment(tmp_path):
         [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
     ).stdout
     assert out.split() == ["True", "True"]
+
+
+def test_aws_credentials_never_reach_the_database_logs_or_pages(
+    sandbox, lambda_sandbox, monkeypatch, caplog, admin_client
+):
+    import io
+    import logging
+    import uuid
+
+    from django.core.management import call_command
+
+    from executions import lambda_api, sync
+    from executions.models import Source
+    from sandbox.client import start, wait_for_status
+
+    key_id, secret = "AKIAMARKER" + uuid.uuid4().hex[:10].upper(), "SECRET" + uuid.uuid4().hex
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    lambda_api.forget_clients()
+    # A source on the default credential chain: requests are signed with the keys above.
+    source = Source.objects.create(
+        name="signed", region=sandbox.region, endpoint_url=sandbox.endpoint_url,
+        credentials="default", function_names=["order-processor"],
+    )  # fmt: skip
+    arn = start(
+        lambda_sandbox, "order-processor", {"orderId": "CRED"}, f"cred-{uuid.uuid4().hex[:6]}"
+    )
+    wait_for_status(lambda_sandbox, arn)
+    with caplog.at_level(logging.DEBUG, logger="executions"):
+        assert sync.sync_once(source)["errors"] == []
+    lambda_api.forget_clients()
+
+    dump = io.StringIO()
+    call_command("dumpdata", stdout=dump)
+    pages = [
+        admin_client.get(url).content.decode()
+        for url in (
+            "/",
+            f"/admin/executions/source/{source.pk}/change/",
+            "/admin/executions/execution/",
+        )
+    ]
+    for text in [dump.getvalue(), caplog.text, *pages]:
+        assert key_id not in text and secret not in text
