@@ -261,6 +261,9 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 # How long a sync lock outlives a worker killed mid-sync (a live worker renews it).
 SYNC_LOCK_SECONDS = int(os.environ.get("SYNC_LOCK_SECONDS", "60"))
 
+# Graphs: a map or parallel with more children than this is drawn collapsed.
+GRAPH_COLLAPSE_THRESHOLD = int(os.environ.get("GRAPH_COLLAPSE_THRESHOLD", "25"))
+
 # The embedded sandbox backend (`manage.py sandbox`, `make run`).
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "9100"))
 SANDBOX_DATA_DIR = Path(os.environ.get("SANDBOX_DATA_DIR", str(VAR_DIR / "sandbox")))
@@ -283,4 +286,3 @@ LOGGING = {
         "urllib3": {"level": "WARNING"},
     },
 }
-FORMS_URLFIELD_ASSUME_HTTPS = True  # Django 6.0 behaviour now; silences a transitional warning

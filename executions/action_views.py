@@ -380,12 +380,13 @@ def _start_post(request: HttpRequest) -> HttpResponse:
 def _bulk_targets(request: HttpRequest) -> tuple[list[int], str]:
     """The executions a bulk stop names: selected ids, or every one matching a filter."""
     if request.POST.get("scope") == "filter":
+        from django.http import QueryDict
+
         from executions import queries
 
         query = request.POST.get("filter", "")
-        from django.http import QueryDict
-
-        executions = queries.filter_executions(QueryDict(query))
+        flt = queries.ListFilter.from_query(QueryDict(query))
+        executions = flt.apply(Execution.objects.all())
         ids = list(
             executions.exclude(status__in=TERMINAL_STATUSES).values_list("pk", flat=True)[:10000]
         )

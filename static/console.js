@@ -51,3 +51,368 @@
     });
   });
 })();
+
+// ---- Execution browser -----------------------------------------------------------------
+// Times arrive as <time datetime="...Z"> holding UTC text and are shown in the browser's
+// zone (or in UTC, a choice remembered in localStorage); durations of running things tick;
+// copy buttons, the collapsible operation tree and the operation panel live here too.
+(function () {
+  "use strict";
+
+  var TZ_KEY = "durable-console-tz";
+
+  function tzMode() {
+    try {
+      return window.localStorage.getItem(TZ_KEY) === "utc" ? "utc" : "local";
+    } catch (e) {
+      return "local";
+    }
+  }
+
+  function pad(n, width) {
+    var s = String(n);
+    while (s.length < (width || 2)) {
+      s = "0" + s;
+    }
+    return s;
+  }
+
+  function zoneName(date) {
+    try {
+      var parts = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" }).formatToParts(date);
+      for (var i = 0; i < parts.length; i++) {
+        if (parts[i].type === "timeZoneName") {
+          return parts[i].value;
+        }
+      }
+    } catch (e) {
+      // Old browsers: no zone name, the offset below still tells the truth.
+    }
+    var offset = -date.getTimezoneOffset();
+    return "UTC" + (offset >= 0 ? "+" : "-") + pad(Math.floor(Math.abs(offset) / 60)) + ":" + pad(Math.abs(offset) % 60);
+  }
+
+  function formatDate(date, mode, fmt) {
+    var utc = mode === "utc";
+    var y = utc ? date.getUTCFullYear() : date.getFullYear();
+    var mo = (utc ? date.getUTCMonth() : date.getMonth()) + 1;
+    var d = utc ? date.getUTCDate() : date.getDate();
+    var h = utc ? date.getUTCHours() : date.getHours();
+    var mi = utc ? date.getUTCMinutes() : date.getMinutes();
+    var s = utc ? date.getUTCSeconds() : date.getSeconds();
+    var clock = pad(h) + ":" + pad(mi) + ":" + pad(s);
+    var zone = utc ? "UTC" : zoneName(date);
+    if (fmt === "time") {
+      return { text: clock, full: y + "-" + pad(mo) + "-" + pad(d) + " " + clock + " " + zone };
+    }
+    var text = y + "-" + pad(mo) + "-" + pad(d) + " " + clock + " " + zone;
+    return { text: text, full: text };
+  }
+
+  function renderTimes(root) {
+    var mode = tzMode();
+    var other = mode === "utc" ? "local" : "utc";
+    (root || document).querySelectorAll("time.js-time").forEach(function (el) {
+      var date = new Date(el.getAttribute("datetime"));
+      if (isNaN(date.getTime())) {
+        return;
+      }
+      var shown = formatDate(date, mode, el.getAttribute("data-format"));
+      el.textContent = shown.text;
+      el.setAttribute("title", shown.full + "\n" + formatDate(date, other, "datetime").full);
+    });
+    document.querySelectorAll("[data-tz-toggle]").forEach(function (button) {
+      button.textContent = mode === "utc" ? "Times: UTC" : "Times: local";
+      button.setAttribute("aria-pressed", mode === "utc" ? "true" : "false");
+    });
+  }
+
+  // The same wording as console_tags.format_duration on the server.
+  function formatDuration(seconds) {
+    seconds = Math.max(seconds, 0);
+    if (seconds < 1) {
+      return Math.round(seconds * 1000) + " ms";
+    }
+    if (seconds < 10) {
+      return (seconds === Math.floor(seconds) ? seconds.toFixed(0) : seconds.toFixed(1)) + " s";
+    }
+    var total = Math.floor(seconds);
+    if (total < 60) {
+      return total + " s";
+    }
+    var days = Math.floor(total / 86400);
+    var hours = Math.floor((total % 86400) / 3600);
+    var minutes = Math.floor((total % 3600) / 60);
+    var secs = total % 60;
+    if (days) {
+      return hours ? days + " d " + hours + " h" : days + " d";
+    }
+    if (hours) {
+      return minutes ? hours + " h " + minutes + " min" : hours + " h";
+    }
+    return secs ? minutes + " min " + secs + " s" : minutes + " min";
+  }
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time.js-ago").forEach(function (el) {
+      var then = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(then)) {
+        var seconds = (now - then) / 1000;
+        el.textContent = seconds < 1 ? "just now" : formatDuration(seconds) + " ago";
+      }
+    });
+    document.querySelectorAll("[data-since]").forEach(function (el) {
+      var since = Date.parse(el.getAttribute("data-since"));
+      if (!isNaN(since)) {
+        el.textContent = formatDuration((now - since) / 1000);
+      }
+    });
+  }
+
+  // ---- copy buttons: data-copy="text" or data-copy-target="#element" ----
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.className = "copy-scratch";
+      document.body.appendChild(area);
+      area.select();
+      try {
+        document.execCommand("copy") ? resolve() : reject(new Error("copy refused"));
+      } catch (e) {
+        reject(e);
+      } finally {
+        area.remove();
+      }
+    });
+  }
+
+  function onCopy(button) {
+    var text = button.getAttribute("data-copy");
+    if (text === null) {
+      var target = document.querySelector(button.getAttribute("data-copy-target"));
+      text = target ? target.textContent : "";
+    }
+    var label = button.getAttribute("data-label") || button.textContent;
+    button.setAttribute("data-label", label);
+    copyText(text).then(
+      function () {
+        button.textContent = "Copied";
+        button.setAttribute("data-copied", "");
+      },
+      function () {
+        button.textContent = "Press Ctrl+C";
+      }
+    );
+    window.setTimeout(function () {
+      button.textContent = label;
+      button.removeAttribute("data-copied");
+    }, 1500);
+  }
+
+  // ---- the operation tree: rows in depth-first order, each with data-depth ----
+
+  function descendants(row, fn) {
+    var depth = Number(row.getAttribute("data-depth"));
+    var next = row.nextElementSibling;
+    while (next && Number(next.getAttribute("data-depth")) > depth) {
+      fn(next);
+      next = next.nextElementSibling;
+    }
+  }
+
+  function setExpanded(row, expanded) {
+    var toggle = row.querySelector("[data-tree-toggle]");
+    if (!toggle) {
+      return;
+    }
+    var name = (row.querySelector(".op-link") || {}).textContent || "";
+    toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
+    toggle.setAttribute("aria-label", (expanded ? "Collapse " : "Expand ") + name.trim());
+    if (!expanded) {
+      descendants(row, function (r) {
+        r.hidden = true;
+      });
+      return;
+    }
+    var skipBelow = null; // depth of a collapsed row whose children stay hidden
+    descendants(row, function (r) {
+      var depth = Number(r.getAttribute("data-depth"));
+      if (skipBelow !== null && depth > skipBelow) {
+        r.hidden = true;
+        return;
+      }
+      skipBelow = null;
+      r.hidden = false;
+      var inner = r.querySelector("[data-tree-toggle]");
+      if (inner && inner.getAttribute("aria-expanded") === "false") {
+        skipBelow = depth;
+      }
+    });
+  }
+
+  function setAll(tbody, expanded) {
+    tbody.querySelectorAll("tr[data-depth]").forEach(function (row) {
+      var toggle = row.querySelector("[data-tree-toggle]");
+      if (toggle) {
+        toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
+      }
+      row.hidden = !expanded && Number(row.getAttribute("data-depth")) > 0;
+    });
+  }
+
+  // The tab reloads itself when the execution changes; keep what the person opened or
+  // closed. Keyed by page path, forgotten on a full page load.
+  var treeState = { path: "", collapsed: {}, expanded: {} };
+
+  function rememberTree() {
+    if (treeState.path !== window.location.pathname) {
+      treeState = { path: window.location.pathname, collapsed: {}, expanded: {} };
+    }
+  }
+
+  function restoreTree(root) {
+    if (treeState.path !== window.location.pathname) {
+      return;
+    }
+    Object.keys(treeState.expanded).forEach(function (op) {
+      var link = root.querySelector('tr[data-op="' + op + '"] [data-tree-expand]');
+      if (link) {
+        link.click();
+      }
+    });
+    Object.keys(treeState.collapsed).forEach(function (op) {
+      var row = root.querySelector('tr[data-op="' + op + '"]');
+      if (row) {
+        setExpanded(row, false);
+      }
+    });
+  }
+
+  // ---- the operation panel (a Bootstrap offcanvas filled by htmx) ----
+
+  function markSelected(op) {
+    document.querySelectorAll(".op-selected").forEach(function (el) {
+      el.classList.remove("op-selected");
+    });
+    if (op) {
+      document.querySelectorAll('[data-op="' + op + '"]').forEach(function (el) {
+        if (!el.classList.contains("operation-panel")) {
+          el.classList.add("op-selected");
+        }
+      });
+    }
+  }
+
+  function showPanel() {
+    var panel = document.getElementById("operation-panel");
+    if (panel && window.bootstrap) {
+      window.bootstrap.Offcanvas.getOrCreateInstance(panel).show();
+    }
+    var content = document.querySelector("#operation-panel-body .operation-panel");
+    markSelected(content ? content.getAttribute("data-op") : null);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    renderTimes(document);
+    tick();
+    window.setInterval(tick, 1000);
+
+    document.addEventListener("click", function (event) {
+      var tz = event.target.closest("[data-tz-toggle]");
+      if (tz) {
+        try {
+          window.localStorage.setItem(TZ_KEY, tzMode() === "utc" ? "local" : "utc");
+        } catch (e) {
+          // Not remembered; nothing else to do.
+        }
+        renderTimes(document);
+        return;
+      }
+      var copy = event.target.closest("[data-copy], [data-copy-target]");
+      if (copy) {
+        event.preventDefault();
+        onCopy(copy);
+        return;
+      }
+      var toggle = event.target.closest("[data-tree-toggle]");
+      if (toggle) {
+        var row = toggle.closest("tr");
+        var expand = toggle.getAttribute("aria-expanded") !== "true";
+        setExpanded(row, expand);
+        rememberTree();
+        var op = row.getAttribute("data-op");
+        if (expand) {
+          delete treeState.collapsed[op];
+        } else {
+          treeState.collapsed[op] = true;
+        }
+        return;
+      }
+      var all = event.target.closest("[data-tree-all]");
+      if (all) {
+        var tbody = document.getElementById("tree-body");
+        if (tbody) {
+          setAll(tbody, all.getAttribute("data-tree-all") === "expand");
+          rememberTree();
+          treeState.collapsed = {};
+        }
+        return;
+      }
+      var expander = event.target.closest("[data-tree-expand]");
+      if (expander) {
+        rememberTree();
+        treeState.expanded[expander.closest("tr").getAttribute("data-op")] = true;
+      }
+    });
+
+    document.body.addEventListener("htmx:load", function (event) {
+      renderTimes(event.detail.elt);
+    });
+    // Forms marked data-drop-empty leave blank fields out of the URL they push, so a
+    // bookmarked filter reads `?status=FAILED` rather than `?source=&function=&...`.
+    document.body.addEventListener("htmx:configRequest", function (event) {
+      var elt = event.detail.elt;
+      if (!elt || !elt.closest || !elt.closest("[data-drop-empty]")) {
+        return;
+      }
+      var params = event.detail.parameters;
+      Object.keys(params).forEach(function (key) {
+        var value = params[key];
+        if (value === "" || (Array.isArray(value) && value.length === 0)) {
+          delete params[key];
+        }
+      });
+    });
+    document.body.addEventListener("htmx:afterSwap", function (event) {
+      var target = event.detail.target;
+      if (target && target.id === "operation-panel-body") {
+        showPanel();
+      }
+    });
+    document.body.addEventListener("htmx:afterSettle", function (event) {
+      var elt = event.detail.elt;
+      if (elt && elt.id === "tab-area" && event.detail.requestConfig &&
+          event.detail.requestConfig.triggeringEvent &&
+          event.detail.requestConfig.triggeringEvent.type === "execution-changed") {
+        restoreTree(elt);
+      }
+      var content = document.querySelector("#operation-panel-body .operation-panel");
+      if (content && document.getElementById("operation-panel").classList.contains("show")) {
+        markSelected(content.getAttribute("data-op"));
+      }
+    });
+    var panel = document.getElementById("operation-panel");
+    if (panel) {
+      panel.addEventListener("hidden.bs.offcanvas", function () {
+        markSelected(null);
+      });
+    }
+  });
+})();

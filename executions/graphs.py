@@ -1,0 +1,135 @@
+"""The graph tab and graph.svg: the mirror's operation tree drawn by visualizer/.
+
+Rendered SVGs are cached in Redis keyed by (execution, last event id, status, options),
+so an unchanged execution is never laid out twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from executions import sync, tree
+from executions.models import Execution, Operation
+from visualizer.graph import build_dot
+from visualizer.render import RenderError, render_svg
+from visualizer.style import LEGEND, STATES
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 24 * 3600
+MAX_EXPANDED = 50
+
+
+def options(request: HttpRequest) -> dict[str, Any]:
+    """Layout and expanded clusters from the query string (bad values fall back)."""
+    layout = "LR" if request.GET.get("layout") == "LR" else "TB"
+    expanded = sorted(
+        {part for part in request.GET.get("expand", "").split(",") if part.isalnum()}
+    )[:MAX_EXPANDED]
+    return {"layout": layout, "expanded": expanded}
+
+
+def operations_tree(execution: Execution) -> list[dict]:
+    rows = Operation.objects.filter(execution=execution).order_by("first_event_id")
+    nodes = {row.operation_id: sync.node_from_row(row) for row in rows}
+    return tree.nested(nodes)
+
+
+def _query(layout: str, expanded: list[str]) -> str:
+    parts = []
+    if layout != "TB":
+        parts.append(f"layout={layout}")
+    if expanded:
+        parts.append("expand=" + ",".join(expanded))
+    return "?" + "&".join(parts) if parts else ""
+
+
+def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()) -> str:
+    threshold = settings.GRAPH_COLLAPSE_THRESHOLD
+    digest = hashlib.sha1(",".join(expanded).encode()).hexdigest()[:12]
+    key = (
+        f"graph:{execution.pk}:{execution.last_event_id}:{execution.status}:"
+        f"{layout}:{threshold}:{digest}"
+    )
+    svg = cache.get(key)
+    if svg is not None:
+        return svg
+    operations = operations_tree(execution)
+    child_arns = [
+        arn
+        for arn in Operation.objects.filter(execution=execution)
+        .exclude(child_execution_arn="")
+        .values_list("child_execution_arn", flat=True)
+    ]
+    mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
+    tab = reverse("executions:tab", args=[execution.pk, "graph"])
+    dot = build_dot(
+        operations,
+        execution_status=execution.status,
+        rankdir=layout,
+        collapse_threshold=threshold,
+        expanded=expanded,
+        node_url=lambda op_id: reverse("executions:operation", args=[execution.pk, op_id]),
+        child_url=lambda arn: (
+            reverse("executions:detail", args=[mirrored[arn]]) if arn in mirrored else None
+        ),
+        expand_url=lambda op_id: tab + _query(layout, sorted({*expanded, op_id})),
+        title=execution.name,
+    )
+    svg = render_svg(dot)
+    cache.set(key, svg, CACHE_SECONDS)
+    return svg
+
+
+def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
+    """Context of the graph tab (templates/executions/_graph_tab.html)."""
+    opts = options(request)
+    context: dict[str, Any] = {
+        "graph_layout": opts["layout"],
+        "graph_expanded": opts["expanded"],
+        "graph_legend": [(key, STATES[key]) for key in LEGEND],
+        "graph_other_layout_url": reverse("executions:tab", args=[execution.pk, "graph"])
+        + _query("LR" if opts["layout"] == "TB" else "TB", opts["expanded"]),
+        "graph_collapse_url": reverse("executions:tab", args=[execution.pk, "graph"])
+        + _query(opts["layout"], []),
+        "graph_svg_url": reverse("executions:graph_svg", args=[execution.pk])
+        + _query(opts["layout"], opts["expanded"]),
+    }
+    try:
+        context["graph_svg"] = mark_safe(graph_svg(execution, opts["layout"], opts["expanded"]))
+    except RenderError as exc:
+        logger.warning("graph of execution %s failed: %s", execution.pk, exc)
+        context["graph_error"] = str(exc)
+    return context
+
+
+@require_GET
+def graph_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The SVG alone (for download or embedding)."""
+    execution = Execution.objects.filter(pk=pk).first()
+    if execution is None:
+        return HttpResponse(
+            "No such execution in the mirror.", status=404, content_type="text/plain"
+        )
+    opts = options(request)
+    try:
+        svg = graph_svg(execution, opts["layout"], opts["expanded"])
+    except RenderError as exc:
+        return HttpResponse(
+            f"The graph could not be drawn: {exc}", status=500, content_type="text/plain"
+        )
+    response = HttpResponse(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + svg, content_type="image/svg+xml"
+    )
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="execution-{execution.pk}.svg"'
+    return response

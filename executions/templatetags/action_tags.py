@@ -1,0 +1,45 @@
+"""Action forms embedded in the browser's pages: each render carries fresh one-time tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+
+from executions import actions
+
+register = template.Library()
+
+
+@register.inclusion_tag("actions/_execution_actions.html", takes_context=True)
+def execution_actions(context: template.Context, execution: Any) -> dict[str, Any]:
+    request = context["request"]
+    can_act = actions.can_act(request.user)
+    return {
+        "execution": execution,
+        "can_act": can_act,
+        "tokens": {
+            name: actions.one_time_token(request.user) for name in ("stop", "pause", "resume")
+        }
+        if can_act and not execution.is_terminal
+        else {},
+        "next": request.get_full_path(),
+        "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("actions/_callback_form.html", takes_context=True)
+def callback_forms(context: template.Context, execution: Any, operation: Any) -> dict[str, Any]:
+    request = context["request"]
+    can_act = actions.can_act(request.user)
+    return {
+        "execution": execution,
+        "operation": operation,
+        "label": (operation.name or "callback").removesuffix(" create callback id"),
+        "token": actions.one_time_token(request.user) if can_act else "",
+        "can_act": can_act,
+        # Loaded into a page by htmx: come back to that page, not to the panel's URL.
+        "next": request.headers.get("HX-Current-URL") or request.get_full_path(),
+        "values": {"result": "{}", "error_type": "Rejected", "error_message": ""},
+        "csrf_token": context.get("csrf_token"),
+    }
