@@ -12,6 +12,9 @@
       canvas.dataset.graphReady = "1";
       svg.removeAttribute("width");
       svg.removeAttribute("height");
+      // svg-pan-zoom writes style="overflow: hidden" unless the SVG already says
+      // overflow; a style attribute is refused by the CSP, a CSSOM property is not.
+      svg.style.overflow = "hidden";
       var panZoom = window.svgPanZoom(svg, {
         zoomEnabled: true, controlIconsEnabled: false, fit: true, center: true,
         minZoom: 0.1, maxZoom: 20, dblClickZoomEnabled: false,
