@@ -7,10 +7,11 @@ PY := $(VENV)/bin/python
 REDIS_URL ?= redis://127.0.0.1:6379/0
 # The tests use their own Redis database, so a `make run` beside them is not disturbed.
 TEST_REDIS_URL ?= $(patsubst %/0,%/15,$(REDIS_URL))
-# The sync tests run a second time against PostgreSQL (pytest-django creates test_<name>).
+# The suite runs a second time against PostgreSQL (pytest-django creates test_<name>),
+# all but the browser tests, which check pages rather than the database.
 # SKIP_POSTGRES=1 skips that run on a machine without PostgreSQL.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/durable_console
-POSTGRES_TESTS := tests/test_sync.py tests/test_celery.py
+POSTGRES_TESTS := tests --ignore=tests/browser
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Settings come from the environment (see .env.example); the Redis check needs REDIS_URL.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 
 from executions.models import AuditEntry, Execution, Function, Source
 
@@ -20,6 +21,7 @@ class SourceAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "credentials", "region"]
     search_fields = ["name", "endpoint_url"]
     readonly_fields = ["created_at", "last_synced_at", "stale_since", "last_error"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Function)
