@@ -135,6 +135,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Malformed query parameters become a 400 page that says what was wrong.
+    "executions.params.BadQueryMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"

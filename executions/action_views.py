@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from executions import actions, tree
+from executions import actions, params, queries
 from executions.models import (
     TERMINAL_STATUSES,
     AuditEntry,
@@ -84,10 +84,10 @@ def pending_count() -> int:
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
     pending = pending_callbacks_qs().order_by("started_at", "id")
-    function = request.GET.get("function", "")
+    function = params.text(request.GET, "function", 170)
     if function:
         pending = pending.filter(execution__function__name=function)
-    page = Paginator(pending, 50).get_page(request.GET.get("page"))
+    page = Paginator(pending, 50).get_page(params.integer(request.GET, "page", minimum=1))
     rows = list(page.object_list)
     started = {
         (e.execution_id, e.operation_id): e.details
@@ -118,8 +118,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 "label": _callback_label(op),
                 "timeout_at": _deadline(op.started_at, details.get("Timeout")),
                 "heartbeat_at": _deadline(op.started_at, details.get("HeartbeatTimeout")),
-                "input": tree.decode_payload(op.execution.input_payload),
-                "submitter_result": tree.decode_payload(submitter.result_payload)
+                "input": queries.payload(op.execution.input_payload).text,
+                "submitter_result": queries.payload(submitter.result_payload).text
                 if submitter
                 else None,
                 "token_ok": actions.one_time_token(request.user)
@@ -461,7 +461,8 @@ AUDIT_FILTERS = ("action", "username", "outcome", "arn")
 @require_GET
 def audit(request: HttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.all()
-    values = {k: request.GET.get(k, "").strip() for k in AUDIT_FILTERS}
+    values = {k: params.text(request.GET, k, 2048) for k in AUDIT_FILTERS}
+    params.choice(request.GET, "outcome", AuditOutcome.values)
     if values["action"]:
         entries = entries.filter(action=values["action"])
     if values["username"]:
@@ -470,7 +471,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         entries = entries.filter(outcome=values["outcome"])
     if values["arn"]:
         entries = entries.filter(Q(execution_arn__icontains=values["arn"]))
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    page = Paginator(entries, 50).get_page(params.integer(request.GET, "page", minimum=1))
     query = urlencode({k: v for k, v in values.items() if v})
     return render(
         request,

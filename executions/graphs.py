@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from executions import sync, tree
+from executions import params, sync, tree
 from executions.models import Execution, Operation
 from visualizer.graph import build_dot
 from visualizer.render import RenderError, render_svg
@@ -31,10 +31,11 @@ MAX_EXPANDED = 50
 
 def options(request: HttpRequest) -> dict[str, Any]:
     """Layout and expanded clusters from the query string (bad values fall back)."""
-    layout = "LR" if request.GET.get("layout") == "LR" else "TB"
-    expanded = sorted(
-        {part for part in request.GET.get("expand", "").split(",") if part.isalnum()}
-    )[:MAX_EXPANDED]
+    layout = params.choice(request.GET, "layout", ["TB", "LR"], "TB")
+    parts = [part for part in params.text(request.GET, "expand", 4096).split(",") if part]
+    if not all(part.isalnum() for part in parts):
+        raise params.BadQuery("“expand” must be operation ids separated by commas.")
+    expanded = sorted(set(parts))[:MAX_EXPANDED]
     return {"layout": layout, "expanded": expanded}
 
 

@@ -22,7 +22,7 @@ from django.db.models.functions import Cast
 from django.http import QueryDict
 from django.utils import timezone
 
-from executions import tree
+from executions import params, tree
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
@@ -86,15 +86,22 @@ class ListFilter:
 
     @classmethod
     def from_query(cls, query: QueryDict) -> ListFilter:
-        valid = set(ExecutionStatus.values)
-        return cls(
-            source=int_or_none(query.get("source")),
-            function=int_or_none(query.get("function")),
-            statuses=[s for s in dict.fromkeys(query.getlist("status")) if s in valid],
-            name=(query.get("name") or "").strip()[:256],
-            started_from=(query.get("from") or "").strip(),
-            started_to=(query.get("to") or "").strip(),
+        """Read the filters; raise params.BadQuery for anything malformed."""
+        flt = cls(
+            source=params.integer(query, "source", minimum=1),
+            function=params.integer(query, "function", minimum=1),
+            statuses=params.choices(query, "status", ExecutionStatus.values),
+            name=params.text(query, "name", 256),
+            started_from=params.text(query, "from", 40),
+            started_to=params.text(query, "to", 40),
         )
+        for key, value, end in (("from", flt.started_from, False), ("to", flt.started_to, True)):
+            if value and _parse_when(value, end=end) is None:
+                raise params.BadQuery(
+                    f"“{key}” must be a date (2026-01-31) or a date and time "
+                    f"(2026-01-31T10:30), not “{value}”."
+                )
+        return flt
 
     @property
     def is_active(self) -> bool:
@@ -166,13 +173,17 @@ class Cursor:
 
     @classmethod
     def parse(cls, text: str | None) -> Cursor | None:
+        """A cursor from the URL; a malformed one is refused (params.BadQuery)."""
         if not text:
             return None
         micros, _, pk = text.partition(".")
         try:
             return cls(cls.EPOCH + timedelta(microseconds=int(micros)), int(pk))
         except (ValueError, OverflowError):
-            return None
+            raise params.BadQuery(
+                f"The page cursor “{text[:40]}” is not one this console wrote; "
+                "start again from the newest executions."
+            ) from None
 
     @classmethod
     def of(cls, execution: Execution) -> Cursor | None:
@@ -658,16 +669,23 @@ class Payload:
         return self.text is not None or self.truncated
 
 
+TOO_DEEP = "(nested too deeply to lay out; shown as stored)"
+
+
 def pretty(value: Any) -> str:
     if isinstance(value, str):
         return value
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    except (RecursionError, ValueError):
+        return TOO_DEEP
 
 
 def payload(text: str | None, truncated: bool = False) -> Payload:
     if text is None:
         return Payload(None, truncated)
-    return Payload(pretty(tree.decode_payload(text)), truncated)
+    shown = pretty(tree.decode_payload(text))
+    return Payload(text if shown == TOO_DEEP else shown, truncated)
 
 
 def error_payload(error: Any, truncated: bool = False) -> Payload:
@@ -685,7 +703,7 @@ def _json_value(text: str | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return text
 
 

@@ -252,7 +252,8 @@ def decode_payload(text: str | None) -> Any:
         return None
     try:
         value = json.loads(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
+        # Not JSON, or nested deeper than the parser goes: show it as the text it is.
         return text
     return _unwrap(value)
 

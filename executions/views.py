@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_redis import get_redis_connection
 
-from executions import actions, graphs, queries, sync
+from executions import actions, graphs, params, queries, sync
 from executions.lambda_api import LambdaApiError
 from executions.models import (
     NON_TERMINAL_STATUSES,
@@ -204,7 +204,10 @@ def execution_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def execution_rows(request: HttpRequest) -> HttpResponse:
     """Fresh rows of running executions, for the list's poller; 286 once all are terminal."""
-    ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.strip().isdigit()]
+    raw_ids = [i.strip() for i in request.GET.get("ids", "").split(",") if i.strip()]
+    if not all(i.isdigit() for i in raw_ids):
+        raise params.BadQuery("“ids” must be execution ids separated by commas.")
+    ids = [int(i) for i in raw_ids]
     rows = list(
         Execution.objects.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source")
     )
@@ -256,7 +259,7 @@ def _tab_url(execution: Execution, tab: str) -> str:
 
 
 def _operations_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
-    failed_only = request.GET.get("failed") == "1"
+    failed_only = params.choice(request.GET, "failed", ["1", "0"], "0") == "1"
     expand = sorted(set(request.GET.getlist("expand")))[:50]
     key = queries.tree_cache_key(execution, "ops-html", int(failed_only), *expand)
     html = cache.get(key)
@@ -282,14 +285,14 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
 
 
 def _events_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
-    event_type = request.GET.get("type", "").strip()
-    operation_id = request.GET.get("op", "").strip()
+    event_type = params.text(request.GET, "type", 64)
+    operation_id = params.text(request.GET, "op", 256)
     page = queries.event_page(
         execution,
         event_type=event_type,
         operation_id=operation_id,
-        after=queries.int_or_none(request.GET.get("after")),
-        before=queries.int_or_none(request.GET.get("before")),
+        after=params.integer(request.GET, "after", minimum=0),
+        before=params.integer(request.GET, "before", minimum=0),
     )
     filters = [("type", event_type), ("op", operation_id)]
     base = _tab_url(execution, "events")
@@ -454,7 +457,7 @@ def execution_refresh(request: HttpRequest, execution: Execution) -> HttpRespons
 def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
     """More rows of the operations table: a collapsed node's children, or the next chunk."""
     parent_id = request.GET.get("parent", "")
-    offset = queries.int_or_none(request.GET.get("offset")) or 0
+    offset = params.integer(request.GET, "offset", minimum=0) or 0
     if not _partial(request):
         query = urlencode({"expand": parent_id}) if parent_id else ""
         return redirect(_tab_url(execution, "operations") + (f"?{query}" if query else ""))

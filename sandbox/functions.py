@@ -413,6 +413,42 @@ def bulk_ledger(event: dict[str, Any], context: DurableContext) -> dict[str, Any
 
 
 # --------------------------------------------------------------------------------------
+# echo-steps: operations named by the input (not from the seeds; for hostile-input tests)
+# --------------------------------------------------------------------------------------
+
+
+class EchoError(Exception):
+    """The error echo-steps was asked to raise."""
+
+
+@durable_execution
+def echo_steps(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """Run one step per entry of `names` inside a child context named `context`, each
+    returning `result`; then wait for a callback named `callback` if given; then raise
+    `error` if given. Whatever the caller puts in those fields ends up in operation
+    names, payloads and error messages, which is what the hostile-input tests need."""
+    names = [str(n) for n in event.get("names") or ["echo"]][:50]
+
+    def steps(ctx: DurableContext) -> list[Any]:
+        return [
+            ctx.step(lambda _s: event.get("result"), name=name, config=StepConfig(
+                retry_strategy=RetryPresets.none()))
+            for name in names
+        ]  # fmt: skip
+
+    results = context.run_in_child_context(steps, name=str(event.get("context") or "echo"))
+    if event.get("callback"):
+
+        def submit(callback_id: str, _ctx: Any) -> None:
+            return None
+
+        context.wait_for_callback(submit, name=str(event["callback"]))
+    if event.get("error"):
+        raise EchoError(str(event["error"]))
+    return {"count": len(results)}
+
+
+# --------------------------------------------------------------------------------------
 # The registry the host serves
 # --------------------------------------------------------------------------------------
 
@@ -464,6 +500,12 @@ FUNCTIONS: dict[str, SampleFunction] = {
             bulk_ledger,
             "Posts a batch of ledger entries (a large map), then waits for sign-off",
             example_input={"entries": 100},
+        ),
+        SampleFunction(
+            "echo-steps",
+            echo_steps,
+            "Runs steps named by its input (used by the hostile-input tests)",
+            example_input={"names": ["first", "second"]},
         ),
     ]
 }

@@ -269,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
     def _run_handler(self, fn: SampleFunction, qualifier: str | None, payload: bytes) -> None:
         try:
             event = json.loads(payload or b"{}")
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             self._error(400, "InvalidRequestContentException", f"Could not parse payload: {exc}")
             return
         invoked = f"{fn.name}:{qualifier}" if qualifier else fn.name

@@ -28,6 +28,7 @@ def test_list_functions_reports_durable_config_for_durable_samples_only(lambda_s
     durable = {name for name, f in functions.items() if "DurableConfig" in f}
     assert durable == {
         "bulk-ledger",
+        "echo-steps",
         "order-processor",
         "durable-function-example",
         "fraud-detection",

@@ -176,4 +176,7 @@ def iso_time(value: Any) -> str:
 
 @register.filter
 def pretty_json(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except (RecursionError, ValueError):
+        return "(nested too deeply to lay out)"

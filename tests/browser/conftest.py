@@ -37,10 +37,21 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser page. Every browser test also checks that the whole console works
+    under its strict Content-Security-Policy: any violation the browser reports, on any
+    page the test visited, fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
+    violations: list[str] = []
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            violations.append(message.text)
+
+    context.on("page", lambda new_page: new_page.on("console", on_console))
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
         yield page
     finally:
         context.close()
+    assert violations == [], "CSP violations:\n" + "\n".join(violations)

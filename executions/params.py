@@ -1,0 +1,74 @@
+"""Strict reading of query parameters: malformed input is refused with a reason (HTTP 400),
+never silently replaced by a default. `BadQueryMiddleware` turns `BadQuery` into a 400
+page that says what was wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+
+
+class BadQuery(ValueError):
+    """A query parameter is malformed; the message says which and why."""
+
+
+def integer(query: QueryDict, name: str, *, minimum: int | None = None) -> int | None:
+    text = (query.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadQuery(f"“{name}” must be a whole number, not “{text[:40]}”.") from None
+    if minimum is not None and value < minimum:
+        raise BadQuery(f"“{name}” must be at least {minimum}, not {value}.")
+    return value
+
+
+def choice(query: QueryDict, name: str, allowed: Iterable[str], default: str = "") -> str:
+    text = (query.get(name) or "").strip()
+    if not text:
+        return default
+    options = list(allowed)
+    if text not in options:
+        raise BadQuery(f"“{name}” must be one of {', '.join(options)}, not “{text[:40]}”.")
+    return text
+
+
+def choices(query: QueryDict, name: str, allowed: Iterable[str]) -> list[str]:
+    options = list(allowed)
+    values = [v for v in dict.fromkeys(query.getlist(name)) if v]
+    bad = [v for v in values if v not in options]
+    if bad:
+        raise BadQuery(f"“{name}” must be among {', '.join(options)}; “{bad[0][:40]}” is not.")
+    return values
+
+
+def text(query: QueryDict, name: str, limit: int = 256) -> str:
+    value = (query.get(name) or "").strip()
+    if len(value) > limit:
+        raise BadQuery(f"“{name}” is longer than {limit} characters.")
+    if "\x00" in value:
+        raise BadQuery(f"“{name}” holds a NUL character.")
+    return value
+
+
+class BadQueryMiddleware:
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, BadQuery):
+            return None
+        return render(
+            request,
+            "bad_request.html",
+            {"message": str(exception), "path": request.path},
+            status=400,
+        )
