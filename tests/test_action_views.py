@@ -176,3 +176,27 @@ def test_bulk_stop_confirms_the_count_then_runs_as_a_job(
     progress = operator_client.get(f"/jobs/{job.pk}/").content.decode()
     assert "3 of 3 done" in progress
     assert set(Execution.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"STOPPED"}
+
+
+def test_an_operator_starts_an_execution_from_the_start_page(operator_client, sandbox_source):
+    sync.poll_source(sandbox_source)
+    function = sandbox_source.functions.get(name="order-processor")
+    token = _token(operator_client, "/executions/start/")
+    name = f"from-form-{uuid.uuid4().hex[:6]}"
+    response = operator_client.post(
+        "/executions/start/",
+        {"function": function.pk, "name": name, "input": '{"orderId": "FORM-1"}', "token": token},
+    )
+    execution = Execution.objects.get(name=name)
+    assert response.status_code == 302 and response["Location"] == f"/executions/{execution.pk}/"
+    assert AuditEntry.objects.get(action="start").execution_arn == execution.arn
+    refused = operator_client.post(
+        "/executions/start/",
+        {
+            "function": function.pk,
+            "name": "x",
+            "input": "{",
+            "token": _token(operator_client, "/executions/start/"),
+        },
+    )
+    assert refused.status_code == 400 and "not valid JSON" in refused.content.decode()
