@@ -245,34 +245,28 @@ def stop(
     )
 
 
-def pause(user: Any, execution: Execution, reason: str = "") -> ActionResult:
+def _pause_or_resume(user: Any, execution: Execution, action: str, reason: str) -> ActionResult:
     if execution.is_terminal:
         raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
     reason = _text(reason, "Reason", MAX_ERROR_MESSAGE)
+    call = lambda_api.pause_execution if action == "pause" else lambda_api.resume_execution
     return _perform(
         user,
-        "pause",
+        action,
         execution.source,
-        lambda ep: lambda_api.pause_execution(ep, execution.arn, reason),
+        lambda ep: call(ep, execution.arn, reason),
         execution=execution,
         payload=reason,
-        success="Pause sent.",
+        success=f"{action.capitalize()} sent.",
     )
+
+
+def pause(user: Any, execution: Execution, reason: str = "") -> ActionResult:
+    return _pause_or_resume(user, execution, "pause", reason)
 
 
 def resume(user: Any, execution: Execution, reason: str = "") -> ActionResult:
-    if execution.is_terminal:
-        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
-    reason = _text(reason, "Reason", MAX_ERROR_MESSAGE)
-    return _perform(
-        user,
-        "resume",
-        execution.source,
-        lambda ep: lambda_api.resume_execution(ep, execution.arn, reason),
-        execution=execution,
-        payload=reason,
-        success="Resume sent.",
-    )
+    return _pause_or_resume(user, execution, "resume", reason)
 
 
 EXECUTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")

@@ -99,38 +99,31 @@ def database_url() -> str:
     return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
-@pytest.fixture
-def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
-    """A real Celery worker with beat, on the real broker, sharing the test database."""
-    env = {
+def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
+    """A real Celery worker with beat, in its own process group, logging to `log_path`."""
+    environment = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "SYNC_SWEEP_SECONDS": "1",
         "DJANGO_SETTINGS_MODULE": "console.settings",
+        **env,
     }
-    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "console",
-            "worker",
-            "--beat",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "--schedule",
-            str(tmp_path / "beat-schedule"),
-        ],  # fmt: skip
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    command = [
+        sys.executable, "-m", "celery", "-A", "console", "worker", "--beat",
+        "--loglevel", "INFO", "--concurrency", "2",
+        "--schedule", str(log_path.with_suffix(".schedule")),
+    ]  # fmt: skip
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
+    """A real Celery worker with beat, on the real broker, sharing the test database."""
+    proc = start_celery_worker(tmp_path / "worker.log")
     yield proc
     os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -138,4 +131,3 @@ def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    log.close()

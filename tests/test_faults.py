@@ -19,7 +19,7 @@ from executions import lambda_api, sync
 from executions.models import Credentials, Execution, HistoryEvent, Source
 from sandbox.client import history, lambda_client, start, wait_for_callback, wait_for_status
 from sandbox.runner import Sandbox
-from tests.conftest import REPO, database_url
+from tests.conftest import REPO, database_url, start_celery_worker
 from tests.faults import FaultPlan, FlakyProxy
 from tests.test_sync import derive_tree, mirrored_tree
 
@@ -179,28 +179,7 @@ def test_four_sync_processes_at_once_leave_the_same_mirror_as_one(sandbox_source
 
 
 def _start_worker(log_path: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "console",
-            "worker",
-            "--beat",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            "2",
-            "--schedule",
-            str(log_path.with_suffix(".schedule")),
-        ],  # fmt: skip
-        cwd=REPO,
-        env=env,
-        stdout=open(log_path, "ab"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return start_celery_worker(log_path, **env)
 
 
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
