@@ -264,6 +264,7 @@ def main() -> None:
 
     def forget_renders() -> None:
         cache.delete_pattern("browser:*")
+        cache.delete_pattern("graph:*")
 
     # A cursor half-way down the unfiltered list.
     middle = queries.list_page(queries.ListFilter(), size=args.executions // 2).rows[-1]
@@ -296,7 +297,8 @@ def main() -> None:
     pk = big.pk
     leaf = next(op for op in ops if op.status == "FAILED" and op.type == "STEP")
     tab_cases = [
-        ("detail, operations tab (default)", f"/executions/{pk}/"),
+        ("detail, graph tab (default)", f"/executions/{pk}/"),
+        ("operations tab", f"/executions/{pk}/operations/"),
         ("operations tab, failed only", f"/executions/{pk}/operations/?failed=1"),
         (
             "operations: expand the 5,000-item map (htmx, first 200)",
@@ -306,7 +308,8 @@ def main() -> None:
         ("events tab, filtered by type", f"/executions/{pk}/events/?type=StepFailed"),
         ("timeline tab", f"/executions/{pk}/timeline/"),
         ("io tab", f"/executions/{pk}/io/"),
-        ("graph tab (the pane only; the graph has its own bench)", f"/executions/{pk}/graph/"),
+        ("graph tab (tree, DOT, graphviz layout, SVG)", f"/executions/{pk}/graph/"),
+        ("graph.svg alone", f"/executions/{pk}/graph.svg"),
         ("header poll", f"/executions/{pk}/header?since=0"),
         ("operation panel (htmx)", f"/executions/{pk}/operations/{leaf.operation_id}"),
         ("export.json (10,000 operations, 20,000 events)", f"/executions/{pk}/export.json"),

@@ -40,9 +40,7 @@ def options(request: HttpRequest) -> dict[str, Any]:
 
 
 def operations_tree(execution: Execution) -> list[dict]:
-    rows = Operation.objects.filter(execution=execution).order_by("first_event_id")
-    nodes = {row.operation_id: sync.node_from_row(row) for row in rows}
-    return tree.nested(nodes)
+    return tree.nested(sync.load_nodes(execution))
 
 
 def _query(layout: str, expanded: list[str]) -> str:

@@ -355,6 +355,27 @@ def node_from_row(row: Operation) -> tree.OperationNode:
     return tree.OperationNode(id=row.operation_id, **values)
 
 
+def load_nodes(execution: Execution) -> dict[str, tree.OperationNode]:
+    """All of an execution's operations as tree nodes, without building model instances
+    (10,000 of them cost a few hundred milliseconds)."""
+    columns = list(_NODE_TO_ROW.values())
+    nodes: dict[str, tree.OperationNode] = {}
+    rows = (
+        Operation.objects.filter(execution=execution)
+        .order_by("first_event_id")
+        .values_list("operation_id", *columns)
+    )
+    attrs = list(_NODE_TO_ROW)
+    blank = [column in _BLANK_STRING_FIELDS for column in columns]
+    for op_id, *values in rows.iterator(chunk_size=2000):
+        kwargs = {
+            attr: (None if is_blank and value == "" else value)
+            for attr, value, is_blank in zip(attrs, values, blank, strict=True)
+        }
+        nodes[op_id] = tree.OperationNode(id=op_id, **kwargs)
+    return nodes
+
+
 def _row_values(node: tree.OperationNode) -> dict[str, Any]:
     values = {}
     for attr, column in _NODE_TO_ROW.items():

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -85,7 +85,9 @@ class OperationNode:
         return self.type == "CALLBACK" and self.status == "STARTED"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # A shallow copy: dataclasses.asdict deep-copies every value, which made the
+        # tree of a 10,000-operation execution take over a second.
+        return dict(self.__dict__)
 
 
 def split_event_type(event_type: str) -> tuple[str, str] | None:

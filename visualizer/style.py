@@ -1,9 +1,20 @@
 """Colours, shapes and the legend of execution graphs, in the spirit of the Step
-Functions console. Pure data; no Django."""
+Functions console. Pure data (plus one small HTML snippet); no Django.
+
+Colours are defined once here. The graph (visualizer/graph.py) writes them into the DOT as
+graphviz attributes, which end up as SVG presentation attributes (fill=, stroke=), not
+as style= attributes, so a strict Content-Security-Policy (no 'unsafe-inline' styles)
+does not block them. The legend is rendered as an HTML snippet (`legend_html()`) whose
+swatches are tiny inline SVGs with the same presentation attributes: it needs no CSS of
+its own, wraps with the page, and its text is real text for screen readers. A legend
+drawn inside the graph would pan and zoom away with it, so it is kept outside.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,7 +25,8 @@ class StateStyle:
     text: str = "#1f2328"
 
 
-# One visual state per meaning, not per API status.
+# One visual state per meaning, not per API status: people read "is it done, broken,
+# busy, or waiting on someone", not the eight operation statuses.
 STATES: dict[str, StateStyle] = {
     "succeeded": StateStyle("Succeeded", "#e7f5ea", "#2e7d32"),
     "failed": StateStyle("Failed", "#fdecec", "#c62828"),
@@ -27,8 +39,31 @@ STATES: dict[str, StateStyle] = {
 # The order of the legend.
 LEGEND = ["succeeded", "failed", "running", "waiting", "ended", "not_started"]
 
+# How much a state needs someone's attention; used to choose which collapsed children
+# to draw first and the colour of a summary node (the worst state it hides).
+SEVERITY = {
+    "failed": 0,
+    "ended": 1,
+    "running": 2,
+    "waiting": 3,
+    "not_started": 4,
+    "succeeded": 5,
+}
 
-def operation_state(op: dict) -> str:
+# Operation statuses as words in summaries ("9,950 succeeded, 20 failed").
+STATUS_WORDS = {
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "TIMED_OUT": "timed out",
+    "STOPPED": "stopped",
+    "CANCELLED": "cancelled",
+    "STARTED": "running",
+    "READY": "ready",
+    "PENDING": "pending",
+}
+
+
+def operation_state(op: dict[str, Any]) -> str:
     """The visual state of an operation (a node of executions.tree.nested())."""
     status = op.get("status") or ""
     if status == "SUCCEEDED":
@@ -48,6 +83,7 @@ def operation_state(op: dict) -> str:
 
 
 def execution_state(status: str) -> str:
+    """The End node's state: a running execution has not reached its end (grey)."""
     return {
         "SUCCEEDED": "succeeded",
         "FAILED": "failed",
@@ -59,13 +95,101 @@ def execution_state(status: str) -> str:
     }.get(status, "not_started")
 
 
-# Node shapes per operation type.
-SHAPES = {
-    "STEP": "box",
-    "WAIT": "box",
-    "CALLBACK": "box",
-    "CHAINED_INVOKE": "box",
-    "CONTEXT": "box",
+@dataclass(frozen=True)
+class Shape:
+    label: str  # for the legend
+    shape: str  # graphviz node shape
+    style: str = ""  # graphviz styles added to "filled"
+    peripheries: int = 1
+
+
+# Node shapes per kind of operation, so a glance tells work from waiting from calls out.
+SHAPES: dict[str, Shape] = {
+    "step": Shape("Step", "box", "rounded"),
+    "condition": Shape("Wait for condition (polls)", "box", "rounded", peripheries=2),
+    "wait": Shape("Wait (timer)", "hexagon"),
+    "callback": Shape("Callback", "cds"),
+    "invoke": Shape("Chained invoke", "component"),
+    "context": Shape("Context drawn as a node", "box", "rounded,bold"),
+    "summary": Shape("Collapsed: click to expand", "box", "rounded,dashed"),
+    "terminal": Shape("Start, End", "box", "rounded,bold"),
 }
 
+# The shapes shown in the legend, in order.
+SHAPE_LEGEND = ["step", "condition", "wait", "callback", "invoke", "summary"]
+
+
+def shape_key(op: dict[str, Any]) -> str:
+    """The SHAPES key of an operation drawn as a node."""
+    kind = op.get("type")
+    if op.get("subtype") == "WaitForCondition":
+        return "condition"
+    if kind == "WAIT":
+        return "wait"
+    if kind == "CALLBACK":
+        return "callback"
+    if kind == "CHAINED_INVOKE":
+        return "invoke"
+    if kind == "CONTEXT":
+        return "context"
+    return "step"
+
+
 FONT = "Helvetica,Arial,sans-serif"
+EDGE_COLOUR = "#8a8f98"
+
+# Tiny SVG drawings of the legend's swatches (14 x 14 view box); {f} fill, {b} border.
+_SWATCHES = {
+    "state": '<rect x="0.5" y="0.5" width="13" height="13" rx="3" fill="{f}" stroke="{b}"/>',
+    "step": '<rect x="0.5" y="2.5" width="13" height="9" rx="3" fill="{f}" stroke="{b}"/>',
+    "condition": '<rect x="0.5" y="1.5" width="13" height="11" rx="3" fill="{f}" stroke="{b}"/>'
+    '<rect x="2.5" y="3.5" width="9" height="7" rx="2" fill="none" stroke="{b}"/>',
+    "wait": '<polygon points="0.5,7 3.5,2.5 10.5,2.5 13.5,7 10.5,11.5 3.5,11.5"'
+    ' fill="{f}" stroke="{b}"/>',
+    "callback": '<polygon points="0.5,2.5 10.5,2.5 13.5,7 10.5,11.5 0.5,11.5"'
+    ' fill="{f}" stroke="{b}"/>',
+    "invoke": '<rect x="2.5" y="2.5" width="11" height="9" fill="{f}" stroke="{b}"/>'
+    '<rect x="0.5" y="4" width="4" height="2" fill="{f}" stroke="{b}"/>'
+    '<rect x="0.5" y="8" width="4" height="2" fill="{f}" stroke="{b}"/>',
+    "summary": '<rect x="0.5" y="2.5" width="13" height="9" rx="3" fill="{f}" stroke="{b}"'
+    ' stroke-dasharray="2,1.5"/>',
+}
+
+
+def legend_entries() -> list[dict[str, str]]:
+    """The legend as data: colours first, then shapes. Each entry has kind ("state" or
+    "shape"), key, label, fill and border."""
+    entries = [
+        {"kind": "state", "key": key, "label": STATES[key].label,
+         "fill": STATES[key].fill, "border": STATES[key].border}
+        for key in LEGEND
+    ]  # fmt: skip
+    plain = STATES["not_started"]
+    entries += [
+        {"kind": "shape", "key": key, "label": SHAPES[key].label,
+         "fill": plain.fill, "border": plain.border}
+        for key in SHAPE_LEGEND
+    ]  # fmt: skip
+    return entries
+
+
+def legend_html(
+    list_class: str = "graph-legend list-inline small mb-0",
+    item_class: str = "list-inline-item",
+) -> str:
+    """The legend as an HTML <ul>, safe to mark_safe() and inline: every swatch is an
+    inline SVG with presentation attributes (no style attributes, no CSS needed)."""
+    items = []
+    for entry in legend_entries():
+        drawing = _SWATCHES["state" if entry["kind"] == "state" else entry["key"]]
+        swatch = (
+            '<svg class="graph-legend-swatch" width="14" height="14" viewBox="0 0 14 14"'
+            ' aria-hidden="true" focusable="false">'
+            + drawing.format(f=escape(entry["fill"]), b=escape(entry["border"]))
+            + "</svg>"
+        )
+        items.append(
+            f'<li class="{escape(item_class)} graph-legend-{entry["kind"]}"'
+            f' data-legend="{escape(entry["key"])}">{swatch} {escape(entry["label"])}</li>'
+        )
+    return f'<ul class="{escape(list_class)}" aria-label="Legend">' + "".join(items) + "</ul>"
