@@ -21,7 +21,7 @@ from executions import params, sync, tree
 from executions.models import Execution, Operation
 from visualizer.graph import build_dot
 from visualizer.render import RenderError, render_svg
-from visualizer.style import LEGEND, STATES
+from visualizer.style import legend_html
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
     context: dict[str, Any] = {
         "graph_layout": opts["layout"],
         "graph_expanded": opts["expanded"],
-        "graph_legend": [(key, STATES[key]) for key in LEGEND],
+        "graph_legend": mark_safe(legend_html("graph-legend list-inline small mb-0 ms-auto")),
         "graph_other_layout_url": reverse("executions:tab", args=[execution.pk, "graph"])
         + _query("LR" if opts["layout"] == "TB" else "TB", opts["expanded"]),
         "graph_collapse_url": reverse("executions:tab", args=[execution.pk, "graph"])

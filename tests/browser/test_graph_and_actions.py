@@ -50,20 +50,20 @@ def test_every_samples_graph_renders_and_a_node_opens_its_panel(
     # The bulk ledger's 40 entries are drawn collapsed, with a summary node that expands.
     ledger = Execution.objects.get(arn=arns["bulk-ledger"])
     page.goto(f"{live_server.url}/executions/{ledger.pk}/graph/")
-    expect(page.locator("svg [id^='more-']")).to_have_count(1)
-    expect(page.locator("svg")).to_contain_text("37 more")
-    page.locator("svg [id^='more-'] a").first.click()
+    expect(page.locator("[data-graph] svg [id^='more-']")).to_have_count(1)
+    expect(page.locator("[data-graph] svg")).to_contain_text("37 more")
+    page.locator("[data-graph] svg [id^='more-'] a").first.click()
     expect(page).to_have_url(
         f"{live_server.url}/executions/{ledger.pk}/graph/?expand=" + _map_id(ledger)
     )
-    expect(page.locator("svg [id^='more-']")).to_have_count(0)
+    expect(page.locator("[data-graph] svg [id^='more-']")).to_have_count(0)
     screenshot(page, "graph-bulk-ledger-expanded.png")
 
     # Clicking the waiting callback opens its panel beside the graph, with the forms.
     example = Execution.objects.get(arn=arns["durable-function-example"])
     page.goto(f"{live_server.url}/executions/{example.pk}/")
     callback = example.operations.get(type="CALLBACK")
-    page.locator(f"svg [id='op-{callback.operation_id}'] a").first.click()
+    page.locator(f"[data-graph] svg [id='op-{callback.operation_id}'] a").first.click()
     panel = page.get_by_test_id("graph-panel")
     expect(panel.get_by_test_id("operation-panel")).to_be_visible()
     expect(panel.get_by_test_id("callback-id")).to_have_text(callback.callback_id)
@@ -75,11 +75,20 @@ def test_every_samples_graph_renders_and_a_node_opens_its_panel(
 
     # Approving from the graph's panel: the execution moves on.
     page.goto(f"{live_server.url}/executions/{example.pk}/")
-    page.locator(f"svg [id='op-{callback.operation_id}'] a").first.click()
+    page.locator(f"[data-graph] svg [id='op-{callback.operation_id}'] a").first.click()
     page.get_by_test_id("graph-panel").get_by_test_id("result-editor").fill('{"approved": true}')
     page.get_by_test_id("graph-panel").get_by_test_id("send-success").click()
     expect(page.locator(".alert-success")).to_contain_text("Sent success")
     assert AuditEntry.objects.filter(action="callback_success", execution_arn=example.arn).exists()
+    # Once it has run to the end, the whole flow is drawn green through to End.
+    wait_for_status(lambda_sandbox, example.arn, timeout=60)
+    sync.sync_execution(example.pk)
+    page.goto(f"{live_server.url}/executions/{example.pk}/")
+    expect(page.get_by_test_id("header-status")).to_have_text("Succeeded")
+    expect(page.locator("[data-graph] svg #end")).to_contain_text("End")
+    # callback, parallel + 3 branches, map + 5 iterations, child context: 12 clusters
+    expect(page.locator("[data-graph] svg [id^='cluster-op-']")).to_have_count(12)
+    screenshot(page, "graph-durable-function-example-succeeded.png")
 
 
 def _map_id(execution: Execution) -> str:
