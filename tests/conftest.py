@@ -125,9 +125,18 @@ def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
     """A real Celery worker with beat, on the real broker, sharing the test database."""
     proc = start_celery_worker(tmp_path / "worker.log")
     yield proc
-    os.killpg(proc.pid, signal.SIGTERM)
+    stop_process_group(proc)
+
+
+def stop_process_group(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """Stop a process started with start_new_session and everything in its group."""
     try:
+        os.killpg(proc.pid, sig)
         proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers, e.g. Celery pool processes
+    except ProcessLookupError:
+        pass
+    proc.wait()

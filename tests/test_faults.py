@@ -19,7 +19,7 @@ from executions import lambda_api, sync
 from executions.models import Credentials, Execution, HistoryEvent, Source
 from sandbox.client import history, lambda_client, start, wait_for_callback, wait_for_status
 from sandbox.runner import Sandbox
-from tests.conftest import REPO, database_url, start_celery_worker
+from tests.conftest import REPO, database_url, start_celery_worker, stop_process_group
 from tests.faults import FaultPlan, FlakyProxy
 from tests.test_sync import derive_tree, mirrored_tree
 
@@ -183,15 +183,7 @@ def _start_worker(log_path: Path, env: dict) -> subprocess.Popen:
 
 
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    stop_process_group(proc, sig)
 
 
 @pytest.mark.django_db(transaction=True)

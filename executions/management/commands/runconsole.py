@@ -93,7 +93,13 @@ class Command(BaseCommand):
                 try:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
+                    pass
+                # Whatever is left in its process group (a Celery pool process forked
+                # while the worker was starting, say) goes too.
+                try:
                     os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             if sandbox:
                 sandbox.stop()
 
