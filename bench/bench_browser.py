@@ -264,7 +264,6 @@ def main() -> None:
 
     def forget_renders() -> None:
         cache.delete_pattern("browser:*")
-        cache.delete_pattern("graph:*")
 
     # A cursor half-way down the unfiltered list.
     middle = queries.list_page(queries.ListFilter(), size=args.executions // 2).rows[-1]

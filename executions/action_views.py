@@ -172,16 +172,25 @@ def approvals_count(request: HttpRequest) -> HttpResponse:
 # ---- callbacks ------------------------------------------------------------------------
 
 
-def _callback_context(request: HttpRequest, execution: Execution, operation: Operation) -> dict:
+def callback_form_context(
+    request: HttpRequest, execution: Execution, operation: Operation, next_url: str
+) -> dict:
+    """What templates/actions/_callback_form.html needs, with a fresh one-time token."""
+    can_act = actions.can_act(request.user)
     return {
         "execution": execution,
         "operation": operation,
         "label": _callback_label(operation),
-        "token": actions.one_time_token(request.user) if actions.can_act(request.user) else "",
-        "can_act": actions.can_act(request.user),
-        "next": request.GET.get("next") or request.POST.get("next") or "",
+        "token": actions.one_time_token(request.user) if can_act else "",
+        "can_act": can_act,
+        "next": next_url,
         "values": {"result": "{}", "error_type": "Rejected", "error_message": ""},
     }
+
+
+def _callback_context(request: HttpRequest, execution: Execution, operation: Operation) -> dict:
+    next_url = request.GET.get("next") or request.POST.get("next") or ""
+    return callback_form_context(request, execution, operation, next_url)
 
 
 @require_GET
@@ -196,7 +205,7 @@ def callback_form(request: HttpRequest, pk: int, callback_id: str) -> HttpRespon
 def _callback_action(request: HttpRequest, pk: int, callback_id: str, kind: str) -> HttpResponse:
     execution = get_object_or_404(Execution.objects.select_related("source"), pk=pk)
     operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
-    fallback = reverse("executions:detail", args=[pk]) if _has_detail() else "/approvals/"
+    fallback = reverse("executions:detail", args=[pk])
     error = ""
     if operation is None:
         error = "This callback does not belong to this execution; nothing was sent."
@@ -246,14 +255,6 @@ def _callback_action(request: HttpRequest, pk: int, callback_id: str, kind: str)
     return render(request, template, context, status=200 if request.htmx else 400)
 
 
-def _has_detail() -> bool:
-    try:
-        reverse("executions:detail", args=[1])
-    except Exception:
-        return False
-    return True
-
-
 @require_POST
 @operator_required
 def callback_succeed(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
@@ -277,7 +278,7 @@ def callback_heartbeat(request: HttpRequest, pk: int, callback_id: str) -> HttpR
 
 def _execution_action(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     execution = get_object_or_404(Execution.objects.select_related("source"), pk=pk)
-    fallback = reverse("executions:detail", args=[pk]) if _has_detail() else "/executions/"
+    fallback = reverse("executions:detail", args=[pk])
     if not _token_ok(request):
         messages.error(request, REPLAYED)
         return redirect(_next_url(request, fallback))
@@ -316,13 +317,6 @@ def pause(request: HttpRequest, pk: int) -> HttpResponse:
 @operator_required
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
     return _execution_action(request, pk, "resume")
-
-
-def action_tokens(request: HttpRequest) -> dict[str, str]:
-    """Fresh one-time tokens for the forms on a detail page (empty for viewers)."""
-    if not actions.can_act(request.user):
-        return {}
-    return {name: actions.one_time_token(request.user) for name in ("stop", "pause", "resume")}
 
 
 # ---- start ----------------------------------------------------------------------------
@@ -369,7 +363,7 @@ def _start_post(request: HttpRequest) -> HttpResponse:
     if not result.ok:
         return _start_form(request, values, result.message, 502)
     messages.success(request, result.message)
-    if result.execution is not None and _has_detail():
+    if result.execution is not None:
         return redirect("executions:detail", result.execution.pk)
     return redirect("/executions/")
 

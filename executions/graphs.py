@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
-from executions import params, sync, tree
-from executions.models import Execution, Operation
+from executions import params, queries, sync, tree
+from executions.models import Execution
 from visualizer.graph import build_dot
 from visualizer.render import RenderError, render_svg
 from visualizer.style import legend_html
@@ -39,10 +39,6 @@ def options(request: HttpRequest) -> dict[str, Any]:
     return {"layout": layout, "expanded": expanded}
 
 
-def operations_tree(execution: Execution) -> list[dict]:
-    return tree.nested(sync.load_nodes(execution))
-
-
 def _query(layout: str, expanded: list[str]) -> str:
     parts = []
     if layout != "TB":
@@ -55,24 +51,17 @@ def _query(layout: str, expanded: list[str]) -> str:
 def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()) -> str:
     threshold = settings.GRAPH_COLLAPSE_THRESHOLD
     digest = hashlib.sha1(",".join(expanded).encode()).hexdigest()[:12]
-    key = (
-        f"graph:{execution.pk}:{execution.last_event_id}:{execution.status}:"
-        f"{layout}:{threshold}:{digest}"
-    )
+    # The status is in the key too: the End node shows it.
+    key = queries.tree_cache_key(execution, "graph", execution.status, layout, threshold, digest)
     svg = cache.get(key)
     if svg is not None:
         return svg
-    operations = operations_tree(execution)
-    child_arns = [
-        arn
-        for arn in Operation.objects.filter(execution=execution)
-        .exclude(child_execution_arn="")
-        .values_list("child_execution_arn", flat=True)
-    ]
+    nodes = sync.load_nodes(execution)
+    child_arns = [n.child_execution_arn for n in nodes.values() if n.child_execution_arn]
     mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
     tab = reverse("executions:tab", args=[execution.pk, "graph"])
     dot = build_dot(
-        operations,
+        tree.nested(nodes),
         execution_status=execution.status,
         rankdir=layout,
         collapse_threshold=threshold,

@@ -258,9 +258,7 @@ class ExecutionSync:
 
 
 def _event_fields(event: dict[str, Any]) -> dict[str, Any]:
-    details = next(
-        (v for k, v in event.items() if k.endswith("Details") and isinstance(v, dict)), {}
-    )
+    details = tree.event_details(event)
     return {
         "event_id": int(event["EventId"]),
         "event_type": event.get("EventType", ""),
@@ -401,11 +399,7 @@ def _apply_execution_events(execution: Execution, events: list[dict[str, Any]]) 
             execution.result_payload = payload.get("Payload", execution.result_payload)
             execution.result_truncated = bool(payload.get("Truncated"))
         elif kind in TERMINAL_EVENT_TYPES:
-            details = next(
-                (v for k, v in event.items() if k.endswith("Details") and isinstance(v, dict)),
-                {},
-            )
-            error = details.get("Error") or {}
+            error = tree.event_details(event).get("Error") or {}
             if isinstance(error, dict) and "Payload" in error:
                 execution.error = error.get("Payload")
                 execution.error_truncated = bool(error.get("Truncated"))

@@ -115,7 +115,8 @@ def _error(details: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _details(event: dict[str, Any]) -> dict[str, Any]:
+def event_details(event: dict[str, Any]) -> dict[str, Any]:
+    """The event's *Details object (each event type has its own key), or {}."""
     for key, value in event.items():
         if key.endswith("Details") and isinstance(value, dict):
             return value
@@ -146,7 +147,7 @@ def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str |
     node.name = event.get("Name") if event.get("Name") is not None else node.name
     node.parent_id = event.get("ParentId") or node.parent_id
     timestamp = event.get("EventTimestamp")
-    details = _details(event)
+    details = event_details(event)
     status = STATUS_BY_SUFFIX[suffix]
 
     if suffix == "Started":

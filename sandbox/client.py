@@ -14,10 +14,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from sandbox.host import REGION
+from sandbox.host import REGION, TERMINAL
 from sandbox.runner import SANDBOX_CREDENTIALS
 
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
 CALLBACK_DONE = {"CallbackSucceeded", "CallbackFailed", "CallbackTimedOut"}
 
 

@@ -178,14 +178,6 @@ def test_four_sync_processes_at_once_leave_the_same_mirror_as_one(sandbox_source
     assert_mirror_equals_backend(lambda_sandbox, mirrored)
 
 
-def _start_worker(log_path: Path, env: dict) -> subprocess.Popen:
-    return start_celery_worker(log_path, **env)
-
-
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    stop_process_group(proc, sig)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_completes_it(
     lambda_sandbox, sandbox, tmp_path
@@ -201,7 +193,7 @@ def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_co
         "SYNC_LOCK_SECONDS": "3",
     }
     redis = sync.redis_client()
-    worker = _start_worker(tmp_path / "worker1.log", env)
+    worker = start_celery_worker(tmp_path / "worker1.log", **env)
     try:
         # Wait until a worker holds the execution's lock, i.e. is in the middle of its sync.
         def syncing():
@@ -212,14 +204,14 @@ def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_co
 
         wait_for(syncing, 60, interval=0.02, what="the worker to start syncing")
     finally:
-        _stop(worker, signal.SIGKILL)
+        stop_process_group(worker, signal.SIGKILL)
     execution = Execution.objects.get(arn=arn)
     stored = execution.events.count()
     # All or nothing: either the transaction committed or nothing of it is visible.
     assert stored in (0, len(backend_events)), stored
     assert execution.operations.count() == (0 if stored == 0 else len(derive_tree(backend_events)))
 
-    worker = _start_worker(tmp_path / "worker2.log", env)
+    worker = start_celery_worker(tmp_path / "worker2.log", **env)
     try:
         from sandbox.client import wait_for
 
@@ -230,7 +222,7 @@ def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_co
             what="the restarted worker to complete the mirror",
         )
     finally:
-        _stop(worker)
+        stop_process_group(worker)
     assert_mirror_equals_backend(lambda_sandbox, [arn])
 
 
@@ -321,7 +313,7 @@ def test_pages_keep_serving_while_redis_restarts_and_polling_recovers(
         cwd=REPO, env=env, stdout=open(tmp_path / "web.log", "wb"), stderr=subprocess.STDOUT,
         start_new_session=True,
     )  # fmt: skip
-    worker = _start_worker(tmp_path / "worker.log", env)
+    worker = start_celery_worker(tmp_path / "worker.log", **env)
     session = Browserless(f"http://127.0.0.1:{web_port}")
     try:
         wait_for(lambda: session.get("/healthz")[0] == 200, 30, interval=0.2, what="web")
@@ -332,7 +324,7 @@ def test_pages_keep_serving_while_redis_restarts_and_polling_recovers(
             60, interval=0.5, what="the first execution mirrored",
         )  # fmt: skip
 
-        _stop(redis_proc, signal.SIGKILL)  # Redis goes away under the running console
+        stop_process_group(redis_proc, signal.SIGKILL)  # Redis goes away under the running console
         status, body = session.get("/healthz")
         assert status == 503 and '"redis": "error' in body
         for path in ("/", "/approvals/", "/audit/"):
@@ -348,9 +340,9 @@ def test_pages_keep_serving_while_redis_restarts_and_polling_recovers(
         )  # fmt: skip
         assert_mirror_equals_backend(lambda_sandbox, [first, second])
     finally:
-        _stop(worker)
-        _stop(web)
-        _stop(redis_proc)
+        stop_process_group(worker)
+        stop_process_group(web)
+        stop_process_group(redis_proc)
 
 
 def _pings(redis_lib, port: int) -> bool:

@@ -708,39 +708,7 @@ def to_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_dot(
-    operations: list[dict[str, Any]],
-    *,
-    execution_status: str,
-    rankdir: str = "TB",
-    collapse_threshold: int = 25,
-    preview_count: int = 3,
-    expanded: Iterable[str] = frozenset(),
-    node_url: Callable[[str], str] | None = None,
-    child_url: Callable[[str], str | None] | None = None,
-    expand_url: Callable[[str], str] | None = None,
-    title: str | None = None,
-    sequence_threshold: int = 100,
-    attention_limit: int = 50,
-    node_budget: int = 1500,
-    expanded_limit: int = 500,
-) -> str:
-    """Graphviz DOT text of one execution: `to_dot(build_graph(...))`."""
-    return to_dot(
-        build_graph(
-            operations,
-            execution_status=execution_status,
-            rankdir=rankdir,
-            collapse_threshold=collapse_threshold,
-            preview_count=preview_count,
-            expanded=expanded,
-            node_url=node_url,
-            child_url=child_url,
-            expand_url=expand_url,
-            title=title,
-            sequence_threshold=sequence_threshold,
-            attention_limit=attention_limit,
-            node_budget=node_budget,
-            expanded_limit=expanded_limit,
-        )
-    )
+def build_dot(operations: list[dict[str, Any]], *, execution_status: str, **options: Any) -> str:
+    """Graphviz DOT text of one execution: `to_dot(build_graph(...))`, with the same
+    options as build_graph."""
+    return to_dot(build_graph(operations, execution_status=execution_status, **options))

@@ -30,16 +30,12 @@ def execution_actions(context: template.Context, execution: Any) -> dict[str, An
 
 @register.inclusion_tag("actions/_callback_form.html", takes_context=True)
 def callback_forms(context: template.Context, execution: Any, operation: Any) -> dict[str, Any]:
+    from executions.action_views import callback_form_context
+
     request = context["request"]
-    can_act = actions.can_act(request.user)
+    # Loaded into a page by htmx: come back to that page, not to the panel's URL.
+    next_url = request.headers.get("HX-Current-URL") or request.get_full_path()
     return {
-        "execution": execution,
-        "operation": operation,
-        "label": (operation.name or "callback").removesuffix(" create callback id"),
-        "token": actions.one_time_token(request.user) if can_act else "",
-        "can_act": can_act,
-        # Loaded into a page by htmx: come back to that page, not to the panel's URL.
-        "next": request.headers.get("HX-Current-URL") or request.get_full_path(),
-        "values": {"result": "{}", "error_type": "Rejected", "error_message": ""},
+        **callback_form_context(request, execution, operation, next_url),
         "csrf_token": context.get("csrf_token"),
     }
