@@ -252,11 +252,20 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Periodic sweeps. Each source's own intervals decide what is due; these only say how
 # often to look. Both sweeps hold a Redis lock and touch only rows that can change.
 SYNC_SWEEP_SECONDS = float(os.environ.get("SYNC_SWEEP_SECONDS", "2"))
+# The scheduler (executions/schedule.py) queues the checks the call budget allows, this
+# often; a watched execution (its page is open) is checked every SYNC_WATCH_SECONDS, one
+# that keeps not changing backs off to SYNC_MAX_INTERVAL_SECONDS.
+SYNC_TICK_SECONDS = float(os.environ.get("SYNC_TICK_SECONDS", "0.5"))
+SYNC_WATCH_SECONDS = float(os.environ.get("SYNC_WATCH_SECONDS", "2"))
+SYNC_MAX_INTERVAL_SECONDS = float(os.environ.get("SYNC_MAX_INTERVAL_SECONDS", "60"))
+# The longest a worker waits for a token of the call budget before it leaves the call
+# for a later check.
+SYNC_BUDGET_MAX_WAIT_SECONDS = float(os.environ.get("SYNC_BUDGET_MAX_WAIT_SECONDS", "10"))
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "poll-sources": {"task": "executions.tasks.poll_sources", "schedule": SYNC_SWEEP_SECONDS},
-    "sweep-executions": {
-        "task": "executions.tasks.sweep_executions",
-        "schedule": SYNC_SWEEP_SECONDS,
+    "schedule-checks": {
+        "task": "executions.tasks.schedule_checks",
+        "schedule": SYNC_TICK_SECONDS,
     },
 }
 

@@ -23,7 +23,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.utils import timezone
 
-from executions import lambda_api, sync
+from executions import lambda_api, schedule, sync
 from executions.lambda_api import Endpoint, LambdaApiError
 from executions.models import (
     AuditEntry,
@@ -165,8 +165,12 @@ def _perform(
 
 
 def resync(execution: Execution) -> None:
-    """Read the execution again now; a failure here leaves the next poll to catch up."""
-    sync.sync_execution(execution.pk, force=True)
+    """Read the execution again now, first in the scheduler's queue too; a web request
+    waits at most a couple of seconds for the call budget, and whatever it cannot read
+    now the scheduler reads next."""
+    schedule.urgent([execution.pk])
+    with lambda_api.budget_wait(2):
+        sync.sync_execution(execution.pk, force=True)
 
 
 def callback_success(

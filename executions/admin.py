@@ -14,6 +14,7 @@ class SourceAdmin(admin.ModelAdmin):
         "endpoint_url",
         "credentials",
         "discover",
+        "quota_share",
         "enabled",
         "last_synced_at",
         "stale_since",

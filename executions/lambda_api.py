@@ -6,6 +6,11 @@ denied, not found, invalid input) will not go away on a retry; transient ones
 full jitter before they are raised. botocore's own retries are switched off so that
 every HTTP request is one counted, visible call.
 
+Every read call first takes a token from the call budget (executions/budget.py), one
+per (account or endpoint, Region, API) shared by every worker through Redis; a throttle
+that gets through anyway is reported back to it. `set_budget` installs it (the app does
+at start-up); without one, calls are not budgeted.
+
 Timestamps in the records returned here are timezone-aware datetimes, as boto3 parses
 them; `jsonable` turns a record into something a JSONField can store.
 """
@@ -27,6 +32,8 @@ import botocore.exceptions
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from executions.budget import DEFAULT_SHARE, BudgetExhausted, CallBudget, budget_rate
+
 logger = logging.getLogger(__name__)
 
 TRANSIENT_CODES = {
@@ -44,6 +51,8 @@ TRANSIENT_CODES = {
 }
 THROTTLING_CODES = {"TooManyRequestsException", "ThrottlingException", "Throttling"}
 UNSUPPORTED_CODES = {"UnknownOperationException", "UnsupportedOperationException"}
+# Not an error of the endpoint: the console's own call budget is spent for now.
+BUDGET_EXHAUSTED = "BudgetExhausted"
 NOT_FOUND_CODES = {"ResourceNotFoundException"}
 
 # Backoff: attempt n waits uniform(0, min(cap, base * 2**n)) seconds ("full jitter").
@@ -101,6 +110,10 @@ class Endpoint:
     credentials: str = "default"  # "default", "profile" or "none"
     profile: str = ""
     role_arn: str = ""
+    # The share of each API quota this source may spend (the rest is left to others),
+    # and the account's own quotas where they differ from Lambda's defaults.
+    quota_share: float = DEFAULT_SHARE
+    quotas: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def of(cls, source: Any) -> Endpoint:
@@ -111,7 +124,13 @@ class Endpoint:
             credentials=source.credentials,
             profile=source.profile or "",
             role_arn=source.role_arn or "",
+            quota_share=source.quota_share / 100,
+            quotas=tuple(sorted((source.api_quotas or {}).items())),
         )
+
+    def budget_rate(self, api: str) -> float:
+        """Calls per second of `api` this source may make."""
+        return budget_rate(api, self.quota_share, dict(self.quotas))
 
 
 # ---- call listeners: a botocore event hook on every client, for counting calls ---------
@@ -213,6 +232,67 @@ def forget_clients() -> None:
         _clients.clear()
 
 
+# ---- the call budget ------------------------------------------------------------------
+
+_budget: CallBudget | None = None
+# How long a budgeted call may wait for its token before it is left for later. Web
+# requests (an action's re-sync) wait less than workers: see budget_wait().
+BUDGET_MAX_WAIT_SECONDS = 10.0
+_local = threading.local()
+
+
+def set_budget(budget: CallBudget | None) -> None:
+    global _budget
+    _budget = budget
+
+
+def get_budget() -> CallBudget | None:
+    return _budget
+
+
+class budget_wait:  # noqa: N801 (used as a context manager, like a function)
+    """`with budget_wait(2): ...`: budgeted calls in this thread wait at most 2 s."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        self.previous = getattr(_local, "max_wait", None)
+        _local.max_wait = self.seconds
+
+    def __exit__(self, *exc: object) -> None:
+        _local.max_wait = self.previous
+
+
+_accounts: dict[Endpoint, str] = {}
+
+
+def scope(endpoint: Endpoint) -> str:
+    """What Lambda's quotas are counted against: the account and Region on AWS, the
+    endpoint and Region elsewhere. Sources that share an account and Region share a budget."""
+    if endpoint.endpoint_url:
+        return f"{endpoint.endpoint_url}|{endpoint.region}"
+    return f"aws:{_account(endpoint)}:{endpoint.region}"
+
+
+def _account(endpoint: Endpoint) -> str:
+    if endpoint.role_arn.count(":") >= 5:
+        return endpoint.role_arn.split(":")[4]
+    if endpoint in _accounts:
+        return _accounts[endpoint]
+    try:
+        # GetCallerIdentity needs no permission; once per process and endpoint.
+        session, _ = _session(endpoint)
+        account = session.client("sts", region_name=endpoint.region).get_caller_identity()[
+            "Account"
+        ]
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        logger.warning("cannot tell the account of source %s: %s", endpoint.name, exc)
+        return f"profile-{endpoint.profile or 'default'}"
+    _accounts[endpoint] = account
+    return account
+
+
 # ---- errors and retries ---------------------------------------------------------------
 
 
@@ -231,15 +311,48 @@ def _domain_error(exc: botocore.exceptions.ClientError, operation: str) -> Lambd
     )
 
 
+_remembered: set[tuple[str, str]] = set()
+
+
+def known_scope(endpoint: Endpoint) -> str | None:
+    """The endpoint's scope if it is known without a network call (pages use this)."""
+    if endpoint.endpoint_url or endpoint.role_arn.count(":") >= 5 or endpoint in _accounts:
+        return scope(endpoint)
+    return _budget.scope_of(endpoint.name) if _budget is not None else None
+
+
+def _take_token(endpoint: Endpoint, operation: str) -> None:
+    if _budget is None or not _budget.meters(operation):
+        return
+    max_wait = getattr(_local, "max_wait", None)
+    where = scope(endpoint)
+    if (endpoint.name, where) not in _remembered:
+        _budget.remember_scope(endpoint.name, where)
+        _remembered.add((endpoint.name, where))
+    try:
+        _budget.acquire(
+            where,
+            operation,
+            endpoint.budget_rate(operation),
+            BUDGET_MAX_WAIT_SECONDS if max_wait is None else max_wait,
+        )
+    except BudgetExhausted as exc:
+        raise LambdaApiError(str(exc), code=BUDGET_EXHAUSTED, operation=operation) from exc
+
+
 def _call(endpoint: Endpoint, operation: str, **params: Any) -> Any:
-    """Call `operation` with retries on transient errors; raise LambdaApiError."""
+    """Call `operation` within the budget, with retries on transient errors; raise
+    LambdaApiError."""
     method = getattr(client(endpoint), _snake(operation))
     attempt = 0
     while True:
+        _take_token(endpoint, operation)
         try:
             return method(**params)
         except botocore.exceptions.ClientError as exc:
             error = _domain_error(exc, operation)
+            if error.throttled and _budget is not None and _budget.meters(operation):
+                _budget.throttled(scope(endpoint), operation)
         except (
             botocore.exceptions.EndpointConnectionError,
             botocore.exceptions.ConnectionClosedError,

@@ -7,6 +7,7 @@ default chain or a named profile, optionally an STS role), never the keys themse
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -74,7 +75,26 @@ class Source(models.Model):
         default=False, help_text="Also watch every function that has a DurableConfig."
     )
     list_interval_seconds = models.PositiveIntegerField(default=5)
+    # How soon an execution that just changed is checked again; one that keeps not
+    # changing backs off from here to SYNC_MAX_INTERVAL_SECONDS.
     execution_interval_seconds = models.PositiveIntegerField(default=3)
+    quota_share = models.PositiveSmallIntegerField(
+        default=70,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=(
+            "Percent of each Lambda API quota (per account and Region) this console may "
+            "spend; the rest is left for people and other tools. Sources on the same "
+            "account and Region share one budget: give them the same share."
+        ),
+    )
+    api_quotas = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Requests per second per API where the account's quotas differ from Lambda's "
+            'defaults (raised through Service Quotas), e.g. {"GetDurableExecutionHistory": 50}.'
+        ),
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -92,6 +112,24 @@ class Source(models.Model):
     @property
     def is_aws(self) -> bool:
         return not self.endpoint_url
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from executions.budget import READ_QUOTAS
+
+        quotas = self.api_quotas or {}
+        if not isinstance(quotas, dict):
+            raise ValidationError({"api_quotas": "Give a JSON object of API name to rate."})
+        for api, rate in quotas.items():
+            if api not in READ_QUOTAS:
+                raise ValidationError(
+                    {"api_quotas": f"{api!r} is not budgeted; use one of {', '.join(READ_QUOTAS)}."}
+                )
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+                raise ValidationError(
+                    {"api_quotas": f"The quota of {api} must be a number of requests/s above 0."}
+                )
 
 
 class Function(models.Model):
@@ -144,9 +182,16 @@ class Execution(models.Model):
     # True once a terminal execution's history has been read to its end; such an
     # execution is never fetched again.
     history_complete = models.BooleanField(default=False)
+    # When the execution was last checked against its endpoint (pages: "checked 4 s ago").
     last_synced_at = models.DateTimeField(null=True, blank=True)
     last_sync_error = models.TextField(blank=True)
     sync_error_at = models.DateTimeField(null=True, blank=True)
+    # The scheduler (executions/schedule.py): when to check next (None: as soon as the
+    # budget allows, e.g. first sight), the current back-off interval, and the earliest
+    # moment the history names in the future (a wait's end, a retry, a callback deadline).
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    check_interval = models.FloatField(default=0)
+    wake_at = models.DateTimeField(null=True, blank=True)
     # The raw GetDurableExecution (or list) record, as the API returned it.
     raw = models.JSONField(default=dict, blank=True)
 
@@ -165,6 +210,10 @@ class Execution(models.Model):
             models.Index(fields=["name"], name="exec_name_idx"),
             # The sync sweep: non-terminal executions, or terminal ones not fully read.
             models.Index(fields=["history_complete", "status"], name="exec_sweep_idx"),
+            # The scheduler: executions that can change, by when they are due a check.
+            models.Index(
+                fields=["source", "history_complete", "next_check_at"], name="exec_due_idx"
+            ),
         ]
 
     def __str__(self) -> str:

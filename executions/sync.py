@@ -7,10 +7,13 @@ tests call them directly.
   poll of a function lists everything; later polls ask only for executions started
   since the newest one seen (executions already in the mirror are followed one by one
   by `sync_execution` until they are terminal).
-- `sync_execution`: GetDurableExecution, then only the history events newer than the
-  last EventId stored (read backwards from the newest until a known event), inserted
-  and folded into the operation tree in one transaction. A terminal execution whose
-  history has been read to its terminal event is never fetched again.
+- `sync_execution`: one check of one execution: the history events newer than the
+  last EventId stored (read backwards from the newest until a known event, so an
+  unchanged execution costs one small page), inserted and folded into the operation
+  tree in one transaction; GetDurableExecution only at first sight, at the end, and in
+  transitions the history cannot show. A terminal execution whose history has been
+  read to its terminal event is never fetched again. When to check next is the
+  scheduler's business (schedule.py); every call is paid from the call budget.
 
 A Redis lock per execution keeps two workers from syncing the same one at once; the
 unique (execution, event_id) constraint and the last_event_id check make a replayed
@@ -20,20 +23,18 @@ page harmless. Errors are stored on the row (and on the source) and shown inline
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from executions import lambda_api, tree
+from executions import lambda_api, schedule, tree
 from executions.lambda_api import Endpoint, LambdaApiError
+from executions.locks import Locked, claim_once, redis_client, redis_lock  # noqa: F401
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
@@ -55,51 +56,8 @@ TERMINAL_EVENT_TYPES = {
     "ExecutionTimedOut",
     "ExecutionStopped",
 }
-# A lock outlives a killed worker by at most this long; a live one renews it per page.
-LOCK_TIMEOUT_SECONDS = int(getattr(settings, "SYNC_LOCK_SECONDS", 60))
 # Overlap when listing "started after the newest seen", in case of clock granularity.
 LIST_OVERLAP = timedelta(seconds=1)
-
-
-# ---- locks ----------------------------------------------------------------------------
-
-_redis: redis.Redis | None = None
-
-
-def redis_client() -> redis.Redis:
-    global _redis
-    if _redis is None:
-        _redis = redis.Redis.from_url(
-            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
-        )
-    return _redis
-
-
-class Locked(Exception):
-    """Another worker holds the lock."""
-
-
-@contextmanager
-def redis_lock(name: str, timeout: int | None = None) -> Iterator[Any]:
-    """Hold a Redis lock; yields a function that renews it (call it while working)."""
-    lock = redis_client().lock(
-        f"durable-console:lock:{name}", timeout=timeout or LOCK_TIMEOUT_SECONDS, blocking=False
-    )
-    if not lock.acquire():
-        raise Locked(name)
-    try:
-        yield lock.reacquire
-    finally:
-        try:
-            lock.release()
-        except redis.exceptions.LockError:
-            # The lock expired while we worked; someone else may hold it now.
-            logger.warning("lock %s expired before release", name)
-
-
-def claim_once(key: str, ttl_seconds: int) -> bool:
-    """True for the first caller within ttl (used to avoid queueing the same work twice)."""
-    return bool(redis_client().set(f"durable-console:once:{key}", "1", nx=True, ex=ttl_seconds))
 
 
 # ---- sources and functions ------------------------------------------------------------
@@ -189,10 +147,11 @@ def upsert_listed(function: Function, record: dict[str, Any]) -> tuple[Execution
             execution = Execution.objects.get(arn=arn)
     if execution.status == status:
         return execution, False
-    # The status moved on: record it now; sync_execution reads the rest (a terminal
-    # transition gets one final read because history_complete is still False).
+    # The status moved on: record it now, and check it first; sync_execution reads the
+    # rest (a terminal transition gets one final read because history_complete is
+    # still False).
     Execution.objects.filter(pk=execution.pk).update(
-        status=status, ended_at=record.get("EndTimestamp")
+        status=status, ended_at=record.get("EndTimestamp"), next_check_at=schedule.URGENT
     )
     execution.status = status
     return execution, True
@@ -482,68 +441,128 @@ def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
     if execution is None:
         result.skipped = "missing"
         return result
-    if execution.history_complete and not force:
-        result.skipped = "complete"
-        result.status = execution.status
-        return result
     try:
-        with redis_lock(f"execution:{execution_id}") as keepalive:
-            return _sync_locked(execution, result, keepalive)
-    except Locked:
-        result.skipped = "locked"
-        return result
+        if execution.history_complete and not force:
+            result.skipped = "complete"
+            result.status = execution.status
+            return result
+        try:
+            with redis_lock(f"execution:{execution_id}") as keepalive:
+                return _sync_locked(execution, result, keepalive)
+        except Locked:
+            result.skipped = "locked"
+            return result
+    finally:
+        schedule.release(execution.source_id, execution_id)
+
+
+# Execution statuses that only GetDurableExecution can tell apart: transitions the
+# history has no event for (yet).
+_TRANSITIONAL = {"PAUSING", "DELETING"}
+_STATUS_BY_EVENT = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionStopped": "STOPPED",
+    "ExecutionPaused": "PAUSED",
+    "ExecutionResumed": "RUNNING",
+}
+
+
+def status_from_events(events: list[dict[str, Any]], current: str) -> tuple[str, Any]:
+    """The execution's status after `events` (in order), and when it ended if it did."""
+    for event in reversed(events):
+        status = _STATUS_BY_EVENT.get(event.get("EventType", ""))
+        if status:
+            ended = event.get("EventTimestamp") if status in TERMINAL_STATUSES else None
+            return status, ended
+    return current, None
 
 
 def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) -> ExecutionSync:
+    """One check. An unchanged running execution costs one call: a small reverse history
+    page. GetDurableExecution is called only for what it alone knows: at first sight
+    (version, the record), when the history shows the execution ended (its end time and
+    final record), and while it is in a transition the history has no event for."""
     endpoint = Endpoint.of(execution.source)
     now = timezone.now()
+    record: dict[str, Any] | None = None
     try:
-        record = lambda_api.get_execution(endpoint, execution.arn)
-        status = record.get("Status", execution.status)
+        if execution.last_synced_at is None or execution.status in _TRANSITIONAL:
+            record = lambda_api.get_execution(endpoint, execution.arn)
         events, result.history_calls = read_new_events(
             endpoint, execution.arn, execution.last_event_id, keepalive
         )
+        if record is None and any(e.get("EventType") in TERMINAL_EVENT_TYPES for e in events):
+            record = lambda_api.get_execution(endpoint, execution.arn)
     except LambdaApiError as exc:
         result.error = str(exc)
+        retry_in = max(execution.source.execution_interval_seconds, execution.check_interval)
         Execution.objects.filter(pk=execution.pk).update(
-            last_sync_error=str(exc), sync_error_at=now
+            last_sync_error=str(exc),
+            sync_error_at=now,
+            next_check_at=now + timedelta(seconds=min(retry_in, schedule.MAX_INTERVAL_SECONDS)),
         )
-        if not exc.permanent:
+        if not exc.permanent and exc.code != lambda_api.BUDGET_EXHAUSTED:
             Source.objects.filter(pk=execution.source_id, stale_since__isnull=True).update(
                 stale_since=now
             )
         return result
     result.new_events = store_events(execution, events)
     execution.refresh_from_db()
-    ended = execution.is_terminal or status in TERMINAL_STATUSES
-    complete = status in TERMINAL_STATUSES and (
-        HistoryEvent.objects.filter(
+    status, event_end = status_from_events(events, execution.status)
+    if record is not None:
+        status = record.get("Status", status)
+    ended = status in TERMINAL_STATUSES
+    complete = ended and (
+        any(e.get("EventType") in TERMINAL_EVENT_TYPES for e in events)
+        or HistoryEvent.objects.filter(
             execution=execution, event_type__in=TERMINAL_EVENT_TYPES
         ).exists()
     )
-    Execution.objects.filter(pk=execution.pk).update(
-        status=status,
-        name=record.get("DurableExecutionName") or execution.name,
-        started_at=record.get("StartTimestamp") or execution.started_at,
-        ended_at=record.get("EndTimestamp") if ended else None,
-        version=record.get("Version") or execution.version,
-        input_payload=(
-            execution.input_payload
-            if execution.input_payload is not None
-            else record.get("InputPayload")
+    fields: dict[str, Any] = {
+        "status": status,
+        "ended_at": (
+            (record or {}).get("EndTimestamp") or event_end or execution.ended_at if ended else None
         ),
-        result_payload=(
-            execution.result_payload
-            if execution.result_payload is not None
-            else record.get("Result")
-        ),
-        error=execution.error or record.get("Error"),
-        raw=lambda_api.jsonable(record),
-        history_complete=complete,
-        last_synced_at=now,
-        last_sync_error="",
-        sync_error_at=None,
-    )
+        "history_complete": complete,
+        "last_synced_at": now,
+        "last_sync_error": "",
+        "sync_error_at": None,
+    }
+    if complete:
+        fields.update(next_check_at=None, check_interval=0, wake_at=None)
+    else:
+        wake_at = schedule.wake_moment(execution.pk, now) if result.new_events else None
+        if not result.new_events and execution.wake_at and execution.wake_at > now:
+            wake_at = execution.wake_at
+        fields["next_check_at"], fields["check_interval"] = schedule.next_check(
+            execution,
+            changed=bool(result.new_events),
+            now=now,
+            wake_at=wake_at,
+            min_interval=execution.source.execution_interval_seconds,
+        )
+        fields["wake_at"] = wake_at
+    if record is not None:
+        fields.update(
+            name=record.get("DurableExecutionName") or execution.name,
+            started_at=record.get("StartTimestamp") or execution.started_at,
+            version=record.get("Version") or execution.version,
+            input_payload=(
+                execution.input_payload
+                if execution.input_payload is not None
+                else record.get("InputPayload")
+            ),
+            result_payload=(
+                execution.result_payload
+                if execution.result_payload is not None
+                else record.get("Result")
+            ),
+            error=execution.error or record.get("Error"),
+            raw=lambda_api.jsonable(record),
+        )
+    Execution.objects.filter(pk=execution.pk).update(**fields)
     result.status = status
     return result
 
@@ -562,19 +581,6 @@ def sync_arn(source: Source, arn: str) -> Execution:
     sync_execution(existing.pk)
     existing.refresh_from_db()
     return existing
-
-
-def due_execution_ids(now: datetime | None = None) -> list[int]:
-    """Executions that can still change (or still need their final read), due a poll."""
-    now = now or timezone.now()
-    due = []
-    rows = Execution.objects.filter(history_complete=False, source__enabled=True).values_list(
-        "pk", "last_synced_at", "source__execution_interval_seconds"
-    )
-    for pk, last, interval in rows:
-        if last is None or (now - last).total_seconds() >= interval:
-            due.append(pk)
-    return due
 
 
 def due_sources(now: datetime | None = None) -> Iterable[Source]:

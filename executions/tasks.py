@@ -7,7 +7,8 @@ import logging
 
 from celery import shared_task
 
-from executions import sync
+from executions import schedule, sync
+from executions.locks import Locked, claim_once, redis_lock
 from executions.models import Source
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def sync_execution(execution_id: int, force: bool = False) -> dict:
 
 def queue_execution_sync(execution_id: int, force: bool = False) -> bool:
     """Queue a sync unless one was queued moments ago; True when queued."""
-    if not force and not sync.claim_once(f"queued:execution:{execution_id}", QUEUE_DEDUPE_SECONDS):
+    if not force and not claim_once(f"queued:execution:{execution_id}", QUEUE_DEDUPE_SECONDS):
         return False
     sync_execution.delay(execution_id, force)
     return True
@@ -42,12 +43,12 @@ def poll_source(source_id: int) -> dict:
     if source is None:
         return {"source_id": source_id, "skipped": "missing or disabled"}
     try:
-        with sync.redis_lock(f"source:{source_id}"):
+        with redis_lock(f"source:{source_id}"):
             result = sync.poll_source(source)
-    except sync.Locked:
+    except Locked:
         return {"source_id": source_id, "skipped": "locked"}
-    for execution_id in result.changed_execution_ids:
-        queue_execution_sync(execution_id)
+    # New and changed executions are due at once; the scheduler checks them within the
+    # budget, first before the rest.
     return {
         "source": result.source,
         "changed": len(result.changed_execution_ids),
@@ -60,20 +61,17 @@ def poll_sources() -> int:
     """Beat: queue a poll of every enabled source whose list interval has passed."""
     queued = 0
     for source in sync.due_sources():
-        if sync.claim_once(f"queued:source:{source.pk}", max(source.list_interval_seconds, 1)):
+        if claim_once(f"queued:source:{source.pk}", max(source.list_interval_seconds, 1)):
             poll_source.delay(source.pk)
             queued += 1
     return queued
 
 
 @shared_task(soft_time_limit=20, time_limit=30)
-def sweep_executions() -> int:
-    """Beat: queue a sync of every execution that can still change and is due a poll."""
-    try:
-        with sync.redis_lock("sweep-executions", timeout=30):
-            return sum(queue_execution_sync(pk) for pk in sync.due_execution_ids())
-    except sync.Locked:
-        return 0
+def schedule_checks() -> int:
+    """Beat: queue the checks of running executions that the call budget allows now,
+    most important first (schedule.py)."""
+    return schedule.tick(lambda pk: sync_execution.delay(pk))
 
 
 @shared_task(soft_time_limit=3000, time_limit=3600)

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import graphs, views
+from . import graphs, health_views, views
 
 app_name = "executions"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("sync/", health_views.sync_health, name="sync_health"),
+    path("sync/health.json", health_views.sync_health_json, name="sync_health_json"),
     path("executions/", views.execution_list, name="list"),
     # Polled by the list for the rows of running executions: ?ids=1,2,3
     path("executions/rows", views.execution_rows, name="rows"),

@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 from django_redis import get_redis_connection
 
-from executions import actions, graphs, params, queries, sync
+from executions import actions, graphs, health, params, queries, schedule, sync
 from executions.lambda_api import LambdaApiError
 from executions.models import (
     NON_TERMINAL_STATUSES,
@@ -136,8 +136,14 @@ def _aws_console_url(execution: Execution) -> str:
 
 def _header_context(execution: Execution) -> dict[str, Any]:
     source = execution.source
+    watched = not execution.is_terminal
+    if watched:
+        # Someone is looking: the scheduler checks this execution often for a while.
+        schedule.watch(execution.pk)
     return {
         "execution": execution,
+        "watched": watched,
+        "watch_seconds": schedule.WATCH_SECONDS,
         "stale_since": source.stale_since or execution.sync_error_at,
         "stale_error": execution.last_sync_error or source.last_error,
         "aws_console_url": _aws_console_url(execution) if source.is_aws else "",
@@ -190,8 +196,13 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         "statuses": ExecutionStatus.values,
         "sources": sources,
         "stale_sources": [s for s in sources if s.enabled and s.stale_since],
+        "behind_sources": [] if _partial(request) else health.behind_sources(),
         "functions": Function.objects.select_related("source").order_by("name", "qualifier"),
         "running_ids": list(queries.iter_running_ids(page.rows)),
+        "oldest_running_check": min(
+            (e.last_synced_at for e in page.rows if not e.is_terminal and e.last_synced_at),
+            default=None,
+        ),
         "anything_mirrored": bool(page.rows) or Execution.objects.exists(),
         "counts_oob": _partial(request),
         "can_act": actions.can_act(request.user),

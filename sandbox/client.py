@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from typing import Any
 
 import boto3
@@ -27,7 +28,8 @@ def lambda_client(endpoint_url: str) -> Any:
         region_name=REGION,
         aws_access_key_id=SANDBOX_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=SANDBOX_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+        # A harness polls hard; on a throttling sandbox it waits its turn like any client.
+        config=Config(retries={"max_attempts": 10, "mode": "standard"}),
     )
 
 
@@ -109,3 +111,23 @@ def wait_for_event(client: Any, arn: str, event_type: str, timeout: float = 60) 
         return next((e for e in history(client, arn) if e["EventType"] == event_type), None)
 
     return wait_for(find, timeout, what=f"{event_type} in {arn}")
+
+
+def quotas(endpoint_url: str, **settings: Any) -> dict[str, Any]:
+    """The sandbox's quotas and the calls and throttles it counted per account and API
+    (GET /_sandbox/quotas); with settings (enabled, rates, burst_seconds, inject, reset),
+    change them first."""
+    request = urllib.request.Request(
+        f"{endpoint_url}/_sandbox/quotas",
+        data=json.dumps(settings).encode() if settings else None,
+        method="POST" if settings else "GET",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def per_second(snapshot: dict[str, Any], api: str, account: str = "unsigned") -> dict[int, int]:
+    """Calls admitted in each second, for one API and account of a quotas() snapshot."""
+    counts = snapshot["accounts"].get(account, {}).get(api, {})
+    return {second: n for second, n in counts.get("per_second", [])}

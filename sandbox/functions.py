@@ -449,6 +449,34 @@ def echo_steps(event: dict[str, Any], context: DurableContext) -> dict[str, Any]
 
 
 # --------------------------------------------------------------------------------------
+# approval-rounds: a long-lived workflow that changes whenever someone answers it (not
+# from the seeds; for the freshness benchmark and the quota tests)
+# --------------------------------------------------------------------------------------
+
+
+@durable_execution
+def approval_rounds(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """Wait for `rounds` approvals one after another (`round-1`, `round-2`, ...), recording
+    each in a step; end once the last is answered. Each answer adds a few history events,
+    so a driver answering at random makes executions change at random."""
+    rounds = max(1, min(int(event.get("rounds", 3)), 500))
+    answers = []
+    for number in range(1, rounds + 1):
+
+        def ask(callback_id: str, _ctx: Any) -> None:
+            return None
+
+        answer = context.wait_for_callback(ask, name=f"round-{number}")
+        answers.append(
+            context.step(
+                lambda _s, n=number, a=answer: {"round": n, "answer": _callback_value(a)},
+                name=f"record-{number}",
+            )
+        )
+    return {"rounds": rounds, "answered": len(answers)}
+
+
+# --------------------------------------------------------------------------------------
 # The registry the host serves
 # --------------------------------------------------------------------------------------
 
@@ -500,6 +528,13 @@ FUNCTIONS: dict[str, SampleFunction] = {
             bulk_ledger,
             "Posts a batch of ledger entries (a large map), then waits for sign-off",
             example_input={"entries": 100},
+        ),
+        SampleFunction(
+            "approval-rounds",
+            approval_rounds,
+            "Waits for a number of approvals in turn (used by the freshness benchmark)",
+            execution_timeout=86400,
+            example_input={"rounds": 3},
         ),
         SampleFunction(
             "echo-steps",

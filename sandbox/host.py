@@ -11,10 +11,16 @@ AWS Lambda:
   targets of chained invokes) just run.
 - `GET /2015-03-31/functions` (ListFunctions) and `GET /2015-03-31/functions/{name}`
   (GetFunction) describe the sample functions, durable ones with their DurableConfig.
-- Every `/2025-12-01/` durable execution API is forwarded to the runner unchanged. A
+- Every `/2025-12-01/` durable execution API is forwarded to the runner unchanged, within
+  Lambda's API quotas (sandbox/quotas.py): over a quota the host answers 429
+  `TooManyRequestsException` as Lambda does, without forwarding. A
   durable API the runner does not implement (PauseDurableExecution, for example) gets
   the error Lambda gives for an operation it does not know, `UnknownOperationException`,
   so a client can say "not supported by this backend".
+
+`GET /_sandbox/quotas` returns the quotas and the calls and throttles counted per account
+and API; `POST /_sandbox/quotas` with a JSON body changes them (`enabled`, `rates`,
+`burst_seconds`, `inject`, `reset`). Tests and benchmarks use both.
 
 Handlers reach the runner for their checkpoints through `AWS_ENDPOINT_URL_LAMBDA`,
 which `sandbox/runner.py` sets for this process.
@@ -41,6 +47,7 @@ from aws_durable_execution_sdk_python_testing.invoker import (
 from aws_durable_execution_sdk_python_testing.web.routes import Router
 
 from sandbox.functions import FUNCTIONS, SampleFunction
+from sandbox.quotas import QUOTAS, Quotas, account_of, api_of, throttle_body
 
 logger = logging.getLogger("sandbox.host")
 
@@ -196,8 +203,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if parts.path == "/health":
                 self._json(200, {"status": "ok", "functions": sorted(FUNCTIONS)})
+            elif parts.path == "/_sandbox/quotas":
+                self._quotas(method)
             elif segments[:1] == ["2025-12-01"]:
-                self._forward(method)
+                self._forward(method, parts.path)
             elif segments[:2] == ["2015-03-31", "functions"]:
                 self._functions_api(method, segments[2:], query)
             else:
@@ -215,10 +224,20 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- durable execution APIs: forwarded to the runner ----------------------------
 
-    def _forward(self, method: str) -> None:
+    def _forward(self, method: str, path: str) -> None:
         if not self.server.host.runner_knows(self.path, method):
             self._unknown(method)
             return
+        api = api_of(method, path)
+        if api:
+            throttled = self.server.quotas.check(account_of(self.headers), api)
+            if throttled:
+                self._send(
+                    429,
+                    throttle_body(api, throttled),
+                    {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "1"},
+                )
+                return
         headers = {
             k: v
             for k, v in self.headers.items()
@@ -228,6 +247,20 @@ class Handler(BaseHTTPRequestHandler):
             method, self.path, self._body(), headers
         )
         self._send(status, body, out_headers)
+
+    def _quotas(self, method: str) -> None:
+        quotas = self.server.quotas
+        if method == "POST":
+            try:
+                settings = json.loads(self._body() or b"{}")
+                quotas.configure(settings)
+            except (ValueError, TypeError, AttributeError) as exc:
+                self._error(400, "InvalidParameterValueException", f"bad quota settings: {exc}")
+                return
+        elif method != "GET":
+            self._unknown(method)
+            return
+        self._json(200, quotas.snapshot())
 
     # ---- the Lambda functions API ---------------------------------------------------
 
@@ -344,9 +377,10 @@ class HostServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], host: Host) -> None:
+    def __init__(self, address: tuple[str, int], host: Host, quotas: Quotas | None = None) -> None:
         super().__init__(address, Handler)
         self.host = host
+        self.quotas = quotas or Quotas()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -354,12 +388,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--runner-url", required=True)
+    parser.add_argument(
+        "--no-throttle", action="store_true", help="serve every call, whatever the quotas"
+    )
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="API=RATE",
+        help="requests per second for one API (default: Lambda's quotas)",
+    )
     args = parser.parse_args(argv)
+    rates = dict(QUOTAS)
+    for item in args.quota:
+        api, _, rate = item.partition("=")
+        rates[api] = float(rate)
+    quotas = Quotas(enabled=not args.no_throttle, rates=rates)
     logging.basicConfig(
         level=os.environ.get("SANDBOX_LOG_LEVEL", "WARNING"),
         format="%(asctime)s sandbox-host %(levelname)s %(message)s",
     )
-    server = HostServer((args.bind, args.port), Host(args.runner_url))
+    server = HostServer((args.bind, args.port), Host(args.runner_url), quotas)
     logger.warning("sandbox host on http://%s:%s", args.bind, args.port)
     try:
         server.serve_forever()

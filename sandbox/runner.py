@@ -50,13 +50,19 @@ class Sandbox:
         skip_time: bool = False,
         log_dir: Path | str | None = None,
         bind: str = "127.0.0.1",
+        throttle: bool = True,
+        quotas: dict[str, float] | None = None,
     ) -> None:
+        """`throttle`: enforce Lambda's API quotas (sandbox/quotas.py); `quotas` overrides
+        the requests per second of some APIs."""
         self.port = port or free_port()
         self.runner_port = runner_port or free_port()
         self.bind = bind
         self.data_dir = Path(data_dir)
         self.skip_time = skip_time
         self.log_dir = Path(log_dir) if log_dir else self.data_dir
+        self.throttle = throttle
+        self.quotas = dict(quotas or {})
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -119,6 +125,8 @@ class Sandbox:
             "--bind", self.bind,
             "--port", str(self.port),
             "--runner-url", self.runner_url,
+            *([] if self.throttle else ["--no-throttle"]),
+            *[f"--quota={api}={rate}" for api, rate in self.quotas.items()],
         ]  # fmt: skip
         env = self._env()
         try:

@@ -13,12 +13,34 @@ from django.db import connection
 from sandbox.client import lambda_client
 from sandbox.runner import Sandbox
 
+# What the console is told the unthrottled sandbox allows (Source.api_quotas): its reads
+# are not rationed by the call budget beyond what the machine can serve.
+UNTHROTTLED_QUOTAS = {
+    "GetDurableExecutionHistory": 2000,
+    "ListDurableExecutionsByFunction": 2000,
+    "GetDurableExecution": 2000,
+}
+
 
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One real sandbox (AWS's local runner + our sample functions) for the test session."""
+    """One real sandbox (AWS's local runner + our sample functions) for the test session.
+
+    It does not enforce Lambda's API quotas: most tests are about what is mirrored, and
+    re-mirror every execution the session has started. The tests about quotas use
+    `throttled_sandbox`, which throttles like AWS."""
     data = tmp_path_factory.mktemp("sandbox")
-    with Sandbox(data_dir=data) as running:
+    with Sandbox(data_dir=data, throttle=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def throttled_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A second sandbox that enforces Lambda's read quotas (15 history and 15 list
+    requests/s, 30 GetDurableExecution/s per account) and answers over them with 429
+    TooManyRequestsException, as AWS does (sandbox/quotas.py)."""
+    data = tmp_path_factory.mktemp("throttled-sandbox")
+    with Sandbox(data_dir=data, throttle=True) as running:
         yield running
 
 
@@ -37,6 +59,21 @@ def sandbox_source(db: Any, sandbox: Sandbox) -> Any:
         name="sandbox",
         region=sandbox.region,
         endpoint_url=sandbox.endpoint_url,
+        credentials=Credentials.NONE,
+        discover=True,
+        api_quotas=UNTHROTTLED_QUOTAS,
+    )
+
+
+@pytest.fixture
+def throttled_source(db: Any, throttled_sandbox: Sandbox) -> Any:
+    """The throttling sandbox as a source with the default share of Lambda's quotas."""
+    from executions.models import Credentials, Source
+
+    return Source.objects.create(
+        name="aws-like",
+        region=throttled_sandbox.region,
+        endpoint_url=throttled_sandbox.endpoint_url,
         credentials=Credentials.NONE,
         discover=True,
     )
@@ -99,8 +136,11 @@ def database_url() -> str:
     return f"postgres://{auth}{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
-def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
-    """A real Celery worker with beat, in its own process group, logging to `log_path`."""
+def start_celery_worker(
+    log_path: Path, *, beat: bool = True, concurrency: int = 2, **env: str
+) -> subprocess.Popen:
+    """A real Celery worker (with beat unless told otherwise), in its own process group,
+    logging to `log_path`."""
     environment = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -109,9 +149,10 @@ def start_celery_worker(log_path: Path, **env: str) -> subprocess.Popen:
         **env,
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "console", "worker", "--beat",
-        "--loglevel", "INFO", "--concurrency", "2",
-        "--schedule", str(log_path.with_suffix(".schedule")),
+        sys.executable, "-m", "celery", "-A", "console", "worker",
+        "--loglevel", "INFO", "--concurrency", str(concurrency),
+        "--hostname", f"{log_path.stem}@%h",
+        *(["--beat", "--schedule", str(log_path.with_suffix(".schedule"))] if beat else []),
     ]  # fmt: skip
     with open(log_path, "ab") as log:
         return subprocess.Popen(

@@ -19,6 +19,7 @@ from executions import lambda_api, sync
 from executions.models import Credentials, Execution, HistoryEvent, Source
 from sandbox.client import history, lambda_client, start, wait_for_callback, wait_for_status
 from sandbox.runner import Sandbox
+from tests.browserless import Browserless
 from tests.conftest import REPO, database_url, start_celery_worker, stop_process_group
 from tests.faults import FaultPlan, FlakyProxy
 from tests.test_sync import derive_tree, mirrored_tree
@@ -224,44 +225,6 @@ def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_co
     finally:
         stop_process_group(worker)
     assert_mirror_equals_backend(lambda_sandbox, [arn])
-
-
-class Browserless:
-    """A signed-in HTTP session against a console running in another process."""
-
-    def __init__(self, base: str) -> None:
-        import http.cookiejar
-        import urllib.request
-
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
-
-    def get(self, path: str) -> tuple[int, str]:
-        import urllib.error
-
-        try:
-            with self.opener.open(self.base + path, timeout=15) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-        except urllib.error.URLError as exc:
-            return 0, str(exc)
-
-    def log_in(self, username: str, password: str) -> None:
-        import re
-        import urllib.parse
-
-        _, page = self.get("/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        data = urllib.parse.urlencode(
-            {"username": username, "password": password, "csrfmiddlewaretoken": token}
-        ).encode()
-        request = __import__("urllib.request").request.Request(
-            self.base + "/login/", data=data, headers={"Referer": self.base + "/login/"}
-        )
-        with self.opener.open(request, timeout=15) as response:
-            assert "/login/" not in response.url, "login failed"
 
 
 @pytest.mark.django_db(transaction=True)

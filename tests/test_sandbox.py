@@ -27,6 +27,7 @@ def test_list_functions_reports_durable_config_for_durable_samples_only(lambda_s
     functions = {f["FunctionName"]: f for f in lambda_sandbox.list_functions()["Functions"]}
     durable = {name for name, f in functions.items() if "DurableConfig" in f}
     assert durable == {
+        "approval-rounds",
         "bulk-ledger",
         "echo-steps",
         "order-processor",

@@ -25,14 +25,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--demo", action="store_true", help="also start a realistic mix of executions"
         )
+        parser.add_argument(
+            "--no-throttle",
+            action="store_true",
+            help="serve every call: do not enforce Lambda's API quotas (on by default)",
+        )
 
     def handle(self, *args, **options):
         sandbox = Sandbox(
-            port=options["port"], data_dir=Path(options["data_dir"]), bind=options["bind"]
+            port=options["port"],
+            data_dir=Path(options["data_dir"]),
+            bind=options["bind"],
+            throttle=not options["no_throttle"],
         )
         sandbox.start()
         try:
-            self.stdout.write(f"Sandbox endpoint: {sandbox.endpoint_url} (region {sandbox.region})")
+            self.stdout.write(
+                f"Sandbox endpoint: {sandbox.endpoint_url} (region {sandbox.region}; "
+                f"{'throttles like AWS' if sandbox.throttle else 'no API quotas'})"
+            )
             if options["demo"]:
                 arns = demo.seed(sandbox.endpoint_url)
                 count = sum(len(v) for v in arns.values())

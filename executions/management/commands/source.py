@@ -35,7 +35,27 @@ class Command(BaseCommand):
             "--discover", action="store_true", help="watch every function with a DurableConfig"
         )
         add.add_argument("--list-interval", type=int, default=5, help="seconds")
-        add.add_argument("--execution-interval", type=int, default=3, help="seconds")
+        add.add_argument(
+            "--execution-interval",
+            type=int,
+            default=3,
+            help="seconds: how soon an execution that changed is checked again",
+        )
+        add.add_argument(
+            "--quota-share",
+            type=int,
+            default=70,
+            metavar="PERCENT",
+            help="percent of each Lambda API quota the console may spend (default 70)",
+        )
+        add.add_argument(
+            "--api-quota",
+            action="append",
+            default=[],
+            metavar="API=RATE",
+            help="the account's quota of one API in requests/s, where it was raised "
+            "(e.g. GetDurableExecutionHistory=50; repeatable)",
+        )
         add.add_argument("--disabled", action="store_true")
         sub.add_parser("list", help="list sources")
         remove = sub.add_parser("remove", help="remove a source and its mirrored executions")
@@ -65,6 +85,8 @@ class Command(BaseCommand):
         source.discover = options["discover"]
         source.list_interval_seconds = options["list_interval"]
         source.execution_interval_seconds = options["execution_interval"]
+        source.quota_share = options["quota_share"]
+        source.api_quotas = self._api_quotas(options["api_quota"])
         source.enabled = not options["disabled"]
         created = source.pk is None
         try:
@@ -74,6 +96,19 @@ class Command(BaseCommand):
             raise CommandError(f"Invalid source: {problems}") from exc
         source.save()
         self.stdout.write(f"{'Added' if created else 'Updated'} source {source.name}.")
+
+    @staticmethod
+    def _api_quotas(items: list[str]) -> dict[str, float]:
+        quotas = {}
+        for item in items:
+            api, sep, rate = item.partition("=")
+            try:
+                quotas[api.strip()] = float(rate)
+            except ValueError:
+                sep = ""
+            if not sep:
+                raise CommandError(f"--api-quota {item!r}: write it as API=RATE.")
+        return quotas
 
     def _list(self, options):
         sources = Source.objects.all()

@@ -1,0 +1,54 @@
+"""Redis locks and one-time claims, shared by the sync, the scheduler and the tasks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+# A lock outlives a killed worker by at most this long; a live one renews it per page.
+LOCK_TIMEOUT_SECONDS = int(getattr(settings, "SYNC_LOCK_SECONDS", 60))
+
+_redis: redis.Redis | None = None
+
+
+def redis_client() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=5
+        )
+    return _redis
+
+
+class Locked(Exception):
+    """Another worker holds the lock."""
+
+
+@contextmanager
+def redis_lock(name: str, timeout: int | None = None) -> Iterator[Any]:
+    """Hold a Redis lock; yields a function that renews it (call it while working)."""
+    lock = redis_client().lock(
+        f"durable-console:lock:{name}", timeout=timeout or LOCK_TIMEOUT_SECONDS, blocking=False
+    )
+    if not lock.acquire():
+        raise Locked(name)
+    try:
+        yield lock.reacquire
+    finally:
+        try:
+            lock.release()
+        except redis.exceptions.LockError:
+            # The lock expired while we worked; someone else may hold it now.
+            logger.warning("lock %s expired before release", name)
+
+
+def claim_once(key: str, ttl_seconds: int) -> bool:
+    """True for the first caller within ttl (used to avoid queueing the same work twice)."""
+    return bool(redis_client().set(f"durable-console:once:{key}", "1", nx=True, ex=ttl_seconds))

@@ -1,0 +1,275 @@
+"""Which execution to check next, within the call budget.
+
+Every check of a running execution costs one history read, and Lambda allows an
+account 15 of those a second, shared with every other tool. So the scheduler spends
+them where they matter:
+
+- an execution someone has open in a browser is *watched* (its page's header poll marks
+  it for WATCH_TTL_SECONDS) and is checked every SYNC_WATCH_SECONDS;
+- an *urgent* one (an operator just acted on it, a status event said it ended) goes
+  first;
+- one that just changed is checked again after its source's execution interval; one
+  that keeps not changing backs off (doubling) to SYNC_MAX_INTERVAL_SECONDS;
+- a moment the history names (a wait's scheduled end, a retry's next attempt, a
+  callback's timeout or heartbeat deadline) brings the next check forward to it;
+- the rest are served oldest-due first, so none is starved: when the budget cannot keep
+  up, every execution's checks are late by the same amount rather than some never.
+
+`tick` runs on the beat (every SYNC_TICK_SECONDS): per source it queues as many checks
+as the budget can pay for now, never more than a couple of seconds' worth in flight.
+Dispatched executions are leased in Redis so that a check in flight is not queued
+twice; a lease left by a killed worker expires after LEASE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from executions import lambda_api
+from executions.locks import Locked, redis_client, redis_lock
+from executions.models import Execution, HistoryEvent, Operation, Source
+
+logger = logging.getLogger(__name__)
+
+WATCH_SECONDS = float(getattr(settings, "SYNC_WATCH_SECONDS", 2))
+WATCH_TTL_SECONDS = 20
+MAX_INTERVAL_SECONDS = float(getattr(settings, "SYNC_MAX_INTERVAL_SECONDS", 60))
+TICK_SECONDS = float(getattr(settings, "SYNC_TICK_SECONDS", 0.5))
+LEASE_SECONDS = 60
+# At most this many seconds of the budget's calls are queued or running at once.
+IN_FLIGHT_SECONDS = 2.0
+# A moment the history names is checked this long after it, so the backend has acted.
+WAKE_MARGIN = timedelta(seconds=1)
+# "As soon as possible", ahead of everything that is merely due.
+URGENT = datetime(2000, 1, 1, tzinfo=UTC)
+# A source is behind when checks are this late: the budget cannot keep up.
+BEHIND_SECONDS = 30
+HISTORY_API = "GetDurableExecutionHistory"
+
+_WATCHED = "durable-console:schedule:watched"
+
+
+def _in_flight_key(source_id: int) -> str:
+    return f"durable-console:schedule:in-flight:{source_id}"
+
+
+# ---- marks from the pages and the actions ------------------------------------------
+
+
+def watch(execution_id: int) -> None:
+    """Someone has the execution's page open: check it often for a while."""
+    try:
+        redis_client().zadd(_WATCHED, {str(execution_id): time.time() + WATCH_TTL_SECONDS})
+    except Exception as exc:  # Redis down: the page still works, just less fresh
+        logger.warning("could not mark execution %s watched: %s", execution_id, exc)
+
+
+def watched_ids() -> set[int]:
+    client = redis_client()
+    now = time.time()
+    client.zremrangebyscore(_WATCHED, "-inf", now)
+    return {int(member) for member in client.zrangebyscore(_WATCHED, now, "+inf")}
+
+
+def is_watched(execution_id: int) -> bool:
+    try:
+        score = redis_client().zscore(_WATCHED, str(execution_id))
+    except Exception:
+        return False
+    return score is not None and score > time.time()
+
+
+def urgent(execution_ids: Iterable[int]) -> int:
+    """Check these before anything else (an action touched them, an event says they
+    ended). Returns how many rows can still change and were marked."""
+    return Execution.objects.filter(pk__in=list(execution_ids), history_complete=False).update(
+        next_check_at=URGENT
+    )
+
+
+# ---- after a check -----------------------------------------------------------------
+
+
+def next_check(
+    execution: Execution,
+    *,
+    changed: bool,
+    now: datetime,
+    wake_at: datetime | None,
+    min_interval: float,
+) -> tuple[datetime, float]:
+    """(when to check next, the back-off interval) after a check of a running execution."""
+    previous = execution.check_interval or 0
+    if changed or previous <= 0:
+        interval = min_interval
+    else:
+        interval = min(MAX_INTERVAL_SECONDS, max(min_interval, previous * 2))
+    due = now + timedelta(seconds=interval)
+    if wake_at is not None and wake_at > now:
+        due = min(due, wake_at)
+    if is_watched(execution.pk):
+        due = min(due, now + timedelta(seconds=WATCH_SECONDS))
+    return due, interval
+
+
+def _moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return parse_datetime(value)
+    return None
+
+
+def wake_moment(execution_id: int, now: datetime) -> datetime | None:
+    """The earliest moment after `now` at which the history says something will happen:
+    a wait's scheduled end, a retry's next attempt, a pending callback's deadline."""
+    moments: list[datetime] = []
+    ends = Operation.objects.filter(
+        execution_id=execution_id, type="WAIT", status="STARTED", wait_scheduled_end__gt=now
+    ).values_list("wait_scheduled_end", flat=True)
+    moments.extend(ends)
+    for retries in Operation.objects.filter(
+        execution_id=execution_id, status="PENDING"
+    ).values_list("retries", flat=True):
+        last = (retries or [{}])[-1]
+        at, delay = _moment(last.get("at")), last.get("next_attempt_delay_seconds")
+        if at and delay:
+            moments.append(at + timedelta(seconds=float(delay)))
+    pending = dict(
+        Operation.objects.filter(
+            execution_id=execution_id, type="CALLBACK", status="STARTED"
+        ).values_list("operation_id", "started_at")
+    )
+    if pending:
+        for op_id, details in HistoryEvent.objects.filter(
+            execution_id=execution_id, event_type="CallbackStarted", operation_id__in=pending
+        ).values_list("operation_id", "details"):
+            started = pending.get(op_id)
+            for key in ("Timeout", "HeartbeatTimeout"):
+                seconds = (details or {}).get(key)
+                if started and seconds:
+                    moments.append(started + timedelta(seconds=float(seconds)))
+    future = [m + WAKE_MARGIN for m in moments if m and m + WAKE_MARGIN > now]
+    return min(future) if future else None
+
+
+# ---- dispatch ----------------------------------------------------------------------
+
+
+def lease(source_id: int, execution_ids: Iterable[int]) -> None:
+    ids = {str(pk): time.time() for pk in execution_ids}
+    if ids:
+        redis_client().zadd(_in_flight_key(source_id), ids)
+
+
+def release(source_id: int, execution_id: int) -> None:
+    try:
+        redis_client().zrem(_in_flight_key(source_id), str(execution_id))
+    except Exception as exc:  # the lease expires on its own
+        logger.warning("could not release execution %s: %s", execution_id, exc)
+
+
+def in_flight(source_id: int) -> set[int]:
+    client = redis_client()
+    key = _in_flight_key(source_id)
+    client.zremrangebyscore(key, "-inf", time.time() - LEASE_SECONDS)
+    return {int(member) for member in client.zrange(key, 0, -1)}
+
+
+def _can_change(source: Source) -> Any:
+    return Execution.objects.filter(source=source, history_complete=False)
+
+
+def pick(source: Source, slots: int, now: datetime, busy: set[int]) -> list[int]:
+    """Up to `slots` executions of the source to check now, most important first."""
+    if slots <= 0:
+        return []
+    picked: list[int] = []
+    watched = watched_ids() - busy
+    if watched:
+        stale = now - timedelta(seconds=WATCH_SECONDS)
+        picked.extend(
+            _can_change(source)
+            .filter(pk__in=watched)
+            .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lte=stale))
+            .order_by("last_synced_at")
+            .values_list("pk", flat=True)[:slots]
+        )
+    if len(picked) < slots:
+        due = (
+            _can_change(source)
+            .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+            .exclude(pk__in=busy | set(picked))
+            .order_by(F("next_check_at").asc(nulls_first=True), "pk")
+            .values_list("pk", flat=True)
+        )
+        picked.extend(due[: slots - len(picked)])
+    return picked
+
+
+def plan(source: Source) -> int:
+    """How many checks of the source the budget can pay for now."""
+    budget = lambda_api.get_budget()
+    endpoint = lambda_api.Endpoint.of(source)
+    if budget is None:  # not budgeted (no Redis-backed budget installed)
+        return 25
+    scope = lambda_api.known_scope(endpoint)
+    if scope is None:  # nothing spent yet (an AWS source before its first call)
+        return math.ceil(endpoint.budget_rate(HISTORY_API) * TICK_SECONDS)
+    tokens, rate = budget.available(scope, HISTORY_API, endpoint.budget_rate(HISTORY_API))
+    return max(0, math.floor(tokens + rate * TICK_SECONDS))
+
+
+def tick(queue: Callable[[int], Any], now: datetime | None = None) -> int:
+    """Queue the checks the budget allows, most important first; returns how many."""
+    now = now or timezone.now()
+    queued = 0
+    try:
+        with redis_lock("schedule-tick", timeout=30):
+            for source in Source.objects.filter(enabled=True):
+                busy = in_flight(source.pk)
+                rate = lambda_api.Endpoint.of(source).budget_rate(HISTORY_API)
+                room = max(0, math.ceil(rate * IN_FLIGHT_SECONDS) - len(busy))
+                ids = pick(source, min(room, plan(source)), now, busy)
+                lease(source.pk, ids)
+                for pk in ids:
+                    queue(pk)
+                queued += len(ids)
+    except Locked:
+        return 0
+    return queued
+
+
+# ---- how far behind ----------------------------------------------------------------
+
+
+def lag(source: Source, now: datetime | None = None) -> dict[str, Any]:
+    """Running executions of the source, the oldest check among them, and how many are
+    overdue (due more than BEHIND_SECONDS ago): the list page says a source is behind
+    when that is not zero."""
+    now = now or timezone.now()
+    rows = _can_change(source)
+    oldest = rows.order_by(F("last_synced_at").asc(nulls_first=True)).values_list(
+        "last_synced_at", flat=True
+    )[:1]
+    oldest_check = oldest[0] if oldest else None
+    overdue = rows.filter(
+        next_check_at__lt=now - timedelta(seconds=BEHIND_SECONDS), next_check_at__gt=URGENT
+    ).count()
+    return {
+        "running": rows.count(),
+        "oldest_check": oldest_check,
+        "oldest_check_seconds": (now - oldest_check).total_seconds() if oldest_check else None,
+        "never_checked": rows.filter(last_synced_at__isnull=True).count(),
+        "overdue": overdue,
+    }
