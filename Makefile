@@ -14,10 +14,14 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/durable_console
 POSTGRES_TESTS := tests --ignore=tests/browser
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Settings come from the environment (see .env.example); the Redis check needs REDIS_URL.
-export REDIS_URL
+# The local SQS-compatible server (moto's, from requirements.txt) for the sandbox's status
+# events: started like Redis when none answers at SQS_ENDPOINT_URL.
+SQS_ENDPOINT_URL ?= http://127.0.0.1:9324
 
-.PHONY: venv deps redis migrate run test lint
+# Settings come from the environment (see .env.example); the checks need these.
+export REDIS_URL SQS_ENDPOINT_URL
+
+.PHONY: venv deps redis sqs migrate run test lint
 
 venv: $(VENV)/.installed
 
@@ -52,13 +56,26 @@ redis: venv
 		echo "Redis does not answer at $$REDIS_URL" >&2; exit 1; \
 	fi
 
+SQS_PING := $(PY) -c "import os, boto3, botocore.config as c; boto3.client('sqs', endpoint_url=os.environ['SQS_ENDPOINT_URL'], region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='x', config=c.Config(connect_timeout=1, read_timeout=2, retries={'max_attempts': 1})).list_queues()" >/dev/null 2>&1
+
+# Start a local SQS server (in memory) when none answers at SQS_ENDPOINT_URL.
+sqs: venv
+	@if ! $(SQS_PING); then \
+		port=$$($(PY) -c "import os, urllib.parse; print(urllib.parse.urlparse(os.environ['SQS_ENDPOINT_URL']).port or 9324)"); \
+		echo "Starting the local SQS server (moto) on port $$port"; \
+		mkdir -p var; \
+		nohup $(PY) -m moto.server -H 127.0.0.1 -p $$port >var/sqs.log 2>&1 & \
+		for i in $$(seq 100); do $(SQS_PING) && exit 0; sleep 0.2; done; \
+		echo "The local SQS server does not answer at $$SQS_ENDPOINT_URL (see var/sqs.log)" >&2; exit 1; \
+	fi
+
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-run: venv deps redis migrate
+run: venv deps redis sqs migrate
 	$(PY) manage.py runconsole
 
-test: venv deps redis
+test: venv deps redis sqs
 	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
 	@if [ "$(SKIP_POSTGRES)" = 1 ]; then \
 		echo "SKIP_POSTGRES=1: the PostgreSQL run of $(POSTGRES_TESTS) was skipped"; \

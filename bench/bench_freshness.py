@@ -2,15 +2,18 @@
 this checkout's scheduler, on one throttling sandbox, in one run (a benchmark, not a test).
 
     .venv/bin/python -m bench.bench_freshness [--executions 1000] [--watched 10]
-        [--warmup 120] [--seconds 180] [--baseline bc58e99] [--modes baseline,current]
+        [--warmup 120] [--seconds 180] [--baseline bc58e99]
+        [--modes baseline,current,current-sqs]
 
 1. Starts a sandbox that throttles like AWS (15 history and 15 list reads/s, 30
    GetDurableExecution/s per account) and N `approval-rounds` executions that wait for
    callback after callback, plus a few that end on their first answer.
 2. For each mode, from an empty mirror: a fresh SQLite database and Redis database, the
    mode's code (`baseline` from a git worktree of --baseline, `current` from this
-   checkout), its `migrate` and `source add`, two Celery workers (4 processes each, one
-   with beat) and its web server. After --warmup seconds, for --seconds:
+   checkout; `current-sqs` adds the queue of the sandbox's status events to the source,
+   so listing becomes a reconciliation), its `migrate` and `source add`, two Celery
+   workers (4 processes each, one with beat) and its web server. After --warmup
+   seconds, for --seconds:
    - 10 executions are watched: a signed-in HTTP client polls each one's page header
      every 2 s, as an open page does;
    - a driver answers callbacks at random (about 3 a second among the unwatched, one
@@ -43,7 +46,7 @@ from typing import Any
 
 from bench.common import git_revision, machine
 from sandbox.client import lambda_client, pending_callbacks, quotas, start, wait_for
-from sandbox.runner import Sandbox, free_port
+from sandbox.runner import Sandbox, free_port, stop_process_groups
 from tests.browserless import Browserless
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,27 +101,23 @@ class Mirror:
         with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30) as db:
             return db.execute(sql, args).fetchall()
 
-    def answered(self, callback_ids: list[str]) -> set[str]:
-        if not callback_ids:
+    def _matching(self, table: str, column: str, values: list[str], where: str) -> set[str]:
+        if not values:
             return set()
-        marks = ",".join("?" * len(callback_ids))
-        rows = self.query(
-            f"SELECT callback_id FROM executions_operation WHERE callback_id IN ({marks}) "
-            "AND status != 'STARTED'",
-            tuple(callback_ids),
+        marks = ",".join("?" * len(values))
+        sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks}) AND {where}"
+        return {row[0] for row in self.query(sql, tuple(values))}
+
+    def answered(self, callback_ids: list[str]) -> set[str]:
+        return self._matching(
+            "executions_operation", "callback_id", callback_ids, "status != 'STARTED'"
         )
-        return {r[0] for r in rows}
 
     def ended(self, arns: list[str]) -> set[str]:
-        if not arns:
-            return set()
-        marks = ",".join("?" * len(arns))
-        rows = self.query(
-            f"SELECT arn FROM executions_execution WHERE arn IN ({marks}) "
-            "AND status IN ('SUCCEEDED','FAILED','TIMED_OUT','STOPPED')",
-            tuple(arns),
-        )
-        return {r[0] for r in rows}
+        return self._matching(
+            "executions_execution", "arn", arns,
+            "status IN ('SUCCEEDED','FAILED','TIMED_OUT','STOPPED')",
+        )  # fmt: skip
 
     def check_ages(self, now: float) -> list[float]:
         rows = self.query(
@@ -137,8 +136,17 @@ class Mirror:
 class Mode:
     """One console (its code, database, Redis db, workers, web server) against the sandbox."""
 
-    def __init__(self, name: str, code: Path, work: Path, redis_url: str, endpoint: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        code: Path,
+        work: Path,
+        redis_url: str,
+        endpoint: str,
+        source_args: tuple[str, ...] = (),
+    ) -> None:
         self.name = name
+        self.source_args = source_args
         self.code = code
         self.work = work
         self.db = work / f"{name}.sqlite3"
@@ -169,7 +177,7 @@ class Mode:
         self.manage("createsuperuser", "--noinput", "--username", "bench", "--email", "b@x.test")
         self.manage(
             "source", "add", "bench", "--endpoint-url", self.endpoint, "--region", "us-east-1",
-            "--unsigned", "--function", "approval-rounds",
+            "--unsigned", "--function", "approval-rounds", *self.source_args,
         )  # fmt: skip
         log = open(self.work / f"{self.name}.log", "ab")  # noqa: SIM115
         for n in range(2):
@@ -202,22 +210,7 @@ class Mode:
         wait_for(lambda: session.get("/healthz")[0] == 200, 60, 0.5, "the web server")
 
     def stop(self) -> None:
-        import signal
-
-        for proc in self.processes:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                pass
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_process_groups(self.processes)
         self.processes.clear()
 
 
@@ -344,14 +337,15 @@ def report(results: list[ModeResult], args: Any) -> None:
         f"\n{machine()}; sandbox quotas on; {args.executions} running executions, "
         f"{args.watched} watched; warm-up {args.warmup} s, measured {args.seconds} s\n"
     )
-    print("| mode | revision | API | calls/s | quota/s | throttled |")
-    print("| --- | --- | --- | ---: | ---: | ---: |")
+    print("| mode | revision | API | calls/s | calls/min | quota/s | throttled |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
     quota = {"GetDurableExecutionHistory": 15, "ListDurableExecutionsByFunction": 15,
              "GetDurableExecution": 30}  # fmt: skip
     for r in results:
         for api in READS:
             print(f"| {r.name} | {r.revision} | {api} | {r.calls[api] / r.seconds:.1f} | "
-                  f"{quota[api]} | {r.throttled[api]:,} |")  # fmt: skip
+                  f"{r.calls[api] / r.seconds * 60:.0f} | {quota[api]} | "
+                  f"{r.throttled[api]:,} |")  # fmt: skip
     print("\n| mode | changes | seen | p50 s | p95 s | max s |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for r in results:
@@ -381,7 +375,7 @@ def main() -> None:
     parser.add_argument("--change-rate", type=float, default=3.0, help="unwatched answers/s")
     parser.add_argument("--watched-every", type=float, default=10.0, help="s between answers")
     parser.add_argument("--baseline", default="bc58e99", help="the revision of today's polling")
-    parser.add_argument("--modes", default="baseline,current")
+    parser.add_argument("--modes", default="baseline,current,current-sqs")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     args = parser.parse_args()
     modes = args.modes.split(",")
@@ -394,7 +388,19 @@ def main() -> None:
             cwd=REPO, check=True, capture_output=True,
         )  # fmt: skip
     try:
-        with Sandbox(data_dir=work / "sandbox", throttle=True) as sandbox:
+        from sandbox import sqs
+
+        sqs_url = os.environ.get("SQS_ENDPOINT_URL", sqs.DEFAULT_ENDPOINT_URL)
+        local_sqs = None
+        if not sqs.answers(sqs_url):
+            local_sqs = sqs.LocalSqs().start()
+            sqs_url = local_sqs.endpoint_url
+        queue_url = sqs.ensure_queue(sqs_url, f"bench-status-events-{int(time.time())}")
+        sandbox = Sandbox(
+            data_dir=work / "sandbox", throttle=True,
+            events_queue_url=queue_url, sqs_endpoint_url=sqs_url,
+        )  # fmt: skip
+        with sandbox:
             client = lambda_client(sandbox.endpoint_url)
             tag = f"fresh-{int(time.time())}"
             print(f"starting {args.executions} executions in a throttling sandbox…", flush=True)
@@ -411,10 +417,20 @@ def main() -> None:
             for n, name in enumerate(modes):
                 code = worktree if name == "baseline" else REPO
                 revision = args.baseline if name == "baseline" else git_revision()
-                mode = Mode(name, code, work, f"{args.redis}/{13 - n}", sandbox.endpoint_url)
+                source_args: tuple[str, ...] = ()
+                if name == "current-sqs":
+                    sqs.client(sqs_url).purge_queue(QueueUrl=queue_url)  # no backlog
+                    source_args = (
+                        "--events-queue-url", queue_url, "--events-endpoint-url", sqs_url,
+                    )  # fmt: skip
+                mode = Mode(
+                    name, code, work, f"{args.redis}/{13 - n}", sandbox.endpoint_url, source_args
+                )
                 print(f"mode {name} ({revision})…", flush=True)
                 results.append(run_mode(mode, sandbox, client, fleet, args, revision))
             report(results, args)
+        if local_sqs is not None:
+            local_sqs.stop()
     finally:
         if worktree.exists():
             subprocess.run(["git", "worktree", "remove", "--force", str(worktree)], cwd=REPO)

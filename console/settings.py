@@ -267,7 +267,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "executions.tasks.schedule_checks",
         "schedule": SYNC_TICK_SECONDS,
     },
+    # Sources with a status-event queue: keep a consumer reading it.
+    "consume-events": {"task": "executions.tasks.consume_all_events", "schedule": 1.0},
 }
+# The local SQS-compatible server (moto's) that `make run` and `make test` start for the
+# sandbox's status events.
+SQS_ENDPOINT_URL = os.environ.get("SQS_ENDPOINT_URL", "http://127.0.0.1:9324")
 
 # How long a sync lock outlives a worker killed mid-sync (a live worker renews it).
 SYNC_LOCK_SECONDS = int(os.environ.get("SYNC_LOCK_SECONDS", "60"))

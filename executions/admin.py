@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db import models
 
-from executions.models import AuditEntry, Execution, Function, Source
+from executions.models import AuditEntry, Execution, Function, SetAsideMessage, Source
 
 
 @admin.register(Source)
@@ -70,3 +70,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(SetAsideMessage)
+class SetAsideMessageAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "source", "message_id", "reason"]
+    list_filter = ["source"]
+    readonly_fields = ["source", "message_id", "body", "reason", "received_at"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from executions import lambda_api, schedule
+from executions import events, lambda_api, schedule
 from executions.budget import READ_QUOTAS
 from executions.models import Execution, Source
 
@@ -58,6 +58,9 @@ def source_health(source: Source) -> dict[str, Any]:
         "execution_errors": errors.count(),
         "latest_execution_error": latest_error[0] if latest_error else "",
         "behind": bool(lag.get("overdue")),
+        "listing_interval_seconds": source.listing_interval_seconds,
+        "events_queue_url": source.events_queue_url,
+        "events": events.figures(source) if source.events_queue_url else None,
     }
 
 

@@ -1,4 +1,5 @@
-"""Every call the console makes to a Lambda endpoint. Nothing else imports boto3.
+"""Every call the console makes to a Lambda endpoint (and to the SQS queue of its status
+events). Nothing else imports boto3.
 
 One domain error, `LambdaApiError`, with a `permanent` flag: permanent errors (access
 denied, not found, invalid input) will not go away on a retry; transient ones
@@ -114,6 +115,9 @@ class Endpoint:
     # and the account's own quotas where they differ from Lambda's defaults.
     quota_share: float = DEFAULT_SHARE
     quotas: tuple[tuple[str, float], ...] = ()
+    # The SQS queue of the source's status events (blank: none), and its endpoint.
+    queue_url: str = ""
+    queue_endpoint_url: str = ""
 
     @classmethod
     def of(cls, source: Any) -> Endpoint:
@@ -126,6 +130,8 @@ class Endpoint:
             role_arn=source.role_arn or "",
             quota_share=source.quota_share / 100,
             quotas=tuple(sorted((source.api_quotas or {}).items())),
+            queue_url=getattr(source, "events_queue_url", "") or "",
+            queue_endpoint_url=getattr(source, "events_endpoint_url", "") or "",
         )
 
     def budget_rate(self, api: str) -> float:
@@ -230,6 +236,54 @@ def client(endpoint: Endpoint) -> Any:
 def forget_clients() -> None:
     with _clients_lock:
         _clients.clear()
+        _sqs_clients.clear()
+
+
+_sqs_clients: dict[Endpoint, tuple[Any, float]] = {}
+
+
+def sqs_client(endpoint: Endpoint) -> Any:
+    """A cached SQS client for the endpoint's status-event queue."""
+    with _clients_lock:
+        cached = _sqs_clients.get(endpoint)
+        if cached and cached[1] > time.time():
+            return cached[0]
+    region = _queue_region(endpoint)
+    if endpoint.credentials == "none":
+        # A local endpoint: SQS servers route requests by their signature's scope, so
+        # sign with placeholder keys (there is nothing to authenticate against).
+        session, expires = (
+            boto3.Session(
+                aws_access_key_id="local", aws_secret_access_key="local", region_name=region
+            ),
+            float("inf"),
+        )
+    else:
+        session, expires = _session(endpoint)
+    sqs = session.client(
+        "sqs",
+        region_name=region,
+        endpoint_url=endpoint.queue_endpoint_url or None,
+        config=Config(
+            retries={"total_max_attempts": 3, "mode": "standard"},
+            connect_timeout=5,
+            # Long polls wait up to 20 s for a message.
+            read_timeout=30,
+            user_agent_extra="durable-console",
+        ),
+    )
+    with _clients_lock:
+        _sqs_clients[endpoint] = (sqs, expires)
+    return sqs
+
+
+def _queue_region(endpoint: Endpoint) -> str:
+    # https://sqs.REGION.amazonaws.com/ACCOUNT/NAME names its region.
+    host = endpoint.queue_url.split("/")[2] if endpoint.queue_url.count("/") >= 3 else ""
+    parts = host.split(".")
+    if len(parts) >= 4 and parts[0] == "sqs":
+        return parts[1]
+    return endpoint.region
 
 
 # ---- the call budget ------------------------------------------------------------------
@@ -457,6 +511,70 @@ def history_page(
     if marker:
         params["Marker"] = marker
     return _clean(_call(endpoint, "GetDurableExecutionHistory", **params))
+
+
+# ---- status events (EventBridge -> SQS) ----------------------------------------------
+
+
+def _sqs_call(endpoint: Endpoint, operation: str, **params: Any) -> Any:
+    try:
+        return getattr(sqs_client(endpoint), _snake(operation))(**params)
+    except botocore.exceptions.ClientError as exc:
+        raise _domain_error(exc, f"SQS {operation}") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise LambdaApiError(
+            f"SQS {operation}: cannot reach {endpoint.queue_endpoint_url or 'SQS'}: {exc}",
+            code="EndpointUnreachable",
+            operation=operation,
+        ) from exc
+
+
+def receive_status_events(
+    endpoint: Endpoint, *, max_messages: int = 10, wait_seconds: int = 1
+) -> list[dict[str, Any]]:
+    """Up to 10 messages of the status-event queue (long polling `wait_seconds`), each
+    with its MessageId, ReceiptHandle, Body and SentTimestamp (epoch ms)."""
+    response = _sqs_call(
+        endpoint,
+        "ReceiveMessage",
+        QueueUrl=endpoint.queue_url,
+        MaxNumberOfMessages=max(1, min(max_messages, 10)),
+        WaitTimeSeconds=max(0, min(wait_seconds, 20)),
+        MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+    )
+    return response.get("Messages", [])
+
+
+def delete_status_events(endpoint: Endpoint, receipts: dict[str, str]) -> list[str]:
+    """Delete messages by {message id: receipt handle}; returns the ids that failed."""
+    failed: list[str] = []
+    items = list(receipts.items())
+    for start in range(0, len(items), 10):
+        batch = items[start : start + 10]
+        response = _sqs_call(
+            endpoint,
+            "DeleteMessageBatch",
+            QueueUrl=endpoint.queue_url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": handle} for n, (_, handle) in enumerate(batch)
+            ],
+        )
+        failed.extend(batch[int(f["Id"])][0] for f in response.get("Failed", []))
+    return failed
+
+
+def queue_backlog(endpoint: Endpoint) -> dict[str, int]:
+    """Messages waiting and in flight in the status-event queue."""
+    attributes = _sqs_call(
+        endpoint,
+        "GetQueueAttributes",
+        QueueUrl=endpoint.queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    ).get("Attributes", {})
+    return {
+        "waiting": int(attributes.get("ApproximateNumberOfMessages", 0)),
+        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+    }
 
 
 # ---- acting ---------------------------------------------------------------------------

@@ -95,6 +95,20 @@ class Source(models.Model):
             'defaults (raised through Service Quotas), e.g. {"GetDurableExecutionHistory": 50}.'
         ),
     )
+    # Status events (EventBridge -> SQS, deploy/aws/status-events.yaml): with a queue, new
+    # executions and status changes arrive within seconds, and listing becomes a slow
+    # reconciliation every reconcile_interval_seconds.
+    events_queue_url = models.CharField(
+        max_length=2048,
+        blank=True,
+        help_text="SQS queue receiving Lambda's 'Durable Execution Status Change' events.",
+    )
+    events_endpoint_url = models.URLField(
+        blank=True, help_text="The queue's SQS endpoint; blank means AWS itself."
+    )
+    reconcile_interval_seconds = models.PositiveIntegerField(
+        default=300, help_text="With a queue: how often executions are listed anyway."
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -112,6 +126,13 @@ class Source(models.Model):
     @property
     def is_aws(self) -> bool:
         return not self.endpoint_url
+
+    @property
+    def listing_interval_seconds(self) -> int:
+        """How often its functions are listed: a reconciliation when events arrive."""
+        if self.events_queue_url:
+            return max(self.reconcile_interval_seconds, self.list_interval_seconds)
+        return self.list_interval_seconds
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
@@ -190,6 +211,8 @@ class Execution(models.Model):
     # budget allows, e.g. first sight), the current back-off interval, and the earliest
     # moment the history names in the future (a wait's end, a retry, a callback deadline).
     next_check_at = models.DateTimeField(null=True, blank=True)
+    # The time of the newest status event applied (events can arrive out of order).
+    status_event_at = models.DateTimeField(null=True, blank=True)
     check_interval = models.FloatField(default=0)
     wake_at = models.DateTimeField(null=True, blank=True)
     # The raw GetDurableExecution (or list) record, as the API returned it.
@@ -301,6 +324,27 @@ class Operation(models.Model):
     @property
     def is_pending_callback(self) -> bool:
         return self.type == "CALLBACK" and self.status == OperationStatus.STARTED
+
+
+class SetAsideMessage(models.Model):
+    """A status event message the console could not use, kept with its reason (it is
+    deleted from the queue, so it is not read again and again)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="set_aside")
+    message_id = models.CharField(max_length=128)
+    body = models.TextField()
+    reason = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            # The sync health page: a source's newest set-aside messages.
+            models.Index(fields=["source", "-received_at"], name="set_aside_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.reason}"
 
 
 class AuditOutcome(models.TextChoices):

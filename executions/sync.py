@@ -197,6 +197,11 @@ def poll_source(source: Source) -> SourcePoll:
         )
         Source.objects.filter(pk=source.pk).update(last_error=str(exc))
         return result
+    if source.events_queue_url and source.last_synced_at is not None:
+        # Status events should have told us; what the listing found, they did not.
+        from executions import events
+
+        events.record_reconciled(source, len(result.changed_execution_ids))
     Source.objects.filter(pk=source.pk).update(
         last_synced_at=timezone.now(), stale_since=None, last_error=""
     )
@@ -587,7 +592,7 @@ def due_sources(now: datetime | None = None) -> Iterable[Source]:
     now = now or timezone.now()
     for source in Source.objects.filter(enabled=True):
         if source.last_synced_at is None or (
-            (now - source.last_synced_at).total_seconds() >= source.list_interval_seconds
+            (now - source.last_synced_at).total_seconds() >= source.listing_interval_seconds
         ):
             yield source
 

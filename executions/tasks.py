@@ -4,11 +4,12 @@ is gone; the sweeps queue work only for rows that can change."""
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task
 
-from executions import schedule, sync
-from executions.locks import Locked, claim_once, redis_lock
+from executions import events, schedule, sync
+from executions.locks import Locked, claim_once, redis_client, redis_lock
 from executions.models import Source
 
 logger = logging.getLogger(__name__)
@@ -61,10 +62,52 @@ def poll_sources() -> int:
     """Beat: queue a poll of every enabled source whose list interval has passed."""
     queued = 0
     for source in sync.due_sources():
-        if claim_once(f"queued:source:{source.pk}", max(source.list_interval_seconds, 1)):
+        if claim_once(f"queued:source:{source.pk}", max(source.listing_interval_seconds, 1)):
             poll_source.delay(source.pk)
             queued += 1
     return queued
+
+
+# Status events: consumers per source at once, and how long one keeps reading.
+EVENT_CONSUMERS = 2
+CONSUME_SECONDS = 20
+
+
+def _consumer_slot(source_id: int, slot: int) -> str:
+    return f"consumer:{source_id}:{slot}"
+
+
+@shared_task(soft_time_limit=CONSUME_SECONDS + 15, time_limit=CONSUME_SECONDS + 25)
+def consume_events(source_id: int, slot: int = 0) -> dict:
+    """Read a source's status events until the queue is empty (or CONSUME_SECONDS)."""
+    source = Source.objects.filter(pk=source_id, enabled=True).exclude(events_queue_url="").first()
+    totals: dict[str, int] = {}
+    try:
+        if source is None:
+            return {"source_id": source_id, "skipped": "missing, disabled or without a queue"}
+        deadline = time.monotonic() + CONSUME_SECONDS
+        while time.monotonic() < deadline:
+            result = events.consume(source, wait_seconds=1)
+            for name, n in result.outcomes.items():
+                totals[name] = totals.get(name, 0) + n
+            if not result.received or result.error:
+                break
+        return {"source_id": source_id, **totals}
+    finally:
+        redis_client().delete(f"durable-console:once:{_consumer_slot(source_id, slot)}")
+
+
+@shared_task(soft_time_limit=20, time_limit=30)
+def consume_all_events() -> int:
+    """Beat: keep up to EVENT_CONSUMERS consumers reading each source's status events."""
+    started = 0
+    for source in Source.objects.filter(enabled=True).exclude(events_queue_url=""):
+        for slot in range(EVENT_CONSUMERS):
+            if claim_once(_consumer_slot(source.pk, slot), CONSUME_SECONDS + 30):
+                consume_events.delay(source.pk, slot)
+                started += 1
+                break  # one more at a time: a second starts if the first is still busy
+    return started
 
 
 @shared_task(soft_time_limit=20, time_limit=30)

@@ -18,6 +18,10 @@ AWS Lambda:
   the error Lambda gives for an operation it does not know, `UnknownOperationException`,
   so a client can say "not supported by this backend".
 
+With `--events-queue-url`, the host publishes Lambda's EventBridge status events
+("Durable Execution Status Change", in EventBridge's envelope) to that SQS queue at a
+local SQS-compatible server (sandbox/events.py), as an EventBridge rule would.
+
 `GET /_sandbox/quotas` returns the quotas and the calls and throttles counted per account
 and API; `POST /_sandbox/quotas` with a JSON body changes them (`enabled`, `rates`,
 `burst_seconds`, `inject`, `reset`). Tests and benchmarks use both.
@@ -46,6 +50,7 @@ from aws_durable_execution_sdk_python_testing.invoker import (
 )
 from aws_durable_execution_sdk_python_testing.web.routes import Router
 
+from sandbox.events import StatusPublisher
 from sandbox.functions import FUNCTIONS, SampleFunction
 from sandbox.quotas import QUOTAS, Quotas, account_of, api_of, throttle_body
 
@@ -247,6 +252,13 @@ class Handler(BaseHTTPRequestHandler):
             method, self.path, self._body(), headers
         )
         self._send(status, body, out_headers)
+        if api == "StopDurableExecution" and status < 300:
+            self._poke(unquote(path.split("/")[3]))
+
+    def _poke(self, arn: str) -> None:
+        """Something may have changed the execution's status: let the publisher look."""
+        if self.server.publisher is not None and arn:
+            self.server.publisher.poke(arn)
 
     def _quotas(self, method: str) -> None:
         quotas = self.server.quotas
@@ -310,6 +322,9 @@ class Handler(BaseHTTPRequestHandler):
             region=REGION, account_id=ACCOUNT_ID, function_name=invoked
         )
         headers = {"X-Amz-Executed-Version": "$LATEST"}
+        # The runner records what a durable handler returned after this answer: look then.
+        invoked_arn = event.get("DurableExecutionArn") if isinstance(event, dict) else None
+        poke = str(invoked_arn or "") if fn.durable else ""
         try:
             result = fn.handler(event, context)
         except Exception as exc:  # reported the way Lambda reports an unhandled error
@@ -320,8 +335,10 @@ class Handler(BaseHTTPRequestHandler):
                 "stackTrace": traceback.format_exception(exc)[-5:],
             }
             self._json(200, body, {**headers, "X-Amz-Function-Error": "Unhandled"})
+            self._poke(poke)
             return
         self._json(200, result, headers)
+        self._poke(poke)
 
     def _start_execution(self, fn: SampleFunction, qualifier: str | None, payload: bytes) -> None:
         name = self.headers.get("X-Amz-Durable-Execution-Name") or str(uuid.uuid4())
@@ -344,6 +361,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send(status, body, headers)
             return
         arn = json.loads(body)["ExecutionArn"]
+        self._poke(arn)
         out = {"X-Amz-Durable-Execution-Arn": arn, "X-Amz-Executed-Version": "$LATEST"}
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "Event":
@@ -377,10 +395,17 @@ class HostServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], host: Host, quotas: Quotas | None = None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        host: Host,
+        quotas: Quotas | None = None,
+        publisher: StatusPublisher | None = None,
+    ) -> None:
         super().__init__(address, Handler)
         self.host = host
         self.quotas = quotas or Quotas()
+        self.publisher = publisher
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -398,6 +423,8 @@ def main(argv: list[str] | None = None) -> None:
         metavar="API=RATE",
         help="requests per second for one API (default: Lambda's quotas)",
     )
+    parser.add_argument("--events-queue-url", default="", help="publish status events here")
+    parser.add_argument("--sqs-endpoint-url", default="", help="the SQS server of that queue")
     args = parser.parse_args(argv)
     rates = dict(QUOTAS)
     for item in args.quota:
@@ -408,13 +435,20 @@ def main(argv: list[str] | None = None) -> None:
         level=os.environ.get("SANDBOX_LOG_LEVEL", "WARNING"),
         format="%(asctime)s sandbox-host %(levelname)s %(message)s",
     )
-    server = HostServer((args.bind, args.port), Host(args.runner_url), quotas)
+    publisher = None
+    if args.events_queue_url:
+        publisher = StatusPublisher(
+            args.runner_url, args.events_queue_url, args.sqs_endpoint_url, ACCOUNT_ID, REGION
+        ).start()
+    server = HostServer((args.bind, args.port), Host(args.runner_url), quotas, publisher)
     logger.warning("sandbox host on http://%s:%s", args.bind, args.port)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        if publisher is not None:
+            publisher.stop()
         server.server_close()
 
 

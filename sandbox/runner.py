@@ -41,6 +41,30 @@ class SandboxError(RuntimeError):
     pass
 
 
+def stop_process_groups(
+    processes: list[subprocess.Popen[bytes]], sig: int = signal.SIGTERM, timeout: float = 20
+) -> None:
+    """Stop processes started with start_new_session, then kill whatever is left in their
+    groups (a Celery pool process forked while its worker was starting, say)."""
+    for proc in processes:
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for proc in processes:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for proc in processes:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
 class Sandbox:
     def __init__(
         self,
@@ -52,9 +76,12 @@ class Sandbox:
         bind: str = "127.0.0.1",
         throttle: bool = True,
         quotas: dict[str, float] | None = None,
+        events_queue_url: str = "",
+        sqs_endpoint_url: str = "",
     ) -> None:
         """`throttle`: enforce Lambda's API quotas (sandbox/quotas.py); `quotas` overrides
-        the requests per second of some APIs."""
+        the requests per second of some APIs. `events_queue_url`: publish EventBridge
+        status events to this SQS queue at `sqs_endpoint_url` (sandbox/events.py)."""
         self.port = port or free_port()
         self.runner_port = runner_port or free_port()
         self.bind = bind
@@ -63,6 +90,8 @@ class Sandbox:
         self.log_dir = Path(log_dir) if log_dir else self.data_dir
         self.throttle = throttle
         self.quotas = dict(quotas or {})
+        self.events_queue_url = events_queue_url
+        self.sqs_endpoint_url = sqs_endpoint_url
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -127,6 +156,11 @@ class Sandbox:
             "--runner-url", self.runner_url,
             *([] if self.throttle else ["--no-throttle"]),
             *[f"--quota={api}={rate}" for api, rate in self.quotas.items()],
+            *(
+                ["--events-queue-url", self.events_queue_url,
+                 "--sqs-endpoint-url", self.sqs_endpoint_url]
+                if self.events_queue_url else []
+            ),
         ]  # fmt: skip
         env = self._env()
         try:
@@ -166,18 +200,7 @@ class Sandbox:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        for proc in self.processes:
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop_process_groups(self.processes, timeout=10)
         self.processes.clear()
 
     def __enter__(self) -> Sandbox:

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from sandbox.client import lambda_client
-from sandbox.runner import Sandbox
+from sandbox.runner import Sandbox, stop_process_groups
 
 # What the console is told the unthrottled sandbox allows (Source.api_quotas): its reads
 # are not rationed by the call budget beyond what the machine can serve.
@@ -50,33 +50,73 @@ def lambda_sandbox(sandbox: Sandbox) -> Any:
     return lambda_client(sandbox.endpoint_url)
 
 
-@pytest.fixture
-def sandbox_source(db: Any, sandbox: Sandbox) -> Any:
-    """The sandbox registered as a source, discovering its durable functions."""
+@pytest.fixture(scope="session")
+def local_sqs() -> Any:
+    """The local SQS server's endpoint: the one `make test` started, or one of our own."""
+    from sandbox import sqs
+
+    url = os.environ.get("SQS_ENDPOINT_URL", sqs.DEFAULT_ENDPOINT_URL)
+    if sqs.answers(url):
+        yield url
+        return
+    with sqs.LocalSqs() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture(scope="session")
+def events_sandbox(tmp_path_factory: pytest.TempPathFactory, local_sqs: str) -> Any:
+    """A sandbox that throttles like AWS and publishes Lambda's status events, in
+    EventBridge's envelope, to a queue of the local SQS server (`.queue_url`)."""
+    import uuid
+
+    from sandbox import sqs
+
+    queue_url = sqs.ensure_queue(local_sqs, f"test-status-events-{uuid.uuid4().hex[:8]}")
+    data = tmp_path_factory.mktemp("events-sandbox")
+    with Sandbox(
+        data_dir=data, throttle=True, events_queue_url=queue_url, sqs_endpoint_url=local_sqs
+    ) as running:
+        running.queue_url = queue_url
+        yield running
+
+
+def _source_for(name: str, sandbox: Sandbox, **fields: Any) -> Any:
+    """A sandbox registered as a source that discovers its durable functions."""
     from executions.models import Credentials, Source
 
     return Source.objects.create(
-        name="sandbox",
+        name=name,
         region=sandbox.region,
         endpoint_url=sandbox.endpoint_url,
         credentials=Credentials.NONE,
         discover=True,
-        api_quotas=UNTHROTTLED_QUOTAS,
+        **fields,
     )
+
+
+@pytest.fixture
+def events_source(db: Any, events_sandbox: Sandbox, local_sqs: str) -> Any:
+    """The events sandbox as a source that reads its status events from the queue and
+    lists only every ten minutes, as a reconciliation."""
+    return _source_for(
+        "with-events",
+        events_sandbox,
+        events_queue_url=events_sandbox.queue_url,
+        events_endpoint_url=local_sqs,
+        reconcile_interval_seconds=600,
+    )
+
+
+@pytest.fixture
+def sandbox_source(db: Any, sandbox: Sandbox) -> Any:
+    """The sandbox registered as a source, discovering its durable functions."""
+    return _source_for("sandbox", sandbox, api_quotas=UNTHROTTLED_QUOTAS)
 
 
 @pytest.fixture
 def throttled_source(db: Any, throttled_sandbox: Sandbox) -> Any:
     """The throttling sandbox as a source with the default share of Lambda's quotas."""
-    from executions.models import Credentials, Source
-
-    return Source.objects.create(
-        name="aws-like",
-        region=throttled_sandbox.region,
-        endpoint_url=throttled_sandbox.endpoint_url,
-        credentials=Credentials.NONE,
-        discover=True,
-    )
+    return _source_for("aws-like", throttled_sandbox)
 
 
 class CallLog:
@@ -171,13 +211,4 @@ def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
 
 def stop_process_group(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     """Stop a process started with start_new_session and everything in its group."""
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # stragglers, e.g. Celery pool processes
-    except ProcessLookupError:
-        pass
-    proc.wait()
+    stop_process_groups([proc], sig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +29,11 @@ def _get(url: str) -> int:
             return response.status
     except OSError:
         return 0
+
+
+def _rows(database: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=10) as db:
+        return db.execute(sql).fetchall()
 
 
 def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp_path):
@@ -55,6 +61,21 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         for function, names in DEMO_NAMES.items():
             listed = client.list_durable_executions_by_function(FunctionName=function)
             assert names <= {e["DurableExecutionName"] for e in listed["DurableExecutions"]}
+        # The demo source reads the sandbox's status events from the local SQS server,
+        # and the worker mirrors the demo within the sandbox's API quotas.
+        database = tmp_path / "console.sqlite3"
+        (queue,) = _rows(database, "SELECT events_queue_url FROM executions_source")[0]
+        assert queue.endswith("/durable-console-sandbox")
+        wait_for(
+            lambda: _rows(
+                database,
+                "SELECT count(*) FROM executions_execution WHERE history_complete = 1",
+            )[0][0]
+            >= 3,
+            90,
+            interval=1,
+            what="demo executions mirrored to their end",
+        )
     finally:
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(timeout=30)

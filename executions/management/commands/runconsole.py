@@ -20,9 +20,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
 from executions.models import Credentials, Source
-from sandbox import demo
+from sandbox import demo, sqs
 from sandbox.client import lambda_client
-from sandbox.runner import Sandbox
+from sandbox.runner import Sandbox, stop_process_groups
 
 REPO = Path(settings.BASE_DIR)
 
@@ -86,20 +86,8 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("Stopping…")
         finally:
-            for child in children:
-                if child.poll() is None:
-                    os.killpg(child.pid, signal.SIGTERM)
-            for child in children:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    pass
-                # Whatever is left in its process group (a Celery pool process forked
-                # while the worker was starting, say) goes too.
-                try:
-                    os.killpg(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            # Whatever is left in their process groups goes too.
+            stop_process_groups(children, timeout=15)
             if sandbox:
                 sandbox.stop()
 
@@ -126,9 +114,26 @@ class Command(BaseCommand):
             self.stdout.write("Reset the 'admin' password from DURABLE_CONSOLE_ADMIN_PASSWORD.")
 
     def _start_sandbox(self, seed: bool) -> Sandbox:
-        sandbox = Sandbox(port=settings.SANDBOX_PORT, data_dir=settings.SANDBOX_DATA_DIR)
+        # Status events go to a queue of the local SQS server (make run starts one).
+        queue_url = ""
+        if sqs.answers(settings.SQS_ENDPOINT_URL):
+            queue_url = sqs.ensure_queue(settings.SQS_ENDPOINT_URL, "durable-console-sandbox")
+        else:
+            self.stderr.write(
+                f"No SQS server answers at {settings.SQS_ENDPOINT_URL}: the sandbox's status "
+                "events are off, and executions are found by listing every few seconds."
+            )
+        sandbox = Sandbox(
+            port=settings.SANDBOX_PORT,
+            data_dir=settings.SANDBOX_DATA_DIR,
+            events_queue_url=queue_url,
+            sqs_endpoint_url=settings.SQS_ENDPOINT_URL if queue_url else "",
+        )
         sandbox.start()
-        self.stdout.write(f"Sandbox endpoint: {sandbox.endpoint_url}")
+        self.stdout.write(
+            f"Sandbox endpoint: {sandbox.endpoint_url} (throttles like AWS"
+            f"{'; status events to ' + queue_url if queue_url else ''})"
+        )
         Source.objects.update_or_create(
             name="sandbox",
             defaults={
@@ -137,6 +142,8 @@ class Command(BaseCommand):
                 "credentials": Credentials.NONE,
                 "discover": True,
                 "enabled": True,
+                "events_queue_url": queue_url,
+                "events_endpoint_url": settings.SQS_ENDPOINT_URL if queue_url else "",
             },
         )
         client = lambda_client(sandbox.endpoint_url)

@@ -56,6 +56,20 @@ class Command(BaseCommand):
             help="the account's quota of one API in requests/s, where it was raised "
             "(e.g. GetDurableExecutionHistory=50; repeatable)",
         )
+        add.add_argument(
+            "--events-queue-url",
+            default="",
+            help="SQS queue of the account's status events (deploy/aws/status-events.yaml)",
+        )
+        add.add_argument(
+            "--events-endpoint-url", default="", help="that queue's SQS endpoint (blank: AWS)"
+        )
+        add.add_argument(
+            "--reconcile-interval",
+            type=int,
+            default=300,
+            help="seconds: with a queue, how often executions are listed anyway",
+        )
         add.add_argument("--disabled", action="store_true")
         sub.add_parser("list", help="list sources")
         remove = sub.add_parser("remove", help="remove a source and its mirrored executions")
@@ -87,6 +101,9 @@ class Command(BaseCommand):
         source.execution_interval_seconds = options["execution_interval"]
         source.quota_share = options["quota_share"]
         source.api_quotas = self._api_quotas(options["api_quota"])
+        source.events_queue_url = options["events_queue_url"]
+        source.events_endpoint_url = options["events_endpoint_url"]
+        source.reconcile_interval_seconds = options["reconcile_interval"]
         source.enabled = not options["disabled"]
         created = source.pk is None
         try:
