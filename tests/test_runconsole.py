@@ -67,11 +67,13 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         (queue,) = _rows(database, "SELECT events_queue_url FROM executions_source")[0]
         assert queue.endswith("/durable-console-sandbox")
         wait_for(
-            lambda: _rows(
-                database,
-                "SELECT count(*) FROM executions_execution WHERE history_complete = 1",
-            )[0][0]
-            >= 3,
+            lambda: (
+                _rows(
+                    database,
+                    "SELECT count(*) FROM executions_execution WHERE history_complete = 1",
+                )[0][0]
+                >= 3
+            ),
             90,
             interval=1,
             what="demo executions mirrored to their end",
