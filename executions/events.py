@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 DETAIL_TYPE = "Durable Execution Status Change"
 LAGS_KEPT = 500
+# A message that fails this many times for another reason than its content is set aside.
+MAX_ATTEMPTS = 5
 _PREFIX = "durable-console:events"
 
 
@@ -235,10 +237,18 @@ def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:
             )  # fmt: skip
             logger.warning("status event %s set aside: %s", message_id, exc)
             outcome = "set_aside"
-        except Exception as exc:  # the database is down: leave the message in the queue
-            logger.warning("status event %s not applied, left for later: %s", message_id, exc)
-            result.error = str(exc)
-            continue
+        except Exception as exc:
+            attempts = int((message.get("Attributes") or {}).get("ApproximateReceiveCount", 1))
+            if attempts < MAX_ATTEMPTS:  # the database is down, say: leave it for later
+                logger.warning("status event %s not applied, left for later: %s", message_id, exc)
+                result.error = str(exc)
+                continue
+            # It failed every time: keep it with the reason rather than loop on it.
+            SetAsideMessage.objects.create(
+                source=source, message_id=message_id, body=message.get("Body", "")[:100_000],
+                reason=f"failed {attempts} times: {type(exc).__name__}: {exc}",
+            )  # fmt: skip
+            outcome = "set_aside"
         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
         done[message_id] = message.get("ReceiptHandle", "")
     if done:
