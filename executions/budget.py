@@ -160,7 +160,6 @@ class CallBudget:
         """Take a token for one call of a bucket refilled at `rate` calls per second,
         sleeping until it is due; BudgetExhausted when the wait would be longer than
         `max_wait` seconds."""
-        self._redis_factory().sadd(f"{PREFIX}:scopes", scope)
         wait, _, effective = self._script("take", _TAKE)(
             keys=self._keys(scope, api),
             args=[rate, BURST_SECONDS, RECOVERY_PER_SECOND, "take", max_wait],
@@ -197,10 +196,6 @@ class CallBudget:
     def scope_of(self, source: str) -> str | None:
         value = self._redis_factory().hget(f"{PREFIX}:source-scopes", source)
         return value.decode() if isinstance(value, bytes) else value
-
-    def scopes(self) -> list[str]:
-        members = self._redis_factory().smembers(f"{PREFIX}:scopes")
-        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
     def stats(self, scope: str, api: str, rate: float, window: int = 60) -> dict[str, Any]:
         """Calls, throttles, waits and refusals over the last `window` seconds, and the

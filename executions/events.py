@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -70,18 +70,15 @@ class StatusEvent:
 
     @property
     def function_name(self) -> str:
-        parts = self.function_arn.split(":")
-        return parts[6] if len(parts) > 6 else ""
+        return lambda_api.split_function_arn(self.function_arn)[1]
 
     @property
     def qualifier(self) -> str:
-        parts = self.function_arn.split(":")
-        return parts[7] if len(parts) > 7 else ""
+        return lambda_api.split_function_arn(self.function_arn)[2]
 
     @property
     def region(self) -> str:
-        parts = self.function_arn.split(":")
-        return parts[3] if len(parts) > 3 else ""
+        return lambda_api.split_function_arn(self.function_arn)[0]
 
 
 def _time(value: Any, what: str) -> datetime | None:
@@ -157,25 +154,24 @@ def apply(source: Source, event: StatusEvent) -> str:
     with transaction.atomic():
         execution = Execution.objects.select_for_update().filter(arn=event.arn).first()
         if execution is None:
-            try:
-                with transaction.atomic():
-                    Execution.objects.create(
-                        arn=event.arn,
-                        name=event.name,
-                        source=source,
-                        function=function,
-                        qualifier=function.qualifier or event.qualifier,
-                        status=event.status,
-                        started_at=event.started_at,
-                        ended_at=event.ended_at if terminal else None,
-                        status_event_at=event.time,
-                        # First sight: checked as soon as the budget allows.
-                        next_check_at=None,
-                        raw={"statusEvent": {"status": event.status}},
-                    )
+            execution, created = Execution.objects.insert_once(
+                event.arn,
+                name=event.name,
+                source=source,
+                function=function,
+                qualifier=function.qualifier or event.qualifier,
+                status=event.status,
+                started_at=event.started_at,
+                ended_at=event.ended_at if terminal else None,
+                status_event_at=event.time,
+                # First sight: checked as soon as the budget allows.
+                next_check_at=None,
+                raw={"statusEvent": {"status": event.status}},
+            )
+            if created:
                 return "inserted"
-            except IntegrityError:  # listed or consumed elsewhere a moment ago
-                execution = Execution.objects.select_for_update().get(arn=event.arn)
+            # Listed or consumed elsewhere a moment ago: carry on with its row, locked.
+            execution = Execution.objects.select_for_update().get(pk=execution.pk)
         if execution.status == event.status:
             return "duplicate"
         if execution.is_terminal:

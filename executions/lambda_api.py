@@ -650,6 +650,17 @@ def start_execution(
 # ---- records --------------------------------------------------------------------------
 
 
+def split_function_arn(arn: str) -> tuple[str, str, str]:
+    """`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` -> (region, name,
+    qualifier); blanks for what is not there."""
+    parts = (arn or "").split(":")
+    return (
+        parts[3] if len(parts) > 3 else "",
+        parts[6] if len(parts) > 6 else "",
+        parts[7] if len(parts) > 7 else "",
+    )
+
+
 def jsonable(value: Any) -> Any:
     """A boto3 record with datetimes as ISO strings and bytes as text, for JSONField."""
     if isinstance(value, datetime):

@@ -8,7 +8,7 @@ default chain or a named profile, optionally an STS role), never the keys themse
 from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 
@@ -178,6 +178,17 @@ class Function(models.Model):
         return f"{self.name}:{self.qualifier}" if self.qualifier else self.name
 
 
+class ExecutionManager(models.Manager):
+    def insert_once(self, arn: str, **fields: object) -> tuple[Execution, bool]:
+        """Insert an execution seen for the first time: (its row, True); or, when another
+        worker inserted it a moment ago, (that row, False)."""
+        try:
+            with transaction.atomic():
+                return self.create(arn=arn, **fields), True
+        except IntegrityError:
+            return self.get(arn=arn), False
+
+
 class Execution(models.Model):
     arn = models.CharField(max_length=2048, unique=True)
     name = models.CharField(max_length=256)
@@ -217,6 +228,8 @@ class Execution(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     # The raw GetDurableExecution (or list) record, as the API returned it.
     raw = models.JSONField(default=dict, blank=True)
+
+    objects = ExecutionManager()
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -217,17 +217,14 @@ def pick(source: Source, slots: int, now: datetime, busy: set[int]) -> list[int]
     return picked
 
 
-def plan(source: Source) -> int:
-    """How many checks of the source the budget can pay for now."""
+def plan(endpoint: lambda_api.Endpoint, rate: float) -> int:
+    """How many checks the budget (refilled at `rate`) can pay for now."""
     budget = lambda_api.get_budget()
-    endpoint = lambda_api.Endpoint.of(source)
-    if budget is None:  # not budgeted (no Redis-backed budget installed)
-        return 25
     scope = lambda_api.known_scope(endpoint)
-    if scope is None:  # nothing spent yet (an AWS source before its first call)
-        return math.ceil(endpoint.budget_rate(HISTORY_API) * TICK_SECONDS)
-    tokens, rate = budget.available(scope, HISTORY_API, endpoint.budget_rate(HISTORY_API))
-    return max(0, math.floor(tokens + rate * TICK_SECONDS))
+    if budget is None or scope is None:  # nothing spent yet (an AWS source's first tick)
+        return math.ceil(rate * TICK_SECONDS)
+    tokens, effective = budget.available(scope, HISTORY_API, rate)
+    return max(0, math.floor(tokens + effective * TICK_SECONDS))
 
 
 def tick(queue: Callable[[int], Any], now: datetime | None = None) -> int:
@@ -238,9 +235,10 @@ def tick(queue: Callable[[int], Any], now: datetime | None = None) -> int:
         with redis_lock("schedule-tick", timeout=30):
             for source in Source.objects.filter(enabled=True):
                 busy = in_flight(source.pk)
-                rate = lambda_api.Endpoint.of(source).budget_rate(HISTORY_API)
+                endpoint = lambda_api.Endpoint.of(source)
+                rate = endpoint.budget_rate(HISTORY_API)
                 room = max(0, math.ceil(rate * IN_FLIGHT_SECONDS) - len(busy))
-                ids = pick(source, min(room, plan(source)), now, busy)
+                ids = pick(source, min(room, plan(endpoint, rate)), now, busy)
                 lease(source.pk, ids)
                 for pk in ids:
                     queue(pk)
@@ -253,6 +251,17 @@ def tick(queue: Callable[[int], Any], now: datetime | None = None) -> int:
 # ---- how far behind ----------------------------------------------------------------
 
 
+def _overdue(source: Source, now: datetime) -> Any:
+    return _can_change(source).filter(
+        next_check_at__lt=now - timedelta(seconds=BEHIND_SECONDS), next_check_at__gt=URGENT
+    )
+
+
+def is_behind(source: Source, now: datetime | None = None) -> bool:
+    """Are checks of the source running late? One indexed look, for the list page."""
+    return _overdue(source, now or timezone.now()).exists()
+
+
 def lag(source: Source, now: datetime | None = None) -> dict[str, Any]:
     """Running executions of the source, the oldest check among them, and how many are
     overdue (due more than BEHIND_SECONDS ago): the list page says a source is behind
@@ -263,9 +272,7 @@ def lag(source: Source, now: datetime | None = None) -> dict[str, Any]:
         "last_synced_at", flat=True
     )[:1]
     oldest_check = oldest[0] if oldest else None
-    overdue = rows.filter(
-        next_check_at__lt=now - timedelta(seconds=BEHIND_SECONDS), next_check_at__gt=URGENT
-    ).count()
+    overdue = _overdue(source, now).count()
     return {
         "running": rows.count(),
         "oldest_check": oldest_check,

@@ -28,13 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from executions import lambda_api, schedule, tree
 from executions.lambda_api import Endpoint, LambdaApiError
-from executions.locks import Locked, claim_once, redis_client, redis_lock  # noqa: F401
+from executions.locks import Locked, redis_lock
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
@@ -111,11 +111,6 @@ def refresh_functions(source: Source) -> list[Function]:
     return functions
 
 
-def _qualifier_of(function_arn: str) -> str:
-    parts = (function_arn or "").split(":")
-    return parts[7] if len(parts) > 7 else ""
-
-
 def upsert_listed(function: Function, record: dict[str, Any]) -> tuple[Execution, bool]:
     """Insert or update an execution from a ListDurableExecutionsByFunction record.
 
@@ -123,28 +118,22 @@ def upsert_listed(function: Function, record: dict[str, Any]) -> tuple[Execution
     """
     arn = record["DurableExecutionArn"]
     status = record.get("Status", "RUNNING")
-    defaults = {
-        "name": record.get("DurableExecutionName") or arn.rsplit("/", 1)[-1],
-        "source_id": function.source_id,
-        "function": function,
-        "qualifier": function.qualifier or _qualifier_of(record.get("FunctionArn", "")),
-        "started_at": record.get("StartTimestamp"),
-    }
     execution = Execution.objects.filter(arn=arn).first()
     if execution is None:
-        try:
-            with transaction.atomic():
-                execution = Execution.objects.create(
-                    arn=arn,
-                    status=status,
-                    ended_at=record.get("EndTimestamp"),
-                    raw=lambda_api.jsonable(record),
-                    **defaults,
-                )
+        _, _, qualifier = lambda_api.split_function_arn(record.get("FunctionArn", ""))
+        execution, created = Execution.objects.insert_once(
+            arn,
+            name=record.get("DurableExecutionName") or arn.rsplit("/", 1)[-1],
+            source_id=function.source_id,
+            function=function,
+            qualifier=function.qualifier or qualifier,
+            started_at=record.get("StartTimestamp"),
+            status=status,
+            ended_at=record.get("EndTimestamp"),
+            raw=lambda_api.jsonable(record),
+        )
+        if created:
             return execution, True
-        except IntegrityError:
-            # Another worker inserted it a moment ago: carry on with its row.
-            execution = Execution.objects.get(arn=arn)
     if execution.status == status:
         return execution, False
     # The status moved on: record it now, and check it first; sync_execution reads the
@@ -498,7 +487,8 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
         events, result.history_calls = read_new_events(
             endpoint, execution.arn, execution.last_event_id, keepalive
         )
-        if record is None and any(e.get("EventType") in TERMINAL_EVENT_TYPES for e in events):
+        ended_in_events = any(e.get("EventType") in TERMINAL_EVENT_TYPES for e in events)
+        if record is None and ended_in_events:
             record = lambda_api.get_execution(endpoint, execution.arn)
     except LambdaApiError as exc:
         result.error = str(exc)
@@ -520,7 +510,7 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
         status = record.get("Status", status)
     ended = status in TERMINAL_STATUSES
     complete = ended and (
-        any(e.get("EventType") in TERMINAL_EVENT_TYPES for e in events)
+        ended_in_events
         or HistoryEvent.objects.filter(
             execution=execution, event_type__in=TERMINAL_EVENT_TYPES
         ).exists()
@@ -578,9 +568,9 @@ def sync_arn(source: Source, arn: str) -> Execution:
     if existing is None:
         record = lambda_api.get_execution(Endpoint.of(source), arn)
         function_arn = record.get("FunctionArn", "")
-        name = function_arn.split(":")[6] if function_arn.count(":") >= 6 else function_arn
+        _, name, qualifier = lambda_api.split_function_arn(function_arn)
         function, _ = Function.objects.get_or_create(
-            source=source, name=name, qualifier=_qualifier_of(function_arn)
+            source=source, name=name or function_arn, qualifier=qualifier
         )
         existing, _ = upsert_listed(function, record)
     sync_execution(existing.pk)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from executions import lambda_api, sync
+from executions import lambda_api, locks, sync
 from executions.models import Credentials, Execution, HistoryEvent, Source
 from sandbox.client import history, lambda_client, start, wait_for_callback, wait_for_status
 from sandbox.runner import Sandbox
@@ -193,7 +193,7 @@ def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_co
         "SYNC_SWEEP_SECONDS": "1",
         "SYNC_LOCK_SECONDS": "3",
     }
-    redis = sync.redis_client()
+    redis = locks.redis_client()
     worker = start_celery_worker(tmp_path / "worker1.log", **env)
     try:
         # Wait until a worker holds the execution's lock, i.e. is in the middle of its sync.
