@@ -206,12 +206,29 @@ def _session(endpoint: Endpoint) -> tuple[boto3.Session, float]:
     return assumed, time.time() + ROLE_SESSION_SECONDS - 300
 
 
-def client(endpoint: Endpoint) -> Any:
-    """A cached Lambda client for the endpoint (thread-safe to share)."""
+def _cached(
+    cache: dict[Endpoint, tuple[Any, float]],
+    endpoint: Endpoint,
+    make: Callable[[Endpoint], tuple[Any, float]],
+) -> Any:
+    """A client from `cache`, or a new one from `make` (client, expiry) once the cached
+    one's credentials run out (thread-safe to share)."""
     with _clients_lock:
-        cached = _clients.get(endpoint)
+        cached = cache.get(endpoint)
         if cached and cached[1] > time.time():
             return cached[0]
+    made = make(endpoint)
+    with _clients_lock:
+        cache[endpoint] = made
+    return made[0]
+
+
+def client(endpoint: Endpoint) -> Any:
+    """A cached Lambda client for the endpoint."""
+    return _cached(_clients, endpoint, _make_lambda_client)
+
+
+def _make_lambda_client(endpoint: Endpoint) -> tuple[Any, float]:
     session, expires = _session(endpoint)
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
@@ -228,9 +245,7 @@ def client(endpoint: Endpoint) -> Any:
     )
     lambda_client.meta.events.register("before-parameter-build.lambda", _before_call)
     lambda_client.meta.events.register("after-call.lambda", _after_call)
-    with _clients_lock:
-        _clients[endpoint] = (lambda_client, expires)
-    return lambda_client
+    return lambda_client, expires
 
 
 def forget_clients() -> None:
@@ -244,10 +259,10 @@ _sqs_clients: dict[Endpoint, tuple[Any, float]] = {}
 
 def sqs_client(endpoint: Endpoint) -> Any:
     """A cached SQS client for the endpoint's status-event queue."""
-    with _clients_lock:
-        cached = _sqs_clients.get(endpoint)
-        if cached and cached[1] > time.time():
-            return cached[0]
+    return _cached(_sqs_clients, endpoint, _make_sqs_client)
+
+
+def _make_sqs_client(endpoint: Endpoint) -> tuple[Any, float]:
     region = _queue_region(endpoint)
     if endpoint.credentials == "none":
         # A local endpoint: SQS servers route requests by their signature's scope, so
@@ -272,9 +287,7 @@ def sqs_client(endpoint: Endpoint) -> Any:
             user_agent_extra="durable-console",
         ),
     )
-    with _clients_lock:
-        _sqs_clients[endpoint] = (sqs, expires)
-    return sqs
+    return sqs, expires
 
 
 def _queue_region(endpoint: Endpoint) -> str:
@@ -561,20 +574,6 @@ def delete_status_events(endpoint: Endpoint, receipts: dict[str, str]) -> list[s
         )
         failed.extend(batch[int(f["Id"])][0] for f in response.get("Failed", []))
     return failed
-
-
-def queue_backlog(endpoint: Endpoint) -> dict[str, int]:
-    """Messages waiting and in flight in the status-event queue."""
-    attributes = _sqs_call(
-        endpoint,
-        "GetQueueAttributes",
-        QueueUrl=endpoint.queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    ).get("Attributes", {})
-    return {
-        "waiting": int(attributes.get("ApproximateNumberOfMessages", 0)),
-        "in_flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
-    }
 
 
 # ---- acting ---------------------------------------------------------------------------
