@@ -245,7 +245,7 @@ def main() -> None:
     from django.db import connection
     from django.test import Client
 
-    from executions import queries
+    from browser import listing
 
     rng = random.Random(args.seed)
     t0 = time.perf_counter()
@@ -266,8 +266,8 @@ def main() -> None:
         cache.delete_pattern("browser:*")
 
     # A cursor half-way down the unfiltered list.
-    middle = queries.list_page(queries.ListFilter(), size=args.executions // 2).rows[-1]
-    cursor = queries.Cursor.of(middle)
+    middle = listing.list_page(listing.ListFilter(), size=args.executions // 2).rows[-1]
+    cursor = listing.Cursor.of(middle)
     window_from = (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
     window_to = (now - timedelta(days=9)).strftime("%Y-%m-%dT%H:%M")
     f = functions[3].pk
@@ -290,7 +290,7 @@ def main() -> None:
     for label, url in list_cases:
         headers = {"HTTP_HX_REQUEST": "true"} if "htmx" in label else {}
         results.append((label, timed(get(url, **headers), args.repeat), None))
-    t_counts = timed(lambda: queries.status_counts(queries.ListFilter()), args.repeat)
+    t_counts = timed(lambda: listing.status_counts(listing.ListFilter()), args.repeat)
     results.append(("  of which: counts per status (GROUP BY, no filter)", t_counts, None))
 
     pk = big.pk

@@ -1,89 +1,89 @@
-"""Security pieces Django 5.2 does not ship: a Content-Security-Policy header and a
-rate limit on sign-in attempts."""
+"""The console's side of django-axes, which locks out sign-in after repeated failures.
+
+Axes counts the failures, keeps them in the database (with an admin page), logs them
+and resets them on success; these hooks only say whose failures they are and what a
+refused sign-in looks like. The Content-Security-Policy header is django-csp's, set up
+in settings.py.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
-from django.contrib.auth import views as auth_views
-from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponseBase
+from django.shortcuts import render
 
 
-class ContentSecurityPolicyMiddleware:
-    """Adds settings.CONTENT_SECURITY_POLICY to every response that has none.
+def _ip_or_none(value: str | None) -> str | None:
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
 
-    The console has no inline script, no inline event handler and no style attribute,
-    so the default policy allows only our own origin for scripts and styles.
+
+def client_ip(request: HttpRequest) -> str | None:
+    """AXES_CLIENT_IP_CALLABLE: the address whose failures are counted.
+
+    Behind a proxy, set LOGIN_RATE_LIMIT_IP_HEADER (e.g. HTTP_X_FORWARDED_FOR) to the
+    header it sets; never trust that header without a proxy in front. Anything that is
+    not an address falls back to REMOTE_ADDR (axes stores addresses in an IP field).
     """
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        policy = settings.CONTENT_SECURITY_POLICY
-        if policy and "Content-Security-Policy" not in response:
-            header = (
-                "Content-Security-Policy-Report-Only"
-                if settings.CONTENT_SECURITY_POLICY_REPORT_ONLY
-                else "Content-Security-Policy"
-            )
-            response[header] = policy
-        return response
-
-
-def _client_ip(request: HttpRequest) -> str:
-    # Behind a proxy, set LOGIN_RATE_LIMIT_IP_HEADER (e.g. HTTP_X_FORWARDED_FOR) to the
-    # header it sets; never trust that header without a proxy in front.
     header = settings.LOGIN_RATE_LIMIT_IP_HEADER
     if header and request.META.get(header):
-        return request.META[header].split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "unknown")
+        forwarded = _ip_or_none(request.META[header].split(",")[0])
+        if forwarded:
+            return forwarded
+    return _ip_or_none(request.META.get("REMOTE_ADDR"))
 
 
-class RateLimitedLoginView(auth_views.LoginView):
-    """Django's login view, refusing a client after too many failed attempts.
+def client_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str:
+    """AXES_USERNAME_CALLABLE: the username whose failures are counted, case-folded, so
+    that "Ada" and "ada " count against the same account."""
+    username = (credentials or {}).get("username")
+    if username is None:
+        username = request.POST.get("username")
+    return (username or "").strip().lower()[:150]
 
-    Failures are counted per client address and per username, so neither guessing many
-    passwords for one account nor one password across many accounts gets far.
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponseBase | None, credentials: Any = None
+) -> HttpResponseBase:
+    """AXES_LOCKOUT_CALLABLE: the sign-in page, status 429, saying how long to wait.
+
+    Axes flags the failure that reaches the limit as a lockout already; that attempt was
+    still checked, so it is answered like any other failure (axes counted it: it set
+    `axes_failures_since_start`), and only the attempts after it are refused unchecked.
+    """
+    checked = getattr(request, "axes_failures_since_start", None) is not None
+    if checked and isinstance(original_response, HttpResponseBase):
+        return original_response
+    minutes = max(1, settings.LOGIN_RATE_LIMIT_WINDOW_SECONDS // 60)
+    view = LoginView()
+    view.setup(request)
+    # Unbound: validating the posted form would call authenticate (and axes) again.
+    form = view.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+    context = view.get_context_data(
+        form=form,
+        lockout_message=(
+            f"Too many failed sign-in attempts. Wait {minutes} minutes and try again."
+        ),
+    )
+    return render(request, view.template_name, context, status=429)
+
+
+class LoginAttemptBackend(AxesStandaloneBackend):
+    """Axes' backend, which refuses a locked-out sign-in before any password is checked.
+
+    Sign-ins from the web always carry their request. Code that authenticates without
+    one (Django's test `Client.login()`, a shell) is no brute-force channel, and axes
+    would raise there, so it passes through to the next backend unchecked.
     """
 
-    redirect_authenticated_user = True
-
-    def _keys(self, request: HttpRequest) -> list[str]:
-        username = (request.POST.get("username") or "").strip().lower()[:150]
-        return [f"login-fail:ip:{_client_ip(request)}", f"login-fail:user:{username}"]
-
-    def _blocked(self, request: HttpRequest) -> bool:
-        limit = settings.LOGIN_RATE_LIMIT_ATTEMPTS
-        return any((cache.get(key) or 0) >= limit for key in self._keys(request))
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if self._blocked(request):
-            minutes = max(1, settings.LOGIN_RATE_LIMIT_WINDOW_SECONDS // 60)
-            form = self.get_form()
-            form.errors.clear()
-            form.add_error(
-                None,
-                f"Too many failed sign-in attempts. Wait {minutes} minutes and try again.",
-            )
-            response = self.render_to_response(self.get_context_data(form=form))
-            response.status_code = 429
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form: Any) -> HttpResponse:
-        window = settings.LOGIN_RATE_LIMIT_WINDOW_SECONDS
-        for key in self._keys(self.request):
-            cache.add(key, 0, window)
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, window)
-        return super().form_invalid(form)
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        cache.delete_many(self._keys(self.request))
-        return super().form_valid(form)
+    def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
+        if request is None:
+            return None
+        return super().authenticate(request, *args, **kwargs)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -89,20 +91,84 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# A strict Content-Security-Policy: our own scripts and styles only, no inline code.
-CONTENT_SECURITY_POLICY = os.environ.get(
-    "CONTENT_SECURITY_POLICY",
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'none'",
-)
-CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY")
+# Content-Security-Policy, sent by django-csp. The default is strict: our own scripts and
+# styles only, no inline code. CONTENT_SECURITY_POLICY in the environment replaces it with
+# a header value ("default-src 'self'; img-src 'self' data:"; empty sends none);
+# CONTENT_SECURITY_POLICY_REPORT_ONLY=1 sends it as Content-Security-Policy-Report-Only,
+# and CONTENT_SECURITY_POLICY_REPORT_URI adds a report-uri that browsers post violations to.
+DEFAULT_CSP_DIRECTIVES: dict[str, list[str] | bool] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
-# Sign-in attempts: after this many failures (per client address and per username) the
-# login form refuses for the window.
+
+def parse_csp(policy: str) -> dict[str, list[str] | bool | None]:
+    """A Content-Security-Policy header value as django-csp's DIRECTIVES.
+
+    django-csp drops directives it does not know, so an unknown one is an error here
+    rather than a silently weaker policy.
+    """
+    from csp.utils import DEFAULT_DIRECTIVES
+
+    directives: dict[str, list[str] | bool | None] = {}
+    for part in policy.split(";"):
+        if not part.strip():
+            continue
+        name, *values = part.split()
+        name = name.lower()
+        if name not in DEFAULT_DIRECTIVES:
+            raise ImproperlyConfigured(f"CONTENT_SECURITY_POLICY: unknown directive {name!r}")
+        # A directive without values (upgrade-insecure-requests) is a flag.
+        directives[name] = values or True
+    if directives:
+        # django-csp adds default-src 'self' when it is missing; the header says it all.
+        directives.setdefault("default-src", None)
+    return directives
+
+
+_csp_directives = (
+    dict(DEFAULT_CSP_DIRECTIVES)
+    if os.environ.get("CONTENT_SECURITY_POLICY") is None
+    else parse_csp(os.environ["CONTENT_SECURITY_POLICY"])
+)
+if _csp_directives and os.environ.get("CONTENT_SECURITY_POLICY_REPORT_URI"):
+    _csp_directives["report-uri"] = [os.environ["CONTENT_SECURITY_POLICY_REPORT_URI"]]
+_csp = {"DIRECTIVES": _csp_directives} if _csp_directives else None
+if env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY"):
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = None, _csp
+else:
+    CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp, None
+
+# Sign-in attempts, limited by django-axes (console/security.py has its hooks): after this
+# many failures per client address or per username, sign-in is refused (HTTP 429) for the
+# window since the last failure, even with the right password; a success clears them.
+# Attempts are kept in the database and listed in the admin.
 LOGIN_RATE_LIMIT_ATTEMPTS = int(os.environ.get("LOGIN_RATE_LIMIT_ATTEMPTS", "5"))
 LOGIN_RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("LOGIN_RATE_LIMIT_WINDOW_SECONDS", "900"))
+# Behind a proxy, the request header with the client address (e.g. HTTP_X_FORWARDED_FOR).
 LOGIN_RATE_LIMIT_IP_HEADER = os.environ.get("LOGIN_RATE_LIMIT_IP_HEADER", "")
+AXES_FAILURE_LIMIT = LOGIN_RATE_LIMIT_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_RATE_LIMIT_WINDOW_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout are not counted and do not extend it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "console.security.client_ip"
+AXES_USERNAME_CALLABLE = "console.security.client_username"
+AXES_LOCKOUT_CALLABLE = "console.security.lockout_response"
+AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out client is refused before any password is checked.
+    "console.security.LoginAttemptBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -117,12 +183,18 @@ INSTALLED_APPS = [
     # Wraps the template loaders so that "page.html#partial" names work (Django 5.2 has no
     # built-in partials; Django 6.0 adopted this package).
     "template_partials",
+    # Content-Security-Policy headers (django-csp) and sign-in lockouts (django-axes).
+    "csp",
+    "axes",
+    # The mirror (models, sync, Lambda API), the read side, and the operator actions.
     "executions",
+    "browser",
+    "actions",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "console.security.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Serves /static/ before any other middleware, so static files never need a login.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -136,7 +208,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Malformed query parameters become a 400 page that says what was wrong.
-    "executions.params.BadQueryMiddleware",
+    "browser.params.BadQueryMiddleware",
+    # Last, as django-axes asks: turns a sign-in it refused into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -153,7 +227,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "executions.context_processors.approvals",
+                "actions.context_processors.approvals",
             ],
         },
     },
@@ -184,8 +258,12 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "db.sqlite3",
             "OPTIONS": dict(SQLITE_OPTIONS),
-            # A file, not memory, so that Celery workers started by the tests share it.
-            "TEST": {"NAME": VAR_DIR / "test-db.sqlite3"},
+            # A file, not memory, so that Celery workers started by the tests share it; one
+            # per Redis database, so two test runs apart in Redis are apart here too.
+            "TEST": {
+                "NAME": VAR_DIR
+                / f"test-db-{os.environ.get('REDIS_URL', '/0').rsplit('/', 1)[-1]}.sqlite3"
+            },
         }
     }
 
@@ -300,5 +378,8 @@ LOGGING = {
         # botocore logs every request at DEBUG; keep it quieter than our own code.
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
+        # django-axes: failed sign-ins and lockouts (WARNING), not its INFO chatter (its
+        # version at every start, each success; the admin lists attempts and sign-ins).
+        "axes": {"level": "WARNING"},
     },
 }

@@ -5,16 +5,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from console.security import RateLimitedLoginView
-
 urlpatterns = [
     # LoginView is exempt from LoginRequiredMiddleware; LogoutView accepts POST only.
-    path("login/", RateLimitedLoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # One sign-in page for everything, so the rate limit cannot be side-stepped.
     path("admin/login/", RedirectView.as_view(url="/login/?next=/admin/")),
     path("admin/", admin.site.urls),
     # Before the browser's URLs, so /executions/<id>/stop and friends are never taken for tabs.
-    path("", include("executions.action_urls")),
-    path("", include("executions.urls")),
+    path("", include("actions.urls")),
+    path("", include("browser.urls")),
 ]

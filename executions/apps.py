@@ -13,8 +13,9 @@ class ExecutionsConfig(AppConfig):
 
         from executions import lambda_api
         from executions.budget import CallBudget
+        from executions.lambda_api import calls
         from executions.locks import redis_client
 
         # Every read call of every process pays from one budget in Redis.
         lambda_api.set_budget(CallBudget(redis_client))
-        lambda_api.BUDGET_MAX_WAIT_SECONDS = settings.SYNC_BUDGET_MAX_WAIT_SECONDS
+        calls.BUDGET_MAX_WAIT_SECONDS = settings.SYNC_BUDGET_MAX_WAIT_SECONDS

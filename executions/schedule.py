@@ -146,9 +146,9 @@ def wake_moment(execution_id: int, now: datetime) -> datetime | None:
         if at and delay:
             moments.append(at + timedelta(seconds=float(delay)))
     pending = dict(
-        Operation.objects.filter(
-            execution_id=execution_id, type="CALLBACK", status="STARTED"
-        ).values_list("operation_id", "started_at")
+        Operation.objects.filter(execution_id=execution_id)
+        .pending_callbacks()
+        .values_list("operation_id", "started_at")
     )
     if pending:
         for op_id, details in HistoryEvent.objects.filter(

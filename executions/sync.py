@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 
-from executions import lambda_api, schedule, tree
+from executions import history, lambda_api, schedule
 from executions.lambda_api import Endpoint, LambdaApiError
 from executions.locks import Locked, redis_lock
 from executions.models import (
@@ -40,22 +39,11 @@ from executions.models import (
     Execution,
     Function,
     HistoryEvent,
-    Operation,
     Source,
 )
 
 logger = logging.getLogger(__name__)
 
-# Reading new events backwards: the first page is small (a poll usually finds a handful
-# of new events), later pages grow so a long gap still takes few calls.
-REVERSE_FIRST_PAGE = 16
-REVERSE_GROWTH = 4
-TERMINAL_EVENT_TYPES = {
-    "ExecutionSucceeded",
-    "ExecutionFailed",
-    "ExecutionTimedOut",
-    "ExecutionStopped",
-}
 # Overlap when listing "started after the newest seen", in case of clock granularity.
 LIST_OVERLAP = timedelta(seconds=1)
 
@@ -210,222 +198,6 @@ class ExecutionSync:
     error: str = ""
 
 
-def _event_fields(event: dict[str, Any]) -> dict[str, Any]:
-    details = tree.event_details(event)
-    return {
-        "event_id": int(event["EventId"]),
-        "event_type": event.get("EventType", ""),
-        "sub_type": event.get("SubType") or "",
-        "operation_id": event.get("Id") or "",
-        "name": event.get("Name") or "",
-        "parent_id": event.get("ParentId") or "",
-        "timestamp": event.get("EventTimestamp"),
-        "details": lambda_api.jsonable(details),
-        "raw": lambda_api.jsonable(event),
-    }
-
-
-def read_new_events(
-    endpoint: Endpoint, arn: str, last_event_id: int, keepalive: Any = None
-) -> tuple[list[dict[str, Any]], int]:
-    """Events with EventId > last_event_id, in order, and the number of calls it took.
-
-    `keepalive` is called after every page (it renews the execution's lock).
-    """
-    keepalive = keepalive or (lambda: None)
-    calls = 0
-    events: list[dict[str, Any]] = []
-    marker: str | None = None
-    if last_event_id == 0:
-        # Nothing stored yet: read forwards in the largest pages the API allows.
-        while True:
-            page = lambda_api.history_page(endpoint, arn, marker=marker)
-            calls += 1
-            keepalive()
-            events.extend(page.get("Events", []))
-            marker = page.get("NextMarker")
-            if not marker:
-                return events, calls
-    size = REVERSE_FIRST_PAGE
-    while True:
-        page = lambda_api.history_page(endpoint, arn, marker=marker, reverse=True, max_items=size)
-        calls += 1
-        keepalive()
-        reached_known = False
-        for event in page.get("Events", []):
-            if int(event["EventId"]) <= last_event_id:
-                reached_known = True
-                break
-            events.append(event)
-        marker = page.get("NextMarker")
-        if reached_known or not marker:
-            break
-        size = min(size * REVERSE_GROWTH, lambda_api.MAX_HISTORY_PAGE)
-    events.sort(key=lambda e: int(e["EventId"]))
-    return events, calls
-
-
-_NODE_TO_ROW = {
-    "name": "name",
-    "type": "type",
-    "subtype": "subtype",
-    "parent_id": "parent_operation_id",
-    "status": "status",
-    "started_at": "started_at",
-    "ended_at": "ended_at",
-    "attempt_count": "attempt_count",
-    "callback_id": "callback_id",
-    "wait_seconds": "wait_seconds",
-    "wait_scheduled_end": "wait_scheduled_end",
-    "invoke_function": "invoke_function",
-    "child_execution_arn": "child_execution_arn",
-    "input": "input_payload",
-    "result": "result_payload",
-    "result_truncated": "result_truncated",
-    "error": "error",
-    "retries": "retries",
-    "first_event_id": "first_event_id",
-    "last_event_id": "last_event_id",
-    "position": "position",
-}
-_BLANK_STRING_FIELDS = {
-    "name",
-    "subtype",
-    "parent_operation_id",
-    "callback_id",
-    "invoke_function",
-    "child_execution_arn",
-}
-
-
-def node_from_row(row: Operation) -> tree.OperationNode:
-    values = {attr: getattr(row, column) for attr, column in _NODE_TO_ROW.items()}
-    for attr, column in _NODE_TO_ROW.items():
-        if column in _BLANK_STRING_FIELDS and values[attr] == "":
-            values[attr] = None
-    return tree.OperationNode(id=row.operation_id, **values)
-
-
-def load_nodes(execution: Execution) -> dict[str, tree.OperationNode]:
-    """All of an execution's operations as tree nodes, without building model instances
-    (10,000 of them cost a few hundred milliseconds)."""
-    columns = list(_NODE_TO_ROW.values())
-    nodes: dict[str, tree.OperationNode] = {}
-    rows = (
-        Operation.objects.filter(execution=execution)
-        .order_by("first_event_id")
-        .values_list("operation_id", *columns)
-    )
-    attrs = list(_NODE_TO_ROW)
-    blank = [column in _BLANK_STRING_FIELDS for column in columns]
-    for op_id, *values in rows.iterator(chunk_size=2000):
-        kwargs = {
-            attr: (None if is_blank and value == "" else value)
-            for attr, value, is_blank in zip(attrs, values, blank, strict=True)
-        }
-        nodes[op_id] = tree.OperationNode(id=op_id, **kwargs)
-    return nodes
-
-
-def _row_values(node: tree.OperationNode) -> dict[str, Any]:
-    values = {}
-    for attr, column in _NODE_TO_ROW.items():
-        value = getattr(node, attr)
-        if column in _BLANK_STRING_FIELDS and value is None:
-            value = ""
-        if column == "retries":
-            value = lambda_api.jsonable(value)
-        values[column] = value
-    return values
-
-
-def _apply_execution_events(execution: Execution, events: list[dict[str, Any]]) -> None:
-    """Execution-level payloads from the history, with their Truncated flags."""
-    for event in events:
-        kind = event.get("EventType", "")
-        if kind == "ExecutionStarted":
-            payload = (event.get("ExecutionStartedDetails") or {}).get("Input") or {}
-            execution.input_payload = payload.get("Payload", execution.input_payload)
-            execution.input_truncated = bool(payload.get("Truncated"))
-        elif kind == "ExecutionSucceeded":
-            payload = (event.get("ExecutionSucceededDetails") or {}).get("Result") or {}
-            execution.result_payload = payload.get("Payload", execution.result_payload)
-            execution.result_truncated = bool(payload.get("Truncated"))
-        elif kind in TERMINAL_EVENT_TYPES:
-            error = tree.event_details(event).get("Error") or {}
-            if isinstance(error, dict) and "Payload" in error:
-                execution.error = error.get("Payload")
-                execution.error_truncated = bool(error.get("Truncated"))
-            elif error:
-                execution.error = error
-
-
-def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
-    """Insert new events and fold them into the tree, atomically. Returns events stored."""
-    with transaction.atomic():
-        locked = Execution.objects.select_for_update().get(pk=execution.pk)
-        events = [e for e in events if int(e["EventId"]) > locked.last_event_id]
-        if not events:
-            return 0
-        HistoryEvent.objects.bulk_create(
-            [HistoryEvent(execution=locked, **_event_fields(e)) for e in events],
-            batch_size=500,
-        )
-        touched = {e["Id"] for e in events if e.get("Id")}
-        rows = {
-            row.operation_id: row
-            for row in Operation.objects.filter(execution=locked, operation_id__in=touched)
-        }
-        nodes = {op_id: node_from_row(row) for op_id, row in rows.items()}
-        before = set(nodes)
-        changed = tree.apply_events(nodes, events)
-        # New operations are numbered after the ones already stored, in start order.
-        new_ids = sorted(set(nodes) - before, key=lambda op_id: nodes[op_id].first_event_id)
-        for index, op_id in enumerate(new_ids):
-            nodes[op_id].position = locked.operation_count + index
-        creates, updates = [], []
-        for op_id in changed:
-            node = nodes[op_id]
-            values = _row_values(node)
-            if op_id in rows:
-                row = rows[op_id]
-                for column, value in values.items():
-                    setattr(row, column, value)
-                updates.append(row)
-            else:
-                creates.append(Operation(execution=locked, operation_id=op_id, **values))
-        Operation.objects.bulk_create(creates, batch_size=500)
-        if updates:
-            Operation.objects.bulk_update(updates, list(_NODE_TO_ROW.values()), batch_size=500)
-
-        counts = dict(
-            Operation.objects.filter(execution=locked)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        execution.operation_counts = counts
-        execution.operation_count = sum(counts.values())
-        execution.pending_callbacks = Operation.objects.filter(
-            execution=locked, type="CALLBACK", status="STARTED"
-        ).count()
-        execution.last_event_id = max(int(e["EventId"]) for e in events)
-        _apply_execution_events(execution, events)
-        Execution.objects.filter(pk=locked.pk).update(
-            operation_counts=execution.operation_counts,
-            operation_count=execution.operation_count,
-            pending_callbacks=execution.pending_callbacks,
-            last_event_id=execution.last_event_id,
-            input_payload=execution.input_payload,
-            input_truncated=execution.input_truncated,
-            result_payload=execution.result_payload,
-            result_truncated=execution.result_truncated,
-            error=execution.error,
-            error_truncated=execution.error_truncated,
-        )
-        return len(events)
-
-
 def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
     """Bring one execution's mirror up to date with its endpoint."""
     result = ExecutionSync(execution_id=execution_id)
@@ -450,29 +222,6 @@ def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
         schedule.release(execution.source_id, execution_id)
 
 
-# Execution statuses that only GetDurableExecution can tell apart: transitions the
-# history has no event for (yet).
-_TRANSITIONAL = {"PAUSING", "DELETING"}
-_STATUS_BY_EVENT = {
-    "ExecutionSucceeded": "SUCCEEDED",
-    "ExecutionFailed": "FAILED",
-    "ExecutionTimedOut": "TIMED_OUT",
-    "ExecutionStopped": "STOPPED",
-    "ExecutionPaused": "PAUSED",
-    "ExecutionResumed": "RUNNING",
-}
-
-
-def status_from_events(events: list[dict[str, Any]], current: str) -> tuple[str, Any]:
-    """The execution's status after `events` (in order), and when it ended if it did."""
-    for event in reversed(events):
-        status = _STATUS_BY_EVENT.get(event.get("EventType", ""))
-        if status:
-            ended = event.get("EventTimestamp") if status in TERMINAL_STATUSES else None
-            return status, ended
-    return current, None
-
-
 def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) -> ExecutionSync:
     """One check. An unchanged running execution costs one call: a small reverse history
     page. GetDurableExecution is called only for what it alone knows: at first sight
@@ -482,12 +231,12 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
     now = timezone.now()
     record: dict[str, Any] | None = None
     try:
-        if execution.last_synced_at is None or execution.status in _TRANSITIONAL:
+        if execution.last_synced_at is None or execution.status in history.TRANSITIONAL_STATUSES:
             record = lambda_api.get_execution(endpoint, execution.arn)
-        events, result.history_calls = read_new_events(
+        events, result.history_calls = history.read_new_events(
             endpoint, execution.arn, execution.last_event_id, keepalive
         )
-        ended_in_events = any(e.get("EventType") in TERMINAL_EVENT_TYPES for e in events)
+        ended_in_events = any(e.get("EventType") in history.TERMINAL_EVENT_TYPES for e in events)
         if record is None and ended_in_events:
             record = lambda_api.get_execution(endpoint, execution.arn)
     except LambdaApiError as exc:
@@ -503,16 +252,16 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
                 stale_since=now
             )
         return result
-    result.new_events = store_events(execution, events)
+    result.new_events = history.store_events(execution, events)
     execution.refresh_from_db()
-    status, event_end = status_from_events(events, execution.status)
+    status, event_end = history.status_from_events(events, execution.status)
     if record is not None:
         status = record.get("Status", status)
     ended = status in TERMINAL_STATUSES
     complete = ended and (
         ended_in_events
         or HistoryEvent.objects.filter(
-            execution=execution, event_type__in=TERMINAL_EVENT_TYPES
+            execution=execution, event_type__in=history.TERMINAL_EVENT_TYPES
         ).exists()
     )
     fields: dict[str, Any] = {

@@ -24,8 +24,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
+
+from domain import operations, status
 
 # Operation types (the API's OperationType) by event family.
 EVENT_FAMILIES = {
@@ -46,21 +48,20 @@ STATUS_BY_SUFFIX = {
     "Cancelled": "CANCELLED",
 }
 
-TERMINAL_OPERATION_STATUSES = frozenset(
-    {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"}
-)
 EXECUTION_EVENT_PREFIX = "Execution"
 
 
 @dataclass
 class OperationNode:
-    """One operation of an execution, as plain data."""
+    """One operation of an execution, as plain data: what the fold builds, what the sync
+    stores (executions/nodes.py maps it to an Operation row, field for field) and what the
+    pages read. Attribute names are the Operation model's."""
 
     id: str
     type: str
     subtype: str | None = None
     name: str | None = None
-    parent_id: str | None = None
+    parent_operation_id: str | None = None
     status: str = "STARTED"
     started_at: datetime | None = None
     ended_at: datetime | None = None
@@ -70,8 +71,8 @@ class OperationNode:
     wait_scheduled_end: datetime | None = None
     invoke_function: str | None = None
     child_execution_arn: str | None = None
-    input: str | None = None
-    result: str | None = None
+    input_payload: str | None = None
+    result_payload: str | None = None
     result_truncated: bool = False
     error: dict[str, Any] | None = None
     retries: list[dict[str, Any]] = field(default_factory=list)
@@ -79,15 +80,44 @@ class OperationNode:
     last_event_id: int = 0
     # Order in which operations first appeared in the history (for stable display).
     position: int = 0
+    # Filled in by link(): the children in start order, their number per status, and
+    # whether this operation or one below it failed or timed out.
+    children: list[OperationNode] = field(default_factory=list, repr=False)
+    child_counts: dict[str, int] = field(default_factory=dict, repr=False)
+    has_failure: bool = False
+
+    @property
+    def label(self) -> str:
+        return operations.label(self.name, self.subtype, self.type, self.id)
 
     @property
     def is_pending_callback(self) -> bool:
-        return self.type == "CALLBACK" and self.status == "STARTED"
+        return operations.is_pending_callback(self.type, self.status)
+
+    @property
+    def is_group(self) -> bool:
+        return operations.is_fanout(self.subtype)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in status.FAILED_OPERATION_STATUSES
+
+    @property
+    def running(self) -> bool:
+        return self.ended_at is None and not status.is_terminal_operation(self.status)
+
+    def duration(self, now: datetime) -> timedelta | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or now) - self.started_at
 
     def to_dict(self) -> dict[str, Any]:
-        # A shallow copy: dataclasses.asdict deep-copies every value, which made the
-        # tree of a 10,000-operation execution take over a second.
-        return dict(self.__dict__)
+        """The node as plain data without its links (what the visualizer takes). A shallow
+        copy: dataclasses.asdict deep-copies every value, which made the tree of a
+        10,000-operation execution take over a second."""
+        data = dict(self.__dict__)
+        del data["children"], data["child_counts"], data["has_failure"]
+        return data
 
 
 def split_event_type(event_type: str) -> tuple[str, str] | None:
@@ -145,7 +175,7 @@ def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str |
     node.last_event_id = max(node.last_event_id, event_id)
     node.subtype = event.get("SubType") or node.subtype
     node.name = event.get("Name") if event.get("Name") is not None else node.name
-    node.parent_id = event.get("ParentId") or node.parent_id
+    node.parent_operation_id = event.get("ParentId") or node.parent_operation_id
     timestamp = event.get("EventTimestamp")
     details = event_details(event)
     status = STATUS_BY_SUFFIX[suffix]
@@ -163,12 +193,12 @@ def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str |
             node.callback_id = details.get("CallbackId") or node.callback_id
         if family == "ChainedInvoke":
             node.invoke_function = details.get("FunctionName") or node.invoke_function
-            node.input, _ = _payload(details, "Input")
+            node.input_payload, _ = _payload(details, "Input")
     else:
         node.ended_at = timestamp
         result, truncated = _payload(details, "Result")
         if result is not None or truncated:
-            node.result, node.result_truncated = result, truncated
+            node.result_payload, node.result_truncated = result, truncated
         node.error = _error(details) or (node.error if status == "SUCCEEDED" else None)
         if status == "SUCCEEDED":
             node.error = None
@@ -216,25 +246,50 @@ def build_tree(events: Iterable[dict[str, Any]]) -> dict[str, OperationNode]:
     return nodes
 
 
-def children_index(nodes: dict[str, OperationNode]) -> dict[str | None, list[OperationNode]]:
-    """Parent id -> children in the order they started; orphans hang off the root."""
-    index: dict[str | None, list[OperationNode]] = {}
-    for node in sorted(nodes.values(), key=lambda n: (n.first_event_id, n.position)):
-        parent = node.parent_id if node.parent_id in nodes else None
-        index.setdefault(parent, []).append(node)
-    return index
+def link(nodes: dict[str, OperationNode]) -> list[OperationNode]:
+    """Hang every node under its parent and return the top-level operations.
+
+    Children come in the order they started; an orphan (its parent not known) hangs off
+    the root. Each node also gets its children's count per status, and every node on the
+    way down to a failed or timed-out operation is marked `has_failure`.
+    """
+    roots: list[OperationNode] = []
+    ordered = sorted(nodes.values(), key=lambda n: (n.first_event_id, n.position))
+    for node in ordered:
+        node.children, node.child_counts, node.has_failure = [], {}, False
+    for node in ordered:
+        parent = nodes.get(node.parent_operation_id) if node.parent_operation_id else None
+        if parent is None:
+            roots.append(node)
+        else:
+            parent.children.append(node)
+            parent.child_counts[node.status] = parent.child_counts.get(node.status, 0) + 1
+    for node in ordered:
+        if node.failed:
+            _mark_failure(node, nodes)
+    return roots
+
+
+def _mark_failure(node: OperationNode, nodes: dict[str, OperationNode]) -> None:
+    steps = 0
+    current: OperationNode | None = node
+    while current is not None and not current.has_failure and steps < 1000:
+        current.has_failure = True
+        parent_id = current.parent_operation_id
+        current = nodes.get(parent_id) if parent_id else None
+        steps += 1
 
 
 def nested(nodes: dict[str, OperationNode]) -> list[dict[str, Any]]:
-    """The tree as nested dicts (each with `children`), top-level operations first."""
-    index = children_index(nodes)
+    """The tree as nested dicts (each with `children`), top-level operations first: the
+    plain data the visualizer draws."""
 
     def walk(node: OperationNode) -> dict[str, Any]:
         data = node.to_dict()
-        data["children"] = [walk(child) for child in index.get(node.id, [])]
+        data["children"] = [walk(child) for child in node.children]
         return data
 
-    return [walk(node) for node in index.get(None, [])]
+    return [walk(node) for node in link(nodes)]
 
 
 def counts_by_status(nodes: Iterable[OperationNode]) -> dict[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from sandbox.host import REGION, TERMINAL
+from sandbox.catalog import REGION, TERMINAL
 from sandbox.runner import SANDBOX_CREDENTIALS
 
 CALLBACK_DONE = {"CallbackSucceeded", "CallbackFailed", "CallbackTimedOut"}

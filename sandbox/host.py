@@ -37,71 +37,25 @@ import http.client
 import json
 import logging
 import os
-import time
-import traceback
-import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from aws_durable_execution_sdk_python_testing.invoker import (
-    INVOCATION_MARKER_HEADER,
-    create_test_lambda_context,
-)
 from aws_durable_execution_sdk_python_testing.web.routes import Router
 
+from sandbox.catalog import (
+    ACCOUNT_ID,
+    REGION,
+    function_arn,
+    function_configuration,
+    split_function_name,
+)
 from sandbox.events import StatusPublisher
-from sandbox.functions import FUNCTIONS, SampleFunction
+from sandbox.functions import FUNCTIONS
+from sandbox.invoking import InvokeHandling
 from sandbox.quotas import QUOTAS, Quotas, account_of, api_of, throttle_body
 
 logger = logging.getLogger("sandbox.host")
-
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
-SYNC_INVOKE_TIMEOUT_SECONDS = 900
-TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"}
-
-
-def function_arn(name: str, qualifier: str | None = None) -> str:
-    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{name}"
-    return f"{arn}:{qualifier}" if qualifier else arn
-
-
-def function_configuration(fn: SampleFunction) -> dict[str, Any]:
-    config: dict[str, Any] = {
-        "FunctionName": fn.name,
-        "FunctionArn": function_arn(fn.name),
-        "Runtime": "python3.13",
-        "Handler": f"sandbox.functions.{fn.handler.__name__}",
-        "Description": fn.description,
-        "Timeout": 900,
-        "MemorySize": 512,
-        "Version": "$LATEST",
-        "PackageType": "Zip",
-        "State": "Active",
-        "LastModified": "2026-01-01T00:00:00.000+0000",
-    }
-    if fn.durable:
-        config["DurableConfig"] = {
-            "ExecutionTimeout": fn.execution_timeout,
-            "RetentionPeriodInDays": fn.retention_days,
-        }
-    return config
-
-
-def split_function_name(raw: str, qualifier: str | None) -> tuple[str, str | None]:
-    """Accept a name, `name:qualifier`, or a (partial or full) function ARN."""
-    name = unquote(raw)
-    if name.startswith("arn:"):
-        parts = name.split(":")
-        # arn:aws:lambda:region:account:function:name[:qualifier]
-        name = parts[6] if len(parts) > 6 else parts[-1]
-        if len(parts) > 7 and not qualifier:
-            qualifier = parts[7]
-    elif ":" in name:
-        name, _, q = name.partition(":")
-        qualifier = qualifier or q
-    return name, qualifier
 
 
 class Host:
@@ -141,7 +95,7 @@ def error_body(code: str, message: str) -> bytes:
     return json.dumps({"Type": "User", "Message": message, "message": message}).encode()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(InvokeHandling, BaseHTTPRequestHandler):
     server: HostServer
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate sends; without TCP_NODELAY every kept-alive
@@ -303,92 +257,6 @@ class Handler(BaseHTTPRequestHandler):
 
     def _not_found(self, name: str) -> None:
         self._error(404, "ResourceNotFoundException", f"Function not found: {function_arn(name)}")
-
-    def _invoke(self, fn: SampleFunction, qualifier: str | None) -> None:
-        payload = self._body()
-        if self.headers.get(INVOCATION_MARKER_HEADER) or not fn.durable:
-            self._run_handler(fn, qualifier, payload)
-            return
-        self._start_execution(fn, qualifier, payload)
-
-    def _run_handler(self, fn: SampleFunction, qualifier: str | None, payload: bytes) -> None:
-        try:
-            event = json.loads(payload or b"{}")
-        except (ValueError, RecursionError) as exc:
-            self._error(400, "InvalidRequestContentException", f"Could not parse payload: {exc}")
-            return
-        invoked = f"{fn.name}:{qualifier}" if qualifier else fn.name
-        context = create_test_lambda_context(
-            region=REGION, account_id=ACCOUNT_ID, function_name=invoked
-        )
-        headers = {"X-Amz-Executed-Version": "$LATEST"}
-        # The runner records what a durable handler returned after this answer: look then.
-        invoked_arn = event.get("DurableExecutionArn") if isinstance(event, dict) else None
-        poke = str(invoked_arn or "") if fn.durable else ""
-        try:
-            result = fn.handler(event, context)
-        except Exception as exc:  # reported the way Lambda reports an unhandled error
-            logger.info("function %s raised %s", fn.name, exc)
-            body = {
-                "errorMessage": str(exc),
-                "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_exception(exc)[-5:],
-            }
-            self._json(200, body, {**headers, "X-Amz-Function-Error": "Unhandled"})
-            self._poke(poke)
-            return
-        self._json(200, result, headers)
-        self._poke(poke)
-
-    def _start_execution(self, fn: SampleFunction, qualifier: str | None, payload: bytes) -> None:
-        name = self.headers.get("X-Amz-Durable-Execution-Name") or str(uuid.uuid4())
-        request = {
-            "AccountId": ACCOUNT_ID,
-            "FunctionName": fn.name,
-            "FunctionQualifier": qualifier or "$LATEST",
-            "ExecutionName": name,
-            "ExecutionTimeoutSeconds": fn.execution_timeout,
-            "ExecutionRetentionPeriodDays": fn.retention_days,
-            "Input": payload.decode("utf-8", errors="replace") if payload else "{}",
-        }
-        status, headers, body = self.server.host.runner_request(
-            "POST",
-            "/start-durable-execution",
-            json.dumps(request).encode(),
-            {"Content-Type": "application/json"},
-        )
-        if status >= 300:
-            self._send(status, body, headers)
-            return
-        arn = json.loads(body)["ExecutionArn"]
-        self._poke(arn)
-        out = {"X-Amz-Durable-Execution-Arn": arn, "X-Amz-Executed-Version": "$LATEST"}
-        invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
-        if invocation_type == "Event":
-            self._send(202, b"", out)
-            return
-        if invocation_type == "DryRun":
-            self._send(204, b"", out)
-            return
-        # RequestResponse: like Lambda, answer with the result once the execution ends.
-        self._send(200, self._await_result(arn), out)
-
-    def _await_result(self, arn: str) -> bytes:
-        from urllib.parse import quote
-
-        deadline = time.monotonic() + SYNC_INVOKE_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            status, _, body = self.server.host.runner_request(
-                "GET", f"/2025-12-01/durable-executions/{quote(arn, safe='')}"
-            )
-            if status == 200:
-                data = json.loads(body)
-                if data.get("Status") in TERMINAL:
-                    if data.get("Status") == "SUCCEEDED":
-                        return (data.get("Result") or "null").encode()
-                    return json.dumps(data.get("Error") or {"Status": data["Status"]}).encode()
-            time.sleep(0.2)
-        return json.dumps({"Status": "RUNNING", "DurableExecutionArn": arn}).encode()
 
 
 class HostServer(ThreadingHTTPServer):

@@ -20,8 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sandbox.catalog import REGION
 from sandbox.functions import FUNCTIONS
-from sandbox.host import REGION
 
 SANDBOX_CREDENTIALS = {
     # The runner does not check signatures; boto3 in the handlers still wants keys.

@@ -19,7 +19,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from sandbox.host import REGION
+from sandbox.catalog import REGION
 from sandbox.runner import free_port
 
 DEFAULT_ENDPOINT_URL = "http://127.0.0.1:9324"

@@ -55,7 +55,8 @@
 // ---- Execution browser -----------------------------------------------------------------
 // Times arrive as <time datetime="...Z"> holding UTC text and are shown in the browser's
 // zone (or in UTC, a choice remembered in localStorage); durations of running things tick;
-// copy buttons, the collapsible operation tree and the operation panel live here too.
+// copy buttons, the collapsible operation tree (its state kept in the URL) and the
+// operation panel live here too.
 (function () {
   "use strict";
 
@@ -127,14 +128,16 @@
     });
   }
 
-  // The same wording as console_tags.format_duration on the server.
+  // The same wording as domain/durations.py format_duration on the server.
   function formatDuration(seconds) {
     seconds = Math.max(seconds, 0);
+    // Cut, never rounded up, with the same slack as the server's rule.
     if (seconds < 1) {
-      return Math.round(seconds * 1000) + " ms";
+      return Math.floor(seconds * 1000 + 1e-6) + " ms";
     }
     if (seconds < 10) {
-      return (seconds === Math.floor(seconds) ? seconds.toFixed(0) : seconds.toFixed(1)) + " s";
+      var tenths = Math.floor(seconds * 10 + 1e-6);
+      return (tenths % 10 === 0 ? String(tenths / 10) : (tenths / 10).toFixed(1)) + " s";
     }
     var total = Math.floor(seconds);
     if (total < 60) {
@@ -152,6 +155,9 @@
     }
     return secs ? minutes + " min " + secs + " s" : minutes + " min";
   }
+
+  // For tests and other scripts: the one duration rule, as the server writes it.
+  window.durableConsole = { formatDuration: formatDuration };
 
   function tick() {
     var now = Date.now();
@@ -261,38 +267,103 @@
     tbody.querySelectorAll("tr[data-depth]").forEach(function (row) {
       var toggle = row.querySelector("[data-tree-toggle]");
       if (toggle) {
+        var name = (row.querySelector(".op-link") || {}).textContent || "";
         toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
+        toggle.setAttribute("aria-label", (expanded ? "Collapse " : "Expand ") + name.trim());
       }
       row.hidden = !expanded && Number(row.getAttribute("data-depth")) > 0;
     });
   }
 
-  // The tab reloads itself when the execution changes; keep what the person opened or
-  // closed. Keyed by page path, forgotten on a full page load.
-  var treeState = { path: "", collapsed: {}, expanded: {} };
+  // ---- the tree's state lives in the URL (browser/treestate.py reads it) ----
+  // ?expand=<id>: a large map or parallel opened (its rows fetched from the server);
+  // ?collapse=<id>: a group closed here; ?collapse=all: "Collapse all", after which
+  // ?expand=<id> names the groups opened again. The server renders the tree from these,
+  // so a reload, a shared link and the tab's own reload show what the person left.
+  // The URL is replaced, not pushed: opening a group is no page to go back to.
 
-  function rememberTree() {
-    if (treeState.path !== window.location.pathname) {
-      treeState = { path: window.location.pathname, collapsed: {}, expanded: {} };
-    }
+  var ALL_CLOSED = "all";
+
+  function treeLimit() {
+    var tbody = document.getElementById("tree-body");
+    return Number((tbody && tbody.getAttribute("data-tree-limit")) || 50);
   }
 
-  function restoreTree(root) {
-    if (treeState.path !== window.location.pathname) {
-      return;
+  function without(params, name, value) {
+    var kept = params.getAll(name).filter(function (v) {
+      return v !== value;
+    });
+    params.delete(name);
+    kept.forEach(function (v) {
+      params.append(name, v);
+    });
+  }
+
+  function add(params, name, value) {
+    without(params, name, value);
+    // The server refuses more than the limit: the oldest choice makes room.
+    var ids = params.getAll(name).filter(function (v) {
+      return v !== ALL_CLOSED;
+    });
+    while (ids.length >= treeLimit()) {
+      without(params, name, ids.shift());
     }
-    Object.keys(treeState.expanded).forEach(function (op) {
-      var link = root.querySelector('tr[data-op="' + op + '"] [data-tree-expand]');
-      if (link) {
-        link.click();
+    params.append(name, value);
+  }
+
+  function updateTreeUrl(change) {
+    var params = new URLSearchParams(window.location.search);
+    change(params, params.getAll("collapse").indexOf(ALL_CLOSED) !== -1);
+    var query = params.toString();
+    var url = window.location.pathname + (query ? "?" + query : "") + window.location.hash;
+    window.history.replaceState({ htmx: true }, "", url);
+  }
+
+  // A rendered group opened or closed by its toggle.
+  function recordToggle(op, open) {
+    updateTreeUrl(function (params, allClosed) {
+      without(params, "collapse", op);
+      if (allClosed) {
+        // Every group starts closed: ?expand names the open ones.
+        if (open) {
+          add(params, "expand", op);
+        } else {
+          without(params, "expand", op);
+        }
+      } else if (!open) {
+        add(params, "collapse", op);
       }
     });
-    Object.keys(treeState.collapsed).forEach(function (op) {
-      var row = root.querySelector('tr[data-op="' + op + '"]');
-      if (row) {
-        setExpanded(row, false);
+  }
+
+  // A large group's rows arrived from the server.
+  function recordExpand(op) {
+    updateTreeUrl(function (params) {
+      without(params, "collapse", op);
+      add(params, "expand", op);
+    });
+  }
+
+  function recordAll(expanded) {
+    updateTreeUrl(function (params) {
+      params.delete("collapse");
+      if (!expanded) {
+        params.delete("expand");
+        params.append("collapse", ALL_CLOSED);
       }
     });
+  }
+
+  // The tree's part of the page's query, for requests that render more of it.
+  function treeQuery() {
+    var current = new URLSearchParams(window.location.search);
+    var state = new URLSearchParams();
+    ["expand", "collapse"].forEach(function (name) {
+      current.getAll(name).forEach(function (value) {
+        state.append(name, value);
+      });
+    });
+    return state.toString();
   }
 
   // ---- the operation panel (a Bootstrap offcanvas filled by htmx) ----
@@ -346,29 +417,17 @@
         var row = toggle.closest("tr");
         var expand = toggle.getAttribute("aria-expanded") !== "true";
         setExpanded(row, expand);
-        rememberTree();
-        var op = row.getAttribute("data-op");
-        if (expand) {
-          delete treeState.collapsed[op];
-        } else {
-          treeState.collapsed[op] = true;
-        }
+        recordToggle(row.getAttribute("data-op"), expand);
         return;
       }
       var all = event.target.closest("[data-tree-all]");
       if (all) {
         var tbody = document.getElementById("tree-body");
         if (tbody) {
-          setAll(tbody, all.getAttribute("data-tree-all") === "expand");
-          rememberTree();
-          treeState.collapsed = {};
+          var expandAll = all.getAttribute("data-tree-all") === "expand";
+          setAll(tbody, expandAll);
+          recordAll(expandAll);
         }
-        return;
-      }
-      var expander = event.target.closest("[data-tree-expand]");
-      if (expander) {
-        rememberTree();
-        treeState.expanded[expander.closest("tr").getAttribute("data-op")] = true;
       }
     });
 
@@ -379,6 +438,23 @@
     // bookmarked filter reads `?status=FAILED` rather than `?source=&function=&...`.
     document.body.addEventListener("htmx:configRequest", function (event) {
       var elt = event.detail.elt;
+      var trigger = event.detail.triggeringEvent;
+      if (elt && elt.id === "tab-area" && trigger && trigger.type === "execution-changed") {
+        // The tab reloads itself with the URL's state as it is now, not as it was rendered.
+        var path = event.detail.path.split("?")[0];
+        if (path === window.location.pathname) {
+          event.detail.path = path + window.location.search;
+        }
+        return;
+      }
+      if (elt && elt.matches && elt.matches("[data-tree-expand], [data-tree-more]")) {
+        // More rows of the tree come open or closed as the URL says.
+        var query = treeQuery();
+        if (query) {
+          event.detail.path += (event.detail.path.indexOf("?") === -1 ? "?" : "&") + query;
+        }
+        return;
+      }
       if (!elt || !elt.closest || !elt.closest("[data-drop-empty]")) {
         return;
       }
@@ -396,13 +472,15 @@
         showPanel();
       }
     });
-    document.body.addEventListener("htmx:afterSettle", function (event) {
-      var elt = event.detail.elt;
-      if (elt && elt.id === "tab-area" && event.detail.requestConfig &&
-          event.detail.requestConfig.triggeringEvent &&
-          event.detail.requestConfig.triggeringEvent.type === "execution-changed") {
-        restoreTree(elt);
+    document.body.addEventListener("htmx:afterRequest", function (event) {
+      // A large group's rows arrived: the URL now names it open. (Its link is gone from
+      // the page by now, but still knows its row.)
+      var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+      if (event.detail.successful && elt && elt.matches && elt.matches("[data-tree-expand]")) {
+        recordExpand(elt.closest("tr").getAttribute("data-op"));
       }
+    });
+    document.body.addEventListener("htmx:afterSettle", function (event) {
       var content = document.querySelector("#operation-panel-body .operation-panel");
       if (content && document.getElementById("operation-panel").classList.contains("show")) {
         markSelected(content.getAttribute("data-op"));

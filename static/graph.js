@@ -1,6 +1,7 @@
 /* The graph tab: pan and zoom (vendored svg-pan-zoom), toolbar buttons, and node clicks
-   that open the operation panel beside the graph through htmx. No inline script: the
-   page's Content-Security-Policy allows only files like this one. */
+   routed by the kind of node clicked: an operation or context opens its panel beside the
+   graph, a summary node ("27 more") draws the graph again with its fan-out expanded. No
+   inline script: the page's Content-Security-Policy allows only files like this one. */
 (function () {
   "use strict";
 
@@ -31,23 +32,50 @@
       });
       svg.addEventListener("click", function (event) {
         var link = event.target.closest("a");
-        if (!link) return;
-        var href = link.getAttribute("href") || link.getAttribute("xlink:href");
+        var href = link && (link.getAttribute("href") || link.getAttribute("xlink:href"));
         if (!href) return;
         event.preventDefault();
-        if (href.indexOf("/operations/") !== -1 && window.htmx) {
-          window.htmx.ajax("GET", href, { target: "#graph-panel", swap: "innerHTML" });
-          svg.querySelectorAll(".selected").forEach(function (n) { n.classList.remove("selected"); });
-          var node = link.closest("g.node");
-          if (node) node.classList.add("selected");
-        } else if (href.indexOf("expand=") !== -1 && window.htmx) {
-          window.htmx.ajax("GET", href, { target: "#tab-area", swap: "outerHTML" });
-          window.history.pushState({}, "", href);
-        } else {
-          window.location.assign(href);
-        }
+        route(canvas, svg, link.closest("g.node, g.cluster"), href);
       });
     });
+  }
+
+  // graphviz writes a node as <g id="op-…" class="node op step state-…"> and a context as
+  // <g id="cluster-op-…" class="cluster context map state-…">: its own class first, then
+  // the visualizer's kind (visualizer/graph.py, _node_dot and _cluster_dot).
+  function kindOf(group) {
+    var classes = group ? (group.getAttribute("class") || "").split(/\s+/) : [];
+    return classes[1] || "";
+  }
+
+  function operationId(group) {
+    var id = group.getAttribute("id") || "";
+    var prefix = id.indexOf("cluster-op-") === 0 ? "cluster-op-" : "op-";
+    return id.indexOf(prefix) === 0 ? id.slice(prefix.length) : "";
+  }
+
+  function route(canvas, svg, group, href) {
+    var kind = kindOf(group);
+    if (kind === "summary" && window.htmx) {
+      // "27 more": the server draws the graph again with this fan-out expanded.
+      window.htmx.ajax("GET", href, { target: "#tab-area", swap: "outerHTML", push: "true" });
+      return;
+    }
+    if ((kind === "op" || kind === "context") && window.htmx) {
+      var op = operationId(group);
+      var template = canvas.getAttribute("data-operation-url") || "";
+      if (op && template) {
+        window.htmx.ajax("GET", template.replace("__op__", encodeURIComponent(op)), {
+          target: "#graph-panel", swap: "innerHTML",
+        });
+        svg.querySelectorAll(".selected").forEach(function (n) { n.classList.remove("selected"); });
+        group.classList.add("selected");
+        return;
+      }
+    }
+    // Anything else is followed as a link: a chained invoke whose child execution is
+    // mirrored (kind "child") goes to that execution's page.
+    window.location.assign(href);
   }
 
   document.addEventListener("DOMContentLoaded", function () { setUp(document); });

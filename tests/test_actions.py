@@ -8,7 +8,9 @@ import uuid
 import pytest
 from django.contrib.auth.models import Group, User
 
-from executions import actions, sync, tasks
+from actions import bulk, roles
+from actions import services as actions
+from executions import sync
 from executions.models import AuditEntry, BulkJob, Execution, Function, Operation
 from sandbox.client import start, wait_for_callback, wait_for_event, wait_for_status
 
@@ -125,11 +127,11 @@ def test_starting_an_execution_mirrors_it(sandbox_source, lambda_sandbox, operat
 
 
 def test_a_one_time_token_is_accepted_once(operator):
-    token = actions.one_time_token(operator)
+    token = roles.one_time_token(operator)
     other = User.objects.create_user("mallory")
-    assert not actions.consume_token(other, token)
-    assert actions.consume_token(operator, token)
-    assert not actions.consume_token(operator, token)
+    assert not roles.consume_token(other, token)
+    assert roles.consume_token(operator, token)
+    assert not roles.consume_token(operator, token)
 
 
 def test_bulk_stop_reports_what_failed_and_why(sandbox_source, lambda_sandbox, operator):
@@ -146,7 +148,7 @@ def test_bulk_stop_reports_what_failed_and_why(sandbox_source, lambda_sandbox, o
         user=operator, action="stop", total=len(ids), execution_ids=ids,
         parameters={"error_type": "Bulk", "error_message": "bulk stop"},
     )  # fmt: skip
-    tasks.run_bulk_stop(job.pk)
+    bulk.run_bulk_stop(job.pk)
     job.refresh_from_db()
     assert job.finished and job.done == 4
     assert [f["arn"] for f in job.failures] == [done]

@@ -48,8 +48,8 @@ def assert_mirror_equals_backend(client, arns: list[str]) -> None:
 @pytest.fixture
 def fast_retries(monkeypatch):
     # Keep the backoff's shape (full jitter, doubling) but scale it down for the tests.
-    monkeypatch.setattr(lambda_api, "BACKOFF_BASE_SECONDS", 0.02)
-    monkeypatch.setattr(lambda_api, "BACKOFF_CAP_SECONDS", 0.5)
+    monkeypatch.setattr(lambda_api.calls, "BACKOFF_BASE_SECONDS", 0.02)
+    monkeypatch.setattr(lambda_api.calls, "BACKOFF_CAP_SECONDS", 0.5)
 
 
 def test_sync_resumes_after_the_backend_dies_mid_sync_and_then_matches_it(

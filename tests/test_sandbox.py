@@ -221,6 +221,6 @@ def test_an_api_the_runner_lacks_gets_lambdas_unknown_operation_error(lambda_san
     lambda_sandbox.stop_durable_execution(DurableExecutionArn=arn)
 
 
-def test_an_unknown_function_is_not_found(lambda_sandbox):
+def test_an_unknown_function_isnot_found(lambda_sandbox):
     with pytest.raises(lambda_sandbox.exceptions.ResourceNotFoundException):
         start(lambda_sandbox, "no-such-function", {})

@@ -1,14 +1,16 @@
-"""Security: CSRF on every POST, rate-limited sign-in, headers, deploy checks, secrets."""
+"""Security: CSRF on every POST, rate-limited sign-in (django-axes), headers (django-csp),
+deploy checks, secrets."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.test import Client
 
 from tests.conftest import REPO
@@ -27,13 +29,6 @@ POSTS = [
     "/executions/start/",
     "/executions/bulk-stop",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _clear_rate_limits():
-    cache.delete_many(
-        [f"login-fail:ip:127.0.0.1", "login-fail:user:ada", "login-fail:user:bob"]  # noqa: F541
-    )
 
 
 def test_every_post_is_refused_without_a_csrf_token():
@@ -64,9 +59,73 @@ def test_a_successful_sign_in_clears_the_count(client):
     User.objects.create_user("ada", password="the-right-password")
     for _ in range(3):
         client.post("/login/", {"username": "ada", "password": "wrong"})
+    assert AccessAttempt.objects.get(username="ada").failures_since_start == 3
     response = client.post("/login/", {"username": "ada", "password": "the-right-password"})
     assert response.status_code == 302
-    assert cache.get("login-fail:user:ada") is None
+    assert not AccessAttempt.objects.filter(username="ada").exists()
+    assert not AccessAttempt.objects.filter(ip_address="127.0.0.1").exists()
+
+
+def test_the_lockout_page_is_the_sign_in_form_saying_how_long_to_wait(client):
+    for _ in range(5):
+        client.post("/login/", {"username": "ada", "password": "wrong", "next": "/executions/"})
+    response = client.post(
+        "/login/", {"username": "Ada", "password": "wrong", "next": "/executions/"}
+    )
+    assert response.status_code == 429
+    page = response.content.decode()
+    assert "Too many failed sign-in attempts. Wait 15 minutes and try again." in page
+    assert 'name="next" value="/executions/"' in page and 'value="Ada"' in page
+    assert "csrfmiddlewaretoken" in page
+    # Refused attempts are not counted: the lockout runs from the last checked failure.
+    assert AccessAttempt.objects.get(username="ada").failures_since_start == 5
+
+
+def test_failures_count_per_username_whatever_its_case_and_from_any_address(client):
+    User.objects.create_user("ada", password="the-right-password")
+    for n in range(5):
+        client.post(
+            "/login/", {"username": " ADA" if n % 2 else "ada", "password": "wrong"},
+            REMOTE_ADDR=f"10.0.0.{n + 1}",
+        )  # fmt: skip
+    response = client.post(
+        "/login/", {"username": "ada", "password": "the-right-password"}, REMOTE_ADDR="10.0.1.1"
+    )
+    assert response.status_code == 429
+
+
+def test_the_client_address_comes_from_the_proxy_header_only_when_configured(client, settings):
+    def fail_from(forwarded_for: str) -> int:
+        return client.post(
+            "/login/", {"username": f"user-{forwarded_for}", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=forwarded_for,
+        ).status_code  # fmt: skip
+
+    # Without a proxy the header is the client's to forge: the socket's address counts.
+    assert [fail_from(f"10.0.0.{n}") for n in range(1, 7)][-1] == 429
+    AccessAttempt.objects.all().delete()
+    settings.LOGIN_RATE_LIMIT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    assert [fail_from("10.0.0.1, 192.0.2.1") for _ in range(6)][-1] == 429
+    assert fail_from("10.0.0.2, 192.0.2.1") == 200
+    assert AccessAttempt.objects.filter(ip_address="10.0.0.1").count() == 1
+    # A header that holds no address falls back to the socket's address.
+    assert fail_from("not-an-address") == 200
+    assert AccessAttempt.objects.filter(ip_address="127.0.0.1").exists()
+
+
+def test_failed_sign_ins_are_listed_in_the_admin(client, admin_client):
+    client.post("/login/", {"username": "mallory", "password": "guess"})
+    response = admin_client.get("/admin/axes/accessattempt/")
+    assert response.status_code == 200
+    assert "mallory" in response.content.decode()
+
+
+def test_the_test_clients_login_works_beside_the_lockout(client):
+    # Client.login() authenticates without a request, which axes alone refuses to do.
+    User.objects.create_user("ada", password="the-right-password")
+    assert client.login(username="ada", password="wrong") is False
+    assert client.login(username="ada", password="the-right-password") is True
+    assert client.get("/").status_code == 200
 
 
 def test_the_admin_sign_in_goes_through_the_rate_limited_page(client):
@@ -82,6 +141,73 @@ def test_pages_carry_a_strict_content_security_policy_and_security_headers(clien
     assert response["X-Frame-Options"] == "DENY"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def _login_page_headers(tmp_path, **env_vars: str) -> dict[str, str]:
+    """The Content-Security-Policy headers of /login/ in a console started with `env_vars`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTENT_SECURITY_POLICY")}
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "ALLOWED_HOSTS": "testserver",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'csp.db'}",
+    }
+    code = (
+        "import django, json; django.setup(); from django.test import Client;"
+        "r = Client().get('/login/');"
+        "print(json.dumps({k: v for k, v in r.headers.items() if 'Security-Policy' in k}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env | env_vars, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    return {name: values for name, *values in (part.split() for part in policy.split(";"))}
+
+
+def test_the_policy_can_be_report_only_replaced_or_switched_off_by_the_environment(tmp_path):
+    strict = _login_page_headers(tmp_path)
+    assert list(strict) == ["Content-Security-Policy"]
+    assert _directives(strict["Content-Security-Policy"]) == _directives(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; frame-ancestors 'none'"
+    )
+
+    report_only = _login_page_headers(tmp_path, CONTENT_SECURITY_POLICY_REPORT_ONLY="1")
+    assert list(report_only) == ["Content-Security-Policy-Report-Only"]
+    # django-csp writes the directives in no fixed order.
+    assert _directives(report_only["Content-Security-Policy-Report-Only"]) == _directives(
+        strict["Content-Security-Policy"]
+    )
+
+    replaced = _login_page_headers(
+        tmp_path,
+        CONTENT_SECURITY_POLICY="script-src 'self' https://cdn.example.com;upgrade-insecure-requests",
+        CONTENT_SECURITY_POLICY_REPORT_URI="https://csp.example.com/report",
+    )
+    assert _directives(replaced["Content-Security-Policy"]) == {
+        "script-src": ["'self'", "https://cdn.example.com"],
+        "upgrade-insecure-requests": [],
+        "report-uri": ["https://csp.example.com/report"],
+    }
+
+    assert _login_page_headers(tmp_path, CONTENT_SECURITY_POLICY="") == {}
+
+
+def test_an_unknown_directive_in_the_environment_stops_the_console_from_starting(tmp_path):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "console.settings",
+        "CONTENT_SECURITY_POLICY": "default-src 'self'; scirpt-src 'self'",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode != 0 and "unknown directive 'scirpt-src'" in result.stderr
 
 
 def test_manage_py_check_deploy_passes_with_production_settings(tmp_path):

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from executions import history as sync_history
 from executions import sync
 from executions.models import Execution, HistoryEvent, Operation
 from sandbox.client import (
@@ -188,7 +189,7 @@ def test_a_sync_after_k_new_events_fetches_about_k_events(
     assert api_calls.count("GetDurableExecutionHistory") == 1
     fetched = api_calls.events_fetched()
     # One backwards page: at most the first page's size beyond the k new events.
-    assert k <= fetched <= k + sync.REVERSE_FIRST_PAGE, f"fetched {fetched} for {k} new"
+    assert k <= fetched <= k + sync_history.REVERSE_FIRST_PAGE, f"fetched {fetched} for {k} new"
 
 
 def test_listing_later_asks_only_for_executions_started_after_the_newest_seen(

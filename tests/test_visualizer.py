@@ -17,20 +17,10 @@ from xml.etree import ElementTree
 import pytest
 
 from executions.tree import build_tree, nested
-from visualizer.graph import (
-    LABEL_LIMIT,
-    ROOT,
-    TOOLTIP_LIMIT,
-    Cluster,
-    Graph,
-    Node,
-    build_dot,
-    build_graph,
-    clip,
-    q,
-    to_dot,
-    url_attr,
-)
+from visualizer.dot import q, to_dot, url_attr
+from visualizer.graph import ROOT, build_dot, build_graph
+from visualizer.labels import LABEL_LIMIT, TOOLTIP_LIMIT, clip
+from visualizer.model import Cluster, Graph, Node
 from visualizer.render import RenderError, render_svg
 from visualizer.style import LEGEND, SHAPE_LEGEND, SHAPES, STATES, legend_html, operation_state
 
@@ -328,6 +318,16 @@ def test_a_chained_invoke_links_to_its_child_execution_only_when_the_mirror_has_
     assert graph.nodes["op-a"].url == "/executions/7/"
     assert graph.nodes["op-b"].url == "/ops/b"  # not mirrored: its own panel
     assert arn in graph.nodes["op-a"].tooltip
+
+
+def test_a_node_linking_to_a_child_execution_says_so_in_its_class():
+    arn = "arn:aws:lambda:us-east-1:1:function:child:$LATEST/durable-execution/c/1"
+    tree = [op("a", "CHAINED_INVOKE", "ChainedInvoke", child_execution_arn=arn), op("b")]
+    dot = build_dot(tree, execution_status="SUCCEEDED", node_url=lambda i: f"/ops/{i}",
+                    child_url=lambda a: "/executions/7/")  # fmt: skip
+    attrs = parse(dot).attrs
+    assert attrs["op-a"]["class"].split()[0] == "child"  # graph.js follows it as a link
+    assert attrs["op-b"]["class"].split()[0] == "op"  # graph.js opens its panel
 
 
 def test_a_wait_shows_its_duration_or_else_its_scheduled_end():

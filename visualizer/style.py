@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from domain import status
+
 
 @dataclass(frozen=True)
 class StateStyle:
@@ -50,49 +52,15 @@ SEVERITY = {
     "succeeded": 5,
 }
 
-# Operation statuses as words in summaries ("9,950 succeeded, 20 failed").
-STATUS_WORDS = {
-    "SUCCEEDED": "succeeded",
-    "FAILED": "failed",
-    "TIMED_OUT": "timed out",
-    "STOPPED": "stopped",
-    "CANCELLED": "cancelled",
-    "STARTED": "running",
-    "READY": "ready",
-    "PENDING": "pending",
-}
-
 
 def operation_state(op: dict[str, Any]) -> str:
     """The visual state of an operation (a node of executions.tree.nested())."""
-    status = op.get("status") or ""
-    if status == "SUCCEEDED":
-        return "succeeded"
-    if status == "FAILED":
-        return "failed"
-    if status in ("CANCELLED", "STOPPED", "TIMED_OUT"):
-        return "ended"
-    if status == "PENDING":
-        return "waiting"  # a retry or the next poll is scheduled
-    if status in ("STARTED", "READY"):
-        # A pending callback and a running timer wait on the world, not on compute.
-        if op.get("type") in ("CALLBACK", "WAIT") or op.get("subtype") == "WaitForCallback":
-            return "waiting"
-        return "running"
-    return "not_started"
+    return status.operation_state(op.get("type"), op.get("subtype"), op.get("status"))
 
 
-def execution_state(status: str) -> str:
+def execution_state(execution_status: str) -> str:
     """The End node's state: a running execution has not reached its end (grey)."""
-    return {
-        "SUCCEEDED": "succeeded",
-        "FAILED": "failed",
-        "TIMED_OUT": "ended",
-        "STOPPED": "ended",
-        "RUNNING": "not_started",
-        "PAUSING": "waiting",
-        "PAUSED": "waiting",
-    }.get(status, "not_started")
+    return status.end_state(execution_status)
 
 
 @dataclass(frozen=True)

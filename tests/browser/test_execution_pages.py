@@ -81,7 +81,12 @@ def test_a_user_filters_the_list_opens_a_running_execution_and_watches_it_finish
 
     # The callback's operation panel, with its id and a working copy button.
     page.locator('[data-tab-link="operations"]').click()
-    page.get_by_role("link", name="waitForExternalApproval create callback id").click()
+    # The callback is labelled like the context around it (one label rule, domain/operations.py):
+    # its row is the one of type Callback.
+    callback_row = page.locator("tr.tree-row").filter(
+        has=page.locator(".op-type", has_text="Callback")
+    )
+    callback_row.get_by_role("link", name="waitForExternalApproval", exact=True).click()
     panel = page.locator("#operation-panel")
     expect(panel).to_be_visible()
     expect(panel.get_by_test_id("callback-id")).to_have_text(callback_id)

@@ -1,0 +1,92 @@
+"""Bulk stop: which executions a request names, the job that records the work, and the loop
+that stops them one by one (run by the Celery task in actions/tasks.py, or called directly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.http import QueryDict
+from django.utils import timezone
+
+from actions import roles, services
+from browser import listing
+from executions.models import TERMINAL_STATUSES, BulkJob, Execution
+
+# A filter names at most this many executions: a bulk job is a list of ids in one row.
+MAX_TARGETS = 10000
+
+
+def running_matching(query: str) -> list[int]:
+    """The running executions that match the list's filter (its query string)."""
+    flt = listing.ListFilter.from_query(QueryDict(query))
+    executions = flt.apply(Execution.objects.all())
+    return list(
+        executions.exclude(status__in=TERMINAL_STATUSES).values_list("pk", flat=True)[:MAX_TARGETS]
+    )
+
+
+def running_among(ids: Iterable[int]) -> list[int]:
+    """Those of these executions that exist and are still running."""
+    return list(
+        Execution.objects.filter(pk__in=list(ids))
+        .exclude(status__in=TERMINAL_STATUSES)
+        .values_list("pk", flat=True)
+    )
+
+
+def create_stop_job(
+    user: Any, execution_ids: list[int], error_type: str = "", error_message: str = ""
+) -> BulkJob:
+    return BulkJob.objects.create(
+        user=user,
+        action="stop",
+        total=len(execution_ids),
+        execution_ids=execution_ids,
+        parameters={
+            "error_type": error_type or "StoppedByOperator",
+            "error_message": error_message or f"Bulk stop by {user.get_username()}",
+        },
+    )
+
+
+def run_bulk_stop(job_id: int) -> dict:
+    """Stop every execution of a BulkJob, recording progress and each failure.
+
+    Picks up where it left off (`done`), so a job interrupted by a worker restart resumes.
+    """
+    job = BulkJob.objects.filter(pk=job_id, finished_at__isnull=True).first()
+    if job is None:
+        return {"job_id": job_id, "skipped": "missing or finished"}
+    user = get_user_model().objects.filter(pk=job.user_id).first()
+    params = job.parameters or {}
+    failures = list(job.failures)
+    for index, execution_id in enumerate(job.execution_ids[job.done :], start=job.done):
+        execution = Execution.objects.select_related("source").filter(pk=execution_id).first()
+        error = ""
+        if execution is None:
+            error = "No longer in the mirror."
+        elif user is None or not roles.can_act(user):
+            error = "The user who asked for this may no longer act."
+        else:
+            try:
+                result = services.stop(
+                    user, execution, params.get("error_type", ""), params.get("error_message", "")
+                )
+                error = "" if result.ok else result.message
+            except services.ActionRefused as exc:
+                error = str(exc)
+        if error:
+            failures.append(
+                {
+                    "execution_id": execution_id,
+                    "name": execution.name if execution else "",
+                    "arn": execution.arn if execution else "",
+                    "error": error,
+                }
+            )
+        BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
+    BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
+    return {"job_id": job_id, "done": len(job.execution_ids), "failed": len(failures)}

@@ -1,0 +1,110 @@
+"""The two requests that reach a Lambda endpoint on a reader's behalf: look an execution
+up by its ARN (mirroring it when it is new), and "Refresh now" (queue a sync and watch
+for it to land)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import trigger_client_event
+
+from browser.shortcuts import is_partial, not_found, render_stop_polling, with_execution
+from executions import sync
+from executions.lambda_api import LambdaApiError
+from executions.models import Execution, Source
+from executions.tasks import queue_execution_sync
+
+logger = logging.getLogger(__name__)
+
+# How long the 'Refresh now' partial waits for the queued sync before giving up.
+REFRESH_PATIENCE_SECONDS = 60
+
+
+@require_GET
+def execution_lookup(request: HttpRequest) -> HttpResponse:
+    """Redirect to the execution with this ARN, mirroring it first when it is new to us.
+
+    The one GET that may call a Lambda endpoint: the person asked for an execution the
+    mirror has not seen, and each enabled source is asked for it in turn.
+    """
+    arn = request.GET.get("arn", "").strip()
+    if not arn:
+        return render(request, "actions/lookup.html", {})
+    execution = Execution.objects.filter(arn=arn).first()
+    tried: list[tuple[str, str]] = []
+    if execution is None:
+        for source in Source.objects.filter(enabled=True):
+            try:
+                execution = sync.sync_arn(source, arn)
+                break
+            except LambdaApiError as exc:
+                tried.append((source.name, "not there" if exc.not_found else str(exc)))
+    if execution is None:
+        return not_found(
+            request,
+            "No execution with this ARN",
+            "The mirror does not have it, and no enabled source knows it. Check the ARN, "
+            "or add the source it belongs to.",
+            arn=arn,
+            tried=tried,
+        )
+    return redirect("browser:detail", pk=execution.pk)
+
+
+def _parse_iso(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if timezone.is_aware(moment) else None
+
+
+def _refresh_context(execution: Execution, since: str, asked: str) -> dict[str, Any]:
+    return {"execution": execution, "since": since, "asked": asked}
+
+
+@require_http_methods(["GET", "POST"])
+@with_execution
+def execution_refresh(request: HttpRequest, execution: Execution) -> HttpResponse:
+    """POST: queue a sync now. GET (the partial's poll): has the sync landed yet?"""
+    if request.method == "POST":
+        since = execution.last_synced_at.isoformat() if execution.last_synced_at else ""
+        try:
+            queue_execution_sync(execution.pk, force=True)
+        except Exception as exc:  # the broker is down: say so instead of failing the page
+            logger.warning("could not queue a sync of execution %s: %s", execution.pk, exc)
+            if not is_partial(request):
+                messages.error(request, f"Could not queue a sync: {exc}. Is Redis running?")
+                return redirect("browser:detail", pk=execution.pk)
+            return render(request, "actions/_refresh_status.html", {"queue_error": str(exc)})
+        if not is_partial(request):
+            messages.info(request, "A sync of this execution is queued; reload in a moment.")
+            return redirect("browser:detail", pk=execution.pk)
+        context = _refresh_context(execution, since, timezone.now().isoformat())
+        return render(request, "actions/_refresh_status.html", context)
+
+    since = request.GET.get("since", "")
+    asked = request.GET.get("asked", "")
+    context = _refresh_context(execution, since, asked)
+    synced = bool(execution.last_synced_at) and execution.last_synced_at.isoformat() != since
+    asked_at = _parse_iso(asked)
+    failed = bool(execution.sync_error_at) and (
+        asked_at is None or execution.sync_error_at > asked_at
+    )
+    if synced or failed:
+        context["done"] = True
+        response = render_stop_polling(request, "actions/_refresh_status.html", context)
+        trigger_client_event(response, "execution-refreshed")
+        return response
+    waited = (timezone.now() - asked_at).total_seconds() if asked_at else REFRESH_PATIENCE_SECONDS
+    if waited >= REFRESH_PATIENCE_SECONDS:
+        context["gave_up"] = True
+        return render_stop_polling(request, "actions/_refresh_status.html", context)
+    return render(request, "actions/_refresh_status.html", context)

@@ -1,0 +1,264 @@
+"""Operator actions: validate, audit, call the API, re-sync.
+
+Every action follows the same path:
+1. check the input; a refusal raises `ActionRefused` and nothing is sent or audited;
+2. write an AuditEntry (outcome PENDING) *before* the call;
+3. call the endpoint through lambda_api;
+4. complete the entry with the outcome and the backend's error, if any;
+5. re-sync the execution at once, so the page shows its new state.
+
+Who may act, and the one-time tokens that make a form send once, are in actions/roles.py;
+the forms that carry these calls' input are in actions/forms.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from executions import lambda_api, schedule, sync
+from executions.lambda_api import Endpoint, LambdaApiError
+from executions.models import (
+    AuditEntry,
+    AuditOutcome,
+    Execution,
+    Function,
+    Operation,
+    Source,
+)
+
+# The service's limit for callback results and other payloads.
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_ERROR_TYPE = 256
+MAX_ERROR_MESSAGE = 4096
+
+
+class ActionRefused(Exception):
+    """The input is wrong or the action no longer applies; nothing was sent."""
+
+
+@dataclass
+class ActionResult:
+    ok: bool
+    message: str
+    audit: AuditEntry | None = None
+    execution: Execution | None = None
+
+
+# ---- validation -----------------------------------------------------------------------
+
+
+def parse_json_payload(text: str, what: str = "Result") -> bytes:
+    """Validate JSON text and return it as bytes; refuse invalid or oversized payloads."""
+    text = (text or "").strip() or "{}"
+    data = text.encode("utf-8")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise ActionRefused(
+            f"{what} is {len(data):,} bytes; the service accepts at most {MAX_PAYLOAD_BYTES:,}."
+        )
+    try:
+        json.loads(text)
+    except ValueError as exc:
+        raise ActionRefused(f"{what} is not valid JSON: {exc}") from exc
+    return data
+
+
+def _text(value: str, field: str, limit: int, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise ActionRefused(f"{field} is required.")
+    if len(value) > limit:
+        raise ActionRefused(f"{field} is longer than {limit:,} characters.")
+    return value
+
+
+def pending_callback(execution: Execution, callback_id: str) -> Operation:
+    operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
+    if operation is None:
+        raise ActionRefused("This callback does not belong to this execution.")
+    if not operation.is_pending_callback or execution.is_terminal:
+        raise ActionRefused(
+            f"This callback is no longer pending (it is {operation.status.lower()}); "
+            "nothing was sent."
+        )
+    return operation
+
+
+# ---- the audited call -----------------------------------------------------------------
+
+
+def _perform(
+    user: Any,
+    action: str,
+    source: Source,
+    call: Any,
+    *,
+    execution: Execution | None = None,
+    arn: str = "",
+    callback_id: str = "",
+    payload: str = "",
+    success: str,
+) -> ActionResult:
+    entry = AuditEntry.objects.create(
+        user=user if getattr(user, "pk", None) else None,
+        username=getattr(user, "username", "") or "system",
+        action=action,
+        source=source,
+        source_name=source.name,
+        execution_arn=arn or (execution.arn if execution else ""),
+        callback_id=callback_id,
+        payload=payload,
+    )
+    try:
+        value = call(Endpoint.of(source))
+    except LambdaApiError as exc:
+        entry.outcome = AuditOutcome.FAILED
+        entry.error = str(exc)
+        entry.completed_at = timezone.now()
+        entry.save(update_fields=["outcome", "error", "completed_at"])
+        return ActionResult(False, f"The backend refused it: {exc}", entry)
+    entry.outcome = AuditOutcome.SUCCEEDED
+    entry.completed_at = timezone.now()
+    if isinstance(value, str) and value and not entry.execution_arn:
+        entry.execution_arn = value  # a start: the ARN of the new execution
+    entry.save(update_fields=["outcome", "completed_at", "execution_arn"])
+    if execution is not None:
+        resync(execution)
+    return ActionResult(True, success, entry)
+
+
+def resync(execution: Execution) -> None:
+    """Read the execution again now, first in the scheduler's queue too; a web request
+    waits at most a couple of seconds for the call budget, and whatever it cannot read
+    now the scheduler reads next."""
+    schedule.urgent([execution.pk])
+    with lambda_api.budget_wait(2):
+        sync.sync_execution(execution.pk, force=True)
+
+
+def callback_success(
+    user: Any, execution: Execution, callback_id: str, result: str
+) -> ActionResult:
+    data = parse_json_payload(result)
+    pending_callback(execution, callback_id)
+    return _perform(
+        user,
+        "callback_success",
+        execution.source,
+        lambda ep: lambda_api.send_callback_success(ep, callback_id, data),
+        execution=execution,
+        callback_id=callback_id,
+        payload=data.decode(),
+        success="Sent success to the callback.",
+    )
+
+
+def callback_failure(
+    user: Any,
+    execution: Execution,
+    callback_id: str,
+    error_type: str,
+    error_message: str,
+    error_data: str = "",
+) -> ActionResult:
+    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE, required=True)
+    error_message = _text(error_message, "Error message", MAX_ERROR_MESSAGE)
+    data = parse_json_payload(error_data, "Error data").decode() if error_data.strip() else ""
+    pending_callback(execution, callback_id)
+    return _perform(
+        user,
+        "callback_failure",
+        execution.source,
+        lambda ep: lambda_api.send_callback_failure(
+            ep, callback_id, error_type, error_message, data or None
+        ),
+        execution=execution,
+        callback_id=callback_id,
+        payload=json.dumps(
+            {"ErrorType": error_type, "ErrorMessage": error_message, "ErrorData": data}
+        ),
+        success="Sent failure to the callback.",
+    )
+
+
+def callback_heartbeat(user: Any, execution: Execution, callback_id: str) -> ActionResult:
+    pending_callback(execution, callback_id)
+    return _perform(
+        user,
+        "callback_heartbeat",
+        execution.source,
+        lambda ep: lambda_api.send_callback_heartbeat(ep, callback_id),
+        execution=execution,
+        callback_id=callback_id,
+        success="Sent a heartbeat to the callback.",
+    )
+
+
+def stop(
+    user: Any, execution: Execution, error_type: str = "", error_message: str = ""
+) -> ActionResult:
+    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE)
+    error_message = _text(error_message, "Error message", MAX_ERROR_MESSAGE)
+    if execution.is_terminal:
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+    return _perform(
+        user,
+        "stop",
+        execution.source,
+        lambda ep: lambda_api.stop_execution(ep, execution.arn, error_type, error_message),
+        execution=execution,
+        payload=json.dumps({"ErrorType": error_type, "ErrorMessage": error_message}),
+        success="Stop sent.",
+    )
+
+
+def _pause_or_resume(
+    user: Any, execution: Execution, action: str, call: Any, reason: str
+) -> ActionResult:
+    if execution.is_terminal:
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+    reason = _text(reason, "Reason", MAX_ERROR_MESSAGE)
+    return _perform(
+        user,
+        action,
+        execution.source,
+        lambda ep: call(ep, execution.arn, reason),
+        execution=execution,
+        payload=reason,
+        success=f"{action.capitalize()} sent.",
+    )
+
+
+def pause(user: Any, execution: Execution, reason: str = "") -> ActionResult:
+    return _pause_or_resume(user, execution, "pause", lambda_api.pause_execution, reason)
+
+
+def resume(user: Any, execution: Execution, reason: str = "") -> ActionResult:
+    return _pause_or_resume(user, execution, "resume", lambda_api.resume_execution, reason)
+
+
+EXECUTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def start(user: Any, function: Function, name: str, input_text: str) -> ActionResult:
+    name = _text(name, "Name", 64, required=True)
+    if not set(name) <= EXECUTION_NAME_CHARS:
+        raise ActionRefused("Name may hold only letters, digits, '-' and '_'.")
+    data = parse_json_payload(input_text, "Input")
+    result = _perform(
+        user,
+        "start",
+        function.source,
+        lambda ep: lambda_api.start_execution(ep, function.name, function.qualifier, name, data),
+        payload=data.decode(),
+        success=f"Started {name}.",
+    )
+    if result.ok and result.audit and result.audit.execution_arn:
+        try:
+            result.execution = sync.sync_arn(function.source, result.audit.execution_arn)
+        except LambdaApiError:
+            pass  # the next poll of the source lists it
+    return result

@@ -1,0 +1,13 @@
+"""Thin Celery tasks around actions/bulk.py."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from actions import bulk
+
+
+# Registered under its old name, so jobs queued before the actions app existed still run.
+@shared_task(name="executions.tasks.run_bulk_stop", soft_time_limit=3000, time_limit=3600)
+def run_bulk_stop(job_id: int) -> dict:
+    return bulk.run_bulk_stop(job_id)

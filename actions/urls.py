@@ -1,0 +1,46 @@
+"""URLs of operator actions (views.py), the approvals inbox and the audit log (pages.py),
+and the execution lookup and "Refresh now" (refresh.py)."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from actions import pages, refresh, views
+
+app_name = "actions"
+
+urlpatterns = [
+    path("approvals/", pages.approvals, name="approvals"),
+    path("approvals/count", pages.approvals_count, name="approvals_count"),
+    path("audit/", pages.audit, name="audit"),
+    path("jobs/<int:pk>/", views.bulk_job, name="bulk_job"),
+    path("executions/start/", views.start, name="start"),
+    path("executions/bulk-stop", views.bulk_stop, name="bulk_stop"),
+    # ARNs carry ':' '/' '$', so they travel in the query string: ?arn=...
+    path("executions/lookup/", refresh.execution_lookup, name="lookup"),
+    path("executions/<int:pk>/refresh", refresh.execution_refresh, name="refresh"),
+    path("executions/<int:pk>/stop", views.stop, name="stop"),
+    path("executions/<int:pk>/pause", views.pause, name="pause"),
+    path("executions/<int:pk>/resume", views.resume, name="resume"),
+    # Callback ids are base64 and may hold '/', so they are matched as paths.
+    path(
+        "executions/<int:pk>/callbacks/<path:callback_id>/succeed",
+        views.callback_succeed,
+        name="callback_succeed",
+    ),
+    path(
+        "executions/<int:pk>/callbacks/<path:callback_id>/fail",
+        views.callback_fail,
+        name="callback_fail",
+    ),
+    path(
+        "executions/<int:pk>/callbacks/<path:callback_id>/heartbeat",
+        views.callback_heartbeat,
+        name="callback_heartbeat",
+    ),
+    path(
+        "executions/<int:pk>/callbacks/<path:callback_id>/",
+        views.callback_form,
+        name="callback_form",
+    ),
+]

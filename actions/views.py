@@ -1,0 +1,244 @@
+"""POST endpoints of operator actions: callbacks, stop, pause/resume, start and bulk stop,
+with the pages that carry their forms (a callback's forms, the start page, a bulk job's
+progress). The read-only pages (approvals inbox, audit log) are in actions/pages.py.
+
+Every POST: login (middleware) -> operator role (403 otherwise, nothing sent) -> a form
+(actions/forms.py: its fields, then the one-time token, so a replayed form sends nothing)
+-> services.* (validation, audit, API call, re-sync). Refusals come back beside the form
+with a clear message; results use Django messages.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from actions import bulk, forms, roles, tasks
+from actions.roles import operator_required
+from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from executions.models import BulkJob, Execution, Function, Operation
+
+NOT_THIS_EXECUTIONS = "This callback does not belong to this execution; nothing was sent."
+
+
+def _next_url(request: HttpRequest, fallback: str) -> str:
+    """Where to go back to: the form's (or the link's) `next`, if it is on this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return fallback
+
+
+def _execution(pk: int) -> Execution:
+    return get_object_or_404(Execution.objects.select_related("source"), pk=pk)
+
+
+# ---- callbacks ------------------------------------------------------------------------
+
+
+def callback_form_context(
+    request: HttpRequest, execution: Execution, operation: Operation, next_url: str
+) -> dict:
+    """What actions/_callback_form.html needs, with a fresh one-time token."""
+    can_act = roles.can_act(request.user)
+    return {
+        "execution": execution,
+        "operation": operation,
+        "token": roles.one_time_token(request.user) if can_act else "",
+        "can_act": can_act,
+        "next": next_url,
+        "values": forms.callback_values(),
+    }
+
+
+def _callback_context(request: HttpRequest, execution: Execution, operation: Operation) -> dict:
+    next_url = request.GET.get("next") or request.POST.get("next") or ""
+    return callback_form_context(request, execution, operation, next_url)
+
+
+def _callback_page(request: HttpRequest, context: dict, refused: bool = False) -> HttpResponse:
+    """The callback's forms: a fragment for htmx (the panel swaps it in), else a page."""
+    if is_partial(request):
+        return vary_on_htmx(render(request, "actions/_callback_form.html", context))
+    return vary_on_htmx(
+        render(request, "actions/callback.html", context, status=400 if refused else 200)
+    )
+
+
+@require_GET
+def callback_form(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
+    execution = get_object_or_404(Execution, pk=pk)
+    operation = get_object_or_404(Operation, execution=execution, callback_id=callback_id)
+    return _callback_page(request, _callback_context(request, execution, operation))
+
+
+def _answer_callback(
+    request: HttpRequest, pk: int, callback_id: str, form_class: type[forms.CallbackForm]
+) -> HttpResponse:
+    """Send one answer to a callback and go back; refused, show the forms again with the
+    reason beside them and what was typed kept."""
+    execution = _execution(pk)
+    operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
+    if operation is None:
+        return HttpResponse(NOT_THIS_EXECUTIONS, status=404)
+    form = form_class(request.POST, user=request.user, execution=execution, operation=operation)
+    result = form.submit()
+    if result is not None and result.ok:
+        messages.success(request, f"{result.message} ({execution.name})")
+        target = _next_url(request, reverse("browser:detail", args=[pk]))
+        return HttpResponseClientRedirect(target) if is_partial(request) else redirect(target)
+    context = _callback_context(request, execution, operation)
+    context["error"] = form.refusal if result is None else result.message
+    context["values"] = forms.callback_values(request.POST)
+    return _callback_page(request, context, refused=True)
+
+
+@require_POST
+@operator_required
+def callback_succeed(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
+    return _answer_callback(request, pk, callback_id, forms.CallbackSuccessForm)
+
+
+@require_POST
+@operator_required
+def callback_fail(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
+    return _answer_callback(request, pk, callback_id, forms.CallbackFailureForm)
+
+
+@require_POST
+@operator_required
+def callback_heartbeat(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
+    return _answer_callback(request, pk, callback_id, forms.CallbackHeartbeatForm)
+
+
+# ---- stop, pause, resume --------------------------------------------------------------
+
+
+def _act_on_execution(
+    request: HttpRequest, pk: int, form_class: type[forms.ExecutionForm]
+) -> HttpResponse:
+    """Send stop, pause or resume, then go back to the page the form was on, which shows
+    the outcome as a message."""
+    form = form_class(request.POST, user=request.user, execution=_execution(pk))
+    result = form.submit()
+    if result is None:
+        refusal = form.refusal if form.replayed else f"Nothing was sent: {form.refusal}"
+        messages.error(request, refusal)
+    elif result.ok:
+        messages.success(request, result.message)
+    else:
+        messages.error(request, result.message)
+    return redirect(_next_url(request, reverse("browser:detail", args=[pk])))
+
+
+@require_POST
+@operator_required
+def stop(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act_on_execution(request, pk, forms.StopForm)
+
+
+@require_POST
+@operator_required
+def pause(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act_on_execution(request, pk, forms.PauseForm)
+
+
+@require_POST
+@operator_required
+def resume(request: HttpRequest, pk: int) -> HttpResponse:
+    return _act_on_execution(request, pk, forms.ResumeForm)
+
+
+# ---- start ----------------------------------------------------------------------------
+
+
+def start(request: HttpRequest) -> HttpResponse:
+    """The start page (anyone may look; only operators see the form), and its POST."""
+    if request.method == "POST":
+        return _start(request)
+    return _start_page(request, forms.StartForm(user=request.user))
+
+
+@operator_required
+def _start(request: HttpRequest) -> HttpResponse:
+    form = forms.StartForm(request.POST, user=request.user)
+    result = form.submit()
+    if result is None:
+        return _start_page(request, form, form.refusal, status=409 if form.replayed else 400)
+    if not result.ok:
+        return _start_page(request, form, result.message, status=502)
+    messages.success(request, result.message)
+    if result.execution is not None:
+        return redirect("browser:detail", result.execution.pk)
+    return redirect("browser:list")
+
+
+def _start_page(
+    request: HttpRequest, form: forms.StartForm, error: str = "", status: int = 200
+) -> HttpResponse:
+    # Functions known to be durable, and those registered by hand.
+    functions = Function.objects.select_related("source").filter(
+        source__enabled=True, durable_config__isnull=False
+    ) | Function.objects.select_related("source").filter(source__enabled=True, explicit=True)
+    # Refused: what was typed is kept.
+    sent = {name: form.data.get(name, "") for name in ("function", "name", "input")}
+    can_act = roles.can_act(request.user)
+    return render(
+        request,
+        "actions/start.html",
+        {
+            "functions": functions.distinct().order_by("source__name", "name", "qualifier"),
+            "values": {"input": "{}", **(sent if form.is_bound else {})},
+            "error": error,
+            "token": roles.one_time_token(request.user) if can_act else "",
+            "can_act": can_act,
+        },
+        status=status,
+    )
+
+
+# ---- bulk stop ------------------------------------------------------------------------
+
+
+@require_POST
+@operator_required
+def bulk_stop(request: HttpRequest) -> HttpResponse:
+    """Step 1 shows a confirmation that says how many; step 2 (confirm=yes) queues the job."""
+    form = forms.BulkStopForm(request.POST, user=request.user)
+    back = _next_url(request, reverse("browser:list"))
+    if not form.is_valid():
+        (messages.error if form.replayed else messages.warning)(request, form.refusal)
+        return redirect(back)
+    ids = form.cleaned_data["targets"]
+    if not form.confirmed:
+        context = {
+            "count": len(ids),
+            "ids": [] if form.by_filter else ids,
+            "scope": form.cleaned_data["scope"] or "selected",
+            "filter": form.cleaned_data["filter"],
+            "token": roles.one_time_token(request.user),
+            "sample": Execution.objects.filter(pk__in=ids[:10]).select_related("function"),
+            "next": back,
+        }
+        return render(request, "actions/bulk_confirm.html", context)
+    job = bulk.create_stop_job(
+        request.user, ids, form.cleaned_data["error_type"], form.cleaned_data["error_message"]
+    )
+    tasks.run_bulk_stop.delay(job.pk)
+    return redirect("actions:bulk_job", job.pk)
+
+
+@require_GET
+def bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """A bulk job's progress: the page, or (polled by htmx) the bar, until it finishes."""
+    context = {"job": get_object_or_404(BulkJob, pk=pk)}
+    if not is_partial(request):
+        return vary_on_htmx(render(request, "actions/bulk_job.html", context))
+    if context["job"].finished:
+        return vary_on_htmx(render_stop_polling(request, "actions/_bulk_progress.html", context))
+    return vary_on_htmx(render(request, "actions/_bulk_progress.html", context))

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class BrowserConfig(AppConfig):
+    """The read side: the list, an execution's tabs and graph, the sync health page.
+
+    Reads the mirror (executions.models) only; never calls a Lambda endpoint and never
+    imports the sync engine."""
+
+    name = "browser"
+    verbose_name = "Execution browser"

@@ -1,0 +1,296 @@
+"""An execution's page: its tabs, the polled header, operation rows and panel, export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET
+from django_htmx.http import trigger_client_event
+
+from browser import event_pages, graphs, optree, params, payloads, timeline, treestate
+from browser.optree import TreeNode
+from browser.shortcuts import (
+    header_context,
+    is_partial,
+    not_found,
+    render_stop_polling,
+    vary_on_htmx,
+    with_execution,
+)
+from domain import status
+from domain.status import FAILED_OPERATION_STATUSES
+from executions.models import Execution, Operation
+from visualizer.style import LEGEND, STATES
+
+# Each tab has its own URL (/executions/<id>/<tab>/); the bare detail URL shows this one.
+# A tab's extra context comes from TAB_CONTEXTS below: the graph tab's is the hook where
+# the visualizer (executions/graphs.py) plugs in.
+DEFAULT_TAB = "graph"
+TABS = {
+    "graph": "Graph",
+    "operations": "Operations",
+    "events": "Events",
+    "timeline": "Timeline",
+    "io": "Input & output",
+}
+
+
+# ---- the detail page ------------------------------------------------------------------
+
+
+def _tab_url(execution: Execution, tab: str) -> str:
+    return reverse("browser:tab", args=[execution.pk, tab])
+
+
+def _operations_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
+    failed_only = params.choice(request.GET, "failed", ["1", "0"], "0") == "1"
+    # Which groups are open or closed comes from the URL (browser/treestate.py).
+    state = treestate.TreeState.from_query(request.GET)
+
+    def render() -> str:
+        rows = optree.tree_rows(
+            optree.operation_tree(execution), expand=state.expand, failed_only=failed_only
+        )
+        return render_to_string(
+            "browser/_operation_rows.html",
+            {"execution": execution, "rows": rows, **state.visibility(rows)},
+        )
+
+    html = optree.cached(execution, "ops-html", [int(failed_only), state.cache_part()], render)
+    return {
+        "failed_only": failed_only,
+        "rows_html": html,
+        "tree_limit": treestate.LIMIT,
+        "operation_count": execution.operation_count,
+        "failed_count": sum(
+            n
+            for status, n in execution.operation_counts.items()
+            if status in FAILED_OPERATION_STATUSES
+        ),
+    }
+
+
+def _events_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
+    event_type = params.text(request.GET, "type", 64)
+    operation_id = params.text(request.GET, "op", 256)
+    page = event_pages.event_page(
+        execution,
+        event_type=event_type,
+        operation_id=operation_id,
+        after=params.integer(request.GET, "after", minimum=0),
+        before=params.integer(request.GET, "before", minimum=0),
+    )
+    filters = [("type", event_type), ("op", operation_id)]
+    base = _tab_url(execution, "events")
+
+    def link(**cursor: int) -> str:
+        return f"{base}?{urlencode([(k, v) for k, v in filters if v] + list(cursor.items()))}"
+
+    return {
+        "events_page": page,
+        "event_type": event_type,
+        "operation_id": operation_id,
+        "event_types": event_pages.event_types(execution),
+        "next_url": link(after=page.newer) if page.newer else "",
+        "previous_url": link(before=page.older) if page.older else "",
+        "operation_name": (
+            Operation.objects.filter(execution=execution, operation_id=operation_id)
+            .values_list("name", flat=True)
+            .first()
+            if operation_id
+            else None
+        ),
+    }
+
+
+def _timeline_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
+    expand = params.operation_ids(request.GET, "expand", limit=treestate.LIMIT)
+    now = timezone.now()
+    # A running execution's bars grow with the clock: its cached chart lives 5 s.
+    bucket = "done" if execution.is_terminal else int(now.timestamp() // 5)
+
+    def render() -> str:
+        chart = timeline.timeline(
+            execution, optree.operation_tree(execution), now=now, expand=expand
+        )
+        return render_to_string(
+            "browser/_timeline_chart.html",
+            {
+                "execution": execution,
+                "chart": chart,
+                "expand": expand,
+                "legend": _legend(bar.row.node for bar in chart.bars),
+                "max_rows": timeline.TIMELINE_MAX_ROWS,
+            },
+        )
+
+    seconds = optree.CACHE_SECONDS if execution.is_terminal else 10
+    html = optree.cached(execution, "timeline-html", [bucket, *expand], render, seconds)
+    return {"timeline_html": html}
+
+
+def _legend(nodes: Iterable[TreeNode]) -> list[tuple[str, str]]:
+    """(state, label) of the states the timeline draws, in the graph legend's order."""
+    drawn = {status.operation_state(n.type, n.subtype, n.status) for n in nodes}
+    return [(state, STATES[state].label) for state in LEGEND if state in drawn]
+
+
+def _io_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
+    return {
+        "input": payloads.payload(execution.input_payload, execution.input_truncated),
+        "result": payloads.payload(execution.result_payload, execution.result_truncated),
+        "error": payloads.error_payload(execution.error, execution.error_truncated),
+    }
+
+
+TAB_CONTEXTS: dict[str, Callable[[HttpRequest, Execution], dict[str, Any]]] = {
+    "graph": graphs.graph_context,
+    "operations": _operations_context,
+    "events": _events_context,
+    "timeline": _timeline_context,
+    "io": _io_context,
+}
+
+
+@require_GET
+@with_execution
+def execution_detail(request: HttpRequest, execution: Execution, tab: str = "") -> HttpResponse:
+    tab = tab or DEFAULT_TAB
+    if tab not in TABS:
+        return not_found(
+            request,
+            "No such tab",
+            f"Executions have the tabs {', '.join(TABS)}; “{tab}” is not one of them.",
+        )
+    query = request.GET.urlencode()
+    context = {
+        **header_context(execution),
+        **TAB_CONTEXTS[tab](request, execution),
+        "tab": tab,
+        "tab_template": f"browser/_{tab}_tab.html",
+        "tabs": [(key, title, _tab_url(execution, key)) for key, title in TABS.items()],
+        "tab_url": _tab_url(execution, tab) + (f"?{query}" if query else ""),
+    }
+    template = "browser/detail.html#tab_area" if is_partial(request) else "browser/detail.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+@require_GET
+@with_execution
+def execution_header(request: HttpRequest, execution: Execution) -> HttpResponse:
+    """The polled header. Tells the page when the execution changed; 286 once terminal."""
+    template, context = "browser/detail.html#header", header_context(execution)
+    if execution.is_terminal:
+        response = render_stop_polling(request, template, context)
+    else:
+        response = render(request, template, context)
+    if request.GET.get("since") != str(execution.last_event_id):
+        # The tab and an open operation panel listen for this and reload themselves.
+        trigger_client_event(response, "execution-changed")
+    return response
+
+
+@require_GET
+@with_execution
+def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
+    """More rows of the operations table: a collapsed node's children, or the next chunk.
+
+    static/console.js sends the page's tree state (`expand`, `collapse`) along, so the
+    rows come open or closed as they would in the whole tab at that URL."""
+    parent_id = params.operation_id(request.GET, "parent")
+    offset = params.integer(request.GET, "offset", minimum=0) or 0
+    state = treestate.TreeState.from_query(request.GET)
+    if parent_id:
+        # The parent is being opened (or is open, for a next chunk of its children).
+        state = state.opened(parent_id)
+    if not is_partial(request):
+        query = state.urlencoded()
+        return redirect(_tab_url(execution, "operations") + (f"?{query}" if query else ""))
+    if parent_id and not execution.operations.filter(operation_id=parent_id).exists():
+        return HttpResponse(status=404)
+
+    def render() -> str:
+        tree_ = optree.operation_tree(execution)
+        parent = tree_.by_id.get(parent_id) if parent_id else None
+        depth = optree.node_depth(tree_, parent) + 1 if parent else 0
+        rows: list[Any] = []
+        if parent is not None and offset == 0:
+            # The collapsed row is replaced by itself, expanded, followed by its children.
+            rows.append(optree.TreeRow(parent, depth - 1, expanded=True))
+        rows.extend(
+            optree.tree_rows(
+                tree_, parent_id=parent_id, depth=depth, offset=offset, expand=state.expand
+            )
+        )
+        return render_to_string(
+            "browser/_operation_rows.html",
+            {"execution": execution, "rows": rows, **state.visibility(rows)},
+        )
+
+    return HttpResponse(
+        optree.cached(execution, "rows-html", [parent_id, offset, state.cache_part()], render)
+    )
+
+
+def _children(execution: Execution, operation: Operation) -> dict[str, Any]:
+    if operation.type != "CONTEXT":
+        return {"child_counts": {}, "children_total": 0}
+    counts = optree.child_counts(execution, operation)
+    return {"child_counts": counts, "children_total": sum(counts.values())}
+
+
+@require_GET
+@with_execution
+def operation_panel(request: HttpRequest, execution: Execution, operation_id: str) -> HttpResponse:
+    operation = Operation.objects.filter(execution=execution, operation_id=operation_id).first()
+    if operation is None:
+        return not_found(
+            request,
+            "Operation not found",
+            f"Execution “{execution.name}” has no operation {operation_id} in the mirror.",
+            execution=execution,
+        )
+    child_execution = (
+        Execution.objects.filter(arn=operation.child_execution_arn).first()
+        if operation.child_execution_arn
+        else None
+    )
+    context = {
+        "execution": execution,
+        "operation": operation,
+        "label": operation.label,
+        "ancestors": optree.ancestors_of(execution, operation),
+        **_children(execution, operation),
+        "input": payloads.payload(operation.input_payload),
+        "result": payloads.payload(operation.result_payload, operation.result_truncated),
+        "error": payloads.error_payload(operation.error),
+        "child_execution": child_execution,
+        "lookup_url": (
+            reverse("actions:lookup") + "?" + urlencode({"arn": operation.child_execution_arn})
+            if operation.child_execution_arn
+            else ""
+        ),
+        "events_url": _tab_url(execution, "events") + "?" + urlencode({"op": operation_id}),
+        "self_url": reverse("browser:operation", args=[execution.pk, operation_id]),
+    }
+    if is_partial(request):
+        return vary_on_htmx(render(request, "browser/_operation_panel.html", context))
+    return vary_on_htmx(
+        render(request, "browser/operation.html", {**header_context(execution), **context})
+    )
+
+
+@require_GET
+@with_execution
+def export_json(request: HttpRequest, execution: Execution) -> HttpResponse:
+    response = HttpResponse(payloads.export_json(execution), content_type="application/json")
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in execution.name)[:100]
+    response["Content-Disposition"] = f'attachment; filename="execution-{safe_name}.json"'
+    return response

@@ -1,0 +1,124 @@
+"""The graph tab and graph.svg: the mirror's operation tree drawn by visualizer/.
+
+Rendered SVGs are cached in Redis keyed by (execution, last event id, status, options),
+so an unchanged execution is never laid out twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET
+
+from browser import optree, params
+from executions import nodes, tree
+from executions.models import Execution
+from visualizer.graph import build_dot
+from visualizer.render import RenderError, render_svg
+from visualizer.style import legend_html
+
+logger = logging.getLogger(__name__)
+
+CACHE_SECONDS = 24 * 3600
+MAX_EXPANDED = 50
+
+
+def options(request: HttpRequest) -> dict[str, Any]:
+    """Layout and expanded clusters from the query string (bad values fall back)."""
+    layout = params.choice(request.GET, "layout", ["TB", "LR"], "TB")
+    parts = [part for part in params.text(request.GET, "expand", 4096).split(",") if part]
+    if not all(part.isalnum() for part in parts):
+        raise params.BadQuery("“expand” must be operation ids separated by commas.")
+    expanded = sorted(set(parts))[:MAX_EXPANDED]
+    return {"layout": layout, "expanded": expanded}
+
+
+def _query(layout: str, expanded: list[str]) -> str:
+    parts = []
+    if layout != "TB":
+        parts.append(f"layout={layout}")
+    if expanded:
+        parts.append("expand=" + ",".join(expanded))
+    return "?" + "&".join(parts) if parts else ""
+
+
+def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()) -> str:
+    threshold = settings.GRAPH_COLLAPSE_THRESHOLD
+    digest = hashlib.sha1(",".join(expanded).encode()).hexdigest()[:12]
+    # The status is in the key too: the End node shows it.
+
+    def draw() -> str:
+        by_id = nodes.load_nodes(execution)
+        child_arns = [n.child_execution_arn for n in by_id.values() if n.child_execution_arn]
+        mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
+        tab = reverse("browser:tab", args=[execution.pk, "graph"])
+        dot = build_dot(
+            tree.nested(by_id),
+            execution_status=execution.status,
+            rankdir=layout,
+            collapse_threshold=threshold,
+            expanded=expanded,
+            node_url=lambda op_id: reverse("browser:operation", args=[execution.pk, op_id]),
+            child_url=lambda arn: (
+                reverse("browser:detail", args=[mirrored[arn]]) if arn in mirrored else None
+            ),
+            expand_url=lambda op_id: tab + _query(layout, sorted({*expanded, op_id})),
+            title=execution.name,
+        )
+        return render_svg(dot)
+
+    # The status is in the key too: the End node shows it.
+    return optree.cached(
+        execution, "graph", [execution.status, layout, threshold, digest], draw, CACHE_SECONDS
+    )
+
+
+def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
+    """Context of the graph tab (browser/templates/browser/_graph_tab.html)."""
+    opts = options(request)
+    context: dict[str, Any] = {
+        "graph_layout": opts["layout"],
+        "graph_expanded": opts["expanded"],
+        "graph_legend": mark_safe(legend_html("graph-legend list-inline small mb-0 ms-auto")),
+        "graph_other_layout_url": reverse("browser:tab", args=[execution.pk, "graph"])
+        + _query("LR" if opts["layout"] == "TB" else "TB", opts["expanded"]),
+        "graph_collapse_url": reverse("browser:tab", args=[execution.pk, "graph"])
+        + _query(opts["layout"], []),
+        "graph_svg_url": reverse("browser:graph_svg", args=[execution.pk])
+        + _query(opts["layout"], opts["expanded"]),
+    }
+    try:
+        context["graph_svg"] = mark_safe(graph_svg(execution, opts["layout"], opts["expanded"]))
+    except RenderError as exc:
+        logger.warning("graph of execution %s failed: %s", execution.pk, exc)
+        context["graph_error"] = str(exc)
+    return context
+
+
+@require_GET
+def graph_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The SVG alone (for download or embedding)."""
+    execution = Execution.objects.filter(pk=pk).first()
+    if execution is None:
+        return HttpResponse(
+            "No such execution in the mirror.", status=404, content_type="text/plain"
+        )
+    opts = options(request)
+    try:
+        svg = graph_svg(execution, opts["layout"], opts["expanded"])
+    except RenderError as exc:
+        return HttpResponse(
+            f"The graph could not be drawn: {exc}", status=500, content_type="text/plain"
+        )
+    response = HttpResponse(
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + svg, content_type="image/svg+xml"
+    )
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="execution-{execution.pk}.svg"'
+    return response

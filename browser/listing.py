@@ -1,0 +1,248 @@
+"""The list of executions: filters as they appear in the URL, keyset pages on
+(started_at, id) so page 2,000 costs what page 1 costs, and the status counts."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Count, Q, QuerySet, Subquery
+from django.http import QueryDict
+
+from browser import params
+from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus
+
+PAGE_SIZE = 50
+
+
+def _parse_when(text: str, *, end: bool) -> datetime | None:
+    """A date (`2026-01-31`) or a datetime-local value (`2026-01-31T10:30`), read as UTC.
+
+    A bare date as the upper bound means "up to the end of that day".
+    """
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return moment + timedelta(days=1) if end else moment
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class ListFilter:
+    """The list's filters, as they appear in the URL."""
+
+    source: int | None = None
+    function: int | None = None
+    statuses: list[str] = field(default_factory=list)
+    name: str = ""
+    started_from: str = ""
+    started_to: str = ""
+
+    @classmethod
+    def from_query(cls, query: QueryDict) -> ListFilter:
+        """Read the filters; raise params.BadQuery for anything malformed."""
+        flt = cls(
+            source=params.integer(query, "source", minimum=1),
+            function=params.integer(query, "function", minimum=1),
+            statuses=params.choices(query, "status", ExecutionStatus.values),
+            name=params.text(query, "name", 256),
+            started_from=params.text(query, "from", 40),
+            started_to=params.text(query, "to", 40),
+        )
+        for key, value, end in (("from", flt.started_from, False), ("to", flt.started_to, True)):
+            if value and _parse_when(value, end=end) is None:
+                raise params.BadQuery(
+                    f"“{key}” must be a date (2026-01-31) or a date and time "
+                    f"(2026-01-31T10:30), not “{value}”."
+                )
+        return flt
+
+    @property
+    def is_active(self) -> bool:
+        return bool(
+            self.source
+            or self.function
+            or self.statuses
+            or self.name
+            or self.started_from
+            or self.started_to
+        )
+
+    def params(self) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        if self.source:
+            pairs.append(("source", str(self.source)))
+        if self.function:
+            pairs.append(("function", str(self.function)))
+        pairs.extend(("status", s) for s in self.statuses)
+        if self.name:
+            pairs.append(("name", self.name))
+        if self.started_from:
+            pairs.append(("from", self.started_from))
+        if self.started_to:
+            pairs.append(("to", self.started_to))
+        return pairs
+
+    def query(self, **extra: str) -> str:
+        """The filter state (plus `extra`, e.g. a cursor) as a query string."""
+        return urlencode(self.params() + [(k, v) for k, v in extra.items() if v])
+
+    def apply(self, qs: QuerySet[Execution], *, statuses: bool = True) -> QuerySet[Execution]:
+        if self.source:
+            qs = qs.filter(source_id=self.source)
+        if self.function:
+            qs = qs.filter(function_id=self.function)
+        if self.name:
+            # Matching ids come from a scan of exec_name_idx alone (a covering index: no
+            # table rows read); filtering the list itself by LIKE '%x%' made the database
+            # walk the started_at index and read every row to test its name.
+            matching = Execution.objects.filter(name__icontains=self.name).order_by()
+            qs = qs.filter(id__in=Subquery(matching.values("id")))
+        started_from = _parse_when(self.started_from, end=False)
+        if started_from:
+            qs = qs.filter(started_at__gte=started_from)
+        started_to = _parse_when(self.started_to, end=True)
+        if started_to:
+            # A bare date already points at the next midnight; a moment is inclusive.
+            lookup = "started_at__lt" if len(self.started_to) == 10 else "started_at__lte"
+            qs = qs.filter(**{lookup: started_to})
+        if statuses and self.statuses:
+            qs = qs.filter(status__in=self.statuses)
+        return qs
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the list: (started_at, id), written as `<epoch microseconds>.<id>`."""
+
+    started_at: datetime
+    id: int
+
+    EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+    def __str__(self) -> str:
+        delta = self.started_at - self.EPOCH
+        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return f"{micros}.{self.id}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Cursor | None:
+        """A cursor from the URL; a malformed one is refused (params.BadQuery)."""
+        if not text:
+            return None
+        micros, _, pk = text.partition(".")
+        try:
+            return cls(cls.EPOCH + timedelta(microseconds=int(micros)), int(pk))
+        except (ValueError, OverflowError):
+            raise params.BadQuery(
+                f"The page cursor “{text[:40]}” is not one this console wrote; "
+                "start again from the newest executions."
+            ) from None
+
+    @classmethod
+    def of(cls, execution: Execution) -> Cursor | None:
+        if execution.started_at is None:
+            return None
+        return cls(execution.started_at, execution.pk)
+
+
+def _older_than(c: Cursor) -> Q:
+    # `started_at <= X` gives the index a range to start from; the OR only trims the ties.
+    return Q(started_at__lte=c.started_at) & (
+        Q(started_at__lt=c.started_at) | Q(started_at=c.started_at, id__lt=c.id)
+    )
+
+
+def _newer_than(c: Cursor) -> Q:
+    return Q(started_at__gte=c.started_at) & (
+        Q(started_at__gt=c.started_at) | Q(started_at=c.started_at, id__gt=c.id)
+    )
+
+
+@dataclass
+class ListPage:
+    rows: list[Execution]
+    newer: Cursor | None  # `before=` cursor of the page of newer rows, if any
+    older: Cursor | None  # `after=` cursor of the page of older rows, if any
+
+
+def _sort_key(execution: Execution) -> tuple[datetime, int]:
+    return (execution.started_at or Cursor.EPOCH, execution.pk)
+
+
+def _fetch(
+    qs: QuerySet[Execution], statuses: list[str], where: Q, newest_first: bool, limit: int
+) -> list[Execution]:
+    """Up to `limit` rows in (started_at, id) order.
+
+    Several statuses are read as one keyset query per status, merged here: each query
+    walks exec_status_idx in order and stops after `limit` rows, where `status IN (...)`
+    would make the database read every matching row and sort them.
+    """
+    order = ("-started_at", "-id") if newest_first else ("started_at", "id")
+    base = qs.filter(where).select_related("function", "source").order_by(*order)
+    if len(statuses) <= 1:
+        return list(base[:limit])
+    parts = [list(base.filter(status=s)[:limit]) for s in statuses]
+    merged = heapq.merge(*parts, key=_sort_key, reverse=newest_first)
+    return [row for _, row in zip(range(limit), merged, strict=False)]
+
+
+def list_page(
+    flt: ListFilter,
+    *,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    size: int = PAGE_SIZE,
+) -> ListPage:
+    """One page of the filtered list, newest first, by keyset on (started_at, id)."""
+    qs = flt.apply(Execution.objects.all(), statuses=len(flt.statuses) <= 1)
+    statuses = flt.statuses
+    if before is not None:
+        rows = _fetch(qs, statuses, _newer_than(before), False, size + 1)
+        more_newer = len(rows) > size
+        rows = list(reversed(rows[:size]))
+        return ListPage(
+            rows=rows,
+            newer=Cursor.of(rows[0]) if rows and more_newer else None,
+            older=Cursor.of(rows[-1]) if rows else None,
+        )
+    where = _older_than(after) if after is not None else Q()
+    rows = _fetch(qs, statuses, where, True, size + 1)
+    more_older = len(rows) > size
+    rows = rows[:size]
+    newer = None
+    if after is not None and rows:
+        # Coming from a cursor, there is a newer page unless the rows start at the top.
+        if _fetch(qs, statuses, _newer_than(Cursor.of(rows[0])), False, 1):
+            newer = Cursor.of(rows[0])
+    return ListPage(rows=rows, newer=newer, older=Cursor.of(rows[-1]) if more_older else None)
+
+
+def status_counts(flt: ListFilter) -> dict[str, int]:
+    """Executions per status under every filter except the status one (facet counts).
+
+    One GROUP BY status over the filtered set; without other filters it is a scan of
+    exec_status_idx alone.
+    """
+    qs = flt.apply(Execution.objects.all(), statuses=False)
+    rows = qs.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    counts = {status: 0 for status in ExecutionStatus.values}
+    counts.update(dict(rows))
+    return counts
+
+
+def iter_running_ids(rows: Iterable[Execution]) -> Iterator[int]:
+    for row in rows:
+        if row.status not in TERMINAL_STATUSES:
+            yield row.pk

@@ -1,0 +1,186 @@
+"""An execution's operation tree as the tabs read it: without payloads, in one query,
+with the rows of the operations table (large maps and parallels collapsed, children in
+chunks) and the cache key of every fragment rendered from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db.models import Count
+
+from domain import operations
+from executions import nodes, tree
+from executions.models import Execution, Operation
+
+# Maps and parallels with more children than this start collapsed, showing counts.
+COLLAPSE_CHILDREN = 25
+# Children of one parent (or top-level operations) are rendered in chunks of this size.
+CHILD_CHUNK = 200
+CACHE_SECONDS = 60 * 60 * 24
+T = TypeVar("T")
+
+
+# The tree's nodes are the fold's (executions.tree.OperationNode), loaded without payloads.
+TreeNode = tree.OperationNode
+
+
+@dataclass
+class OperationTree:
+    roots: list[TreeNode]
+    by_id: dict[str, TreeNode]
+    last_event_id: int
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def children_of(self, parent_id: str | None) -> list[TreeNode]:
+        if not parent_id:
+            return self.roots
+        node = self.by_id.get(parent_id)
+        return node.children if node else []
+
+    def ancestors(self, node: TreeNode) -> list[TreeNode]:
+        chain = []
+        parent = self.by_id.get(node.parent_operation_id or "")
+        while parent is not None and len(chain) < 1000:
+            chain.append(parent)
+            parent = self.by_id.get(parent.parent_operation_id or "")
+        return list(reversed(chain))
+
+
+def tree_cache_key(execution: Execution, kind: str, *parts: Any) -> str:
+    """Cache keys carry (execution id, last event id): a new event makes a new key."""
+    suffix = ":".join(str(p) for p in parts)
+    return f"browser:{kind}:{execution.pk}:{execution.last_event_id}:{suffix}"
+
+
+def cached(
+    execution: Execution,
+    kind: str,
+    parts: Iterable[Any],
+    compute: Callable[[], T],
+    seconds: int = CACHE_SECONDS,
+) -> T:
+    """What is computed from the execution's mirror (a rendered fragment, an SVG, a list),
+    computed once per (execution, last event id, kind, parts) and kept in the cache: a new
+    event makes a new key, so nothing cached is ever stale."""
+    key = tree_cache_key(execution, kind, *parts)
+    value = cache.get(key)
+    if value is None:
+        value = compute()
+        cache.set(key, value, seconds)
+    return value
+
+
+def operation_tree(execution: Execution) -> OperationTree:
+    """The execution's tree, without payloads, in one query.
+
+    The tree object itself is not cached: at 10,000 operations, pickling it to Redis and
+    back costs more than this query. What is cached is what is rendered from it (see
+    views.py), keyed by tree_cache_key.
+    """
+    by_id = nodes.load_nodes(execution, light=True)
+    return OperationTree(tree.link(by_id), by_id, execution.last_event_id)
+
+
+def ancestors_of(execution: Execution, operation: Operation) -> list[tuple[str, str]]:
+    """(operation id, label) of the operations above `operation`, outermost first."""
+    chain: list[tuple[str, str]] = []
+    parent_id = operation.parent_operation_id
+    while parent_id and len(chain) < 100:
+        # One lookup per level on the (execution, operation_id) unique index.
+        row = (
+            Operation.objects.filter(execution=execution, operation_id=parent_id)
+            .values_list("operation_id", "parent_operation_id", "name", "subtype", "type")
+            .first()
+        )
+        if row is None:
+            break
+        op_id, parent_id, name, subtype, type_ = row
+        chain.append((op_id, operations.label(name, subtype, type_, op_id)))
+    return list(reversed(chain))
+
+
+def child_counts(execution: Execution, operation: Operation) -> dict[str, int]:
+    """The operation's direct children per status."""
+    rows = (
+        Operation.objects.filter(execution=execution, parent_operation_id=operation.operation_id)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return dict(rows)
+
+
+@dataclass
+class TreeRow:
+    """One rendered row of the operations table (or the timeline)."""
+
+    node: TreeNode
+    depth: int
+    # The node has children that are not rendered (a large map or parallel).
+    collapsed: bool = False
+    # The node has children and they are rendered right after it.
+    expanded: bool = False
+
+
+@dataclass
+class MoreRow:
+    """'Show N more' in place of the rest of a parent's children."""
+
+    parent_id: str
+    depth: int
+    offset: int
+    remaining: int
+
+
+def _starts_collapsed(node: TreeNode, expand: set[str]) -> bool:
+    return node.is_group and len(node.children) > COLLAPSE_CHILDREN and node.id not in expand
+
+
+def tree_rows(
+    op_tree: OperationTree,
+    *,
+    parent_id: str = "",
+    depth: int = 0,
+    offset: int = 0,
+    expand: Iterable[str] = (),
+    failed_only: bool = False,
+    chunk: int | None = None,
+) -> list[TreeRow | MoreRow]:
+    """Rows in depth-first order: the children of `parent_id` from `offset` and below them.
+
+    Large maps and parallels are collapsed unless named in `expand`; each parent's
+    children come in chunks of `chunk`, the rest behind a MoreRow. With `failed_only`,
+    only failed operations and the operations that lead to them are listed, expanded.
+    """
+    expand = set(expand)
+    chunk = chunk or CHILD_CHUNK
+    out: list[TreeRow | MoreRow] = []
+
+    def walk(pid: str, level: int, start: int) -> None:
+        children = op_tree.children_of(pid)
+        if failed_only:
+            children = [c for c in children if c.has_failure]
+        end = min(len(children), start + chunk)
+        for node in children[start:end]:
+            visible = [c for c in node.children if c.has_failure] if failed_only else node.children
+            collapsed = bool(visible) and not failed_only and _starts_collapsed(node, expand)
+            out.append(
+                TreeRow(node, level, collapsed=collapsed, expanded=bool(visible) and not collapsed)
+            )
+            if visible and not collapsed:
+                walk(node.id, level + 1, 0)
+        if end < len(children):
+            out.append(MoreRow(pid, level, end, len(children) - end))
+
+    walk(parent_id, depth, offset)
+    return out
+
+
+def node_depth(op_tree: OperationTree, node: TreeNode) -> int:
+    return len(op_tree.ancestors(node))

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from browser import detail, graphs, health_views, views
+
+app_name = "browser"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("sync/", health_views.sync_health, name="sync_health"),
+    path("sync/health.json", health_views.sync_health_json, name="sync_health_json"),
+    path("executions/", views.execution_list, name="list"),
+    # Polled by the list for the rows of running executions: ?ids=1,2,3
+    path("executions/rows", views.execution_rows, name="rows"),
+    path("executions/<int:pk>/", detail.execution_detail, name="detail"),
+    path("executions/<int:pk>/header", detail.execution_header, name="header"),
+    path("executions/<int:pk>/export.json", detail.export_json, name="export"),
+    path("executions/<int:pk>/graph.svg", graphs.graph_svg_view, name="graph_svg"),
+    path("executions/<int:pk>/tree-rows", detail.tree_rows, name="tree_rows"),
+    path(
+        "executions/<int:pk>/operations/<str:operation_id>",
+        detail.operation_panel,
+        name="operation",
+    ),
+    path(
+        "executions/<int:pk>/<slug:tab>/",
+        detail.execution_detail,
+        name="tab",
+    ),
+]

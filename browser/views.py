@@ -1,0 +1,121 @@
+"""The list of executions, home and /healthz."""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_redis import get_redis_connection
+
+from browser import listing, params
+from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from executions import health
+from executions.models import NON_TERMINAL_STATUSES, Execution, ExecutionStatus, Function, Source
+
+logger = logging.getLogger(__name__)
+
+MAX_POLLED_ROWS = 200
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:
+        logger.warning("Health check: database unreachable: %s", exc)
+        return f"error: {exc}"
+    return "ok"
+
+
+def _check_redis() -> str:
+    try:
+        get_redis_connection("default").ping()
+    except Exception as exc:
+        logger.warning("Health check: Redis unreachable: %s", exc)
+        return f"error: {exc}"
+    return "ok"
+
+
+# ---- home and health ------------------------------------------------------------------
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    checks = {"Database": _check_database(), "Redis": _check_redis()}
+    return render(request, "home.html", {"checks": checks})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Database and Redis reachability, for load balancers and `make run` (no login)."""
+    checks = {"database": _check_database(), "redis": _check_redis()}
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if healthy else 503)
+
+
+# ---- the list -------------------------------------------------------------------------
+
+
+@require_GET
+def execution_list(request: HttpRequest) -> HttpResponse:
+    sources = list(Source.objects.all())
+    if not sources:
+        return render(request, "browser/list.html", {"no_sources": True})
+    flt = listing.ListFilter.from_query(request.GET)
+    page = listing.list_page(
+        flt,
+        after=listing.Cursor.parse(request.GET.get("after")),
+        before=listing.Cursor.parse(request.GET.get("before")),
+    )
+    counts = listing.status_counts(flt)
+    selected = flt.statuses or list(counts)
+    base = reverse("browser:list")
+    context = {
+        "newest_url": f"{base}?{flt.query()}",
+        "newer_url": f"{base}?{flt.query(before=str(page.newer))}" if page.newer else "",
+        "older_url": f"{base}?{flt.query(after=str(page.older))}" if page.older else "",
+        "filter": flt,
+        "page": page,
+        "counts": counts,
+        "total": sum(counts[s] for s in selected),
+        "statuses": ExecutionStatus.values,
+        "sources": sources,
+        "stale_sources": [s for s in sources if s.enabled and s.stale_since],
+        "behind_sources": [] if is_partial(request) else health.behind_sources(),
+        "functions": Function.objects.select_related("source").order_by("name", "qualifier"),
+        "running_ids": list(listing.iter_running_ids(page.rows)),
+        "oldest_running_check": min(
+            (e.last_synced_at for e in page.rows if not e.is_terminal and e.last_synced_at),
+            default=None,
+        ),
+        "anything_mirrored": bool(page.rows) or Execution.objects.exists(),
+        "counts_oob": is_partial(request),
+        "running_total": sum(counts.get(s, 0) for s in NON_TERMINAL_STATUSES if s in selected),
+    }
+    template = "browser/list.html#results" if is_partial(request) else "browser/list.html"
+    return vary_on_htmx(render(request, template, context))
+
+
+@require_GET
+def execution_rows(request: HttpRequest) -> HttpResponse:
+    """Fresh rows of running executions, for the list's poller; 286 once all are terminal."""
+    raw_ids = [i.strip() for i in request.GET.get("ids", "").split(",") if i.strip()]
+    if not all(i.isdigit() for i in raw_ids):
+        raise params.BadQuery("“ids” must be execution ids separated by commas.")
+    ids = [int(i) for i in raw_ids]
+    rows = list(
+        Execution.objects.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source")
+    )
+    running = list(listing.iter_running_ids(rows))
+    context = {"rows": rows, "running_ids": running}
+    if not running:
+        return render_stop_polling(request, "browser/list.html#row_updates", context)
+    return render(request, "browser/list.html#row_updates", context)

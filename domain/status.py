@@ -1,0 +1,144 @@
+"""What a status means: which statuses are final, which count as failures, the visual
+state each one is drawn in, their order and their words. The one home of these rules:
+the models' choices, the sync, the tables' badges, the timeline's legend and the graph's
+colours (visualizer/style.py gives each state its colours) all read them from here.
+
+Statuses are the API's: an execution's (ExecutionStatus) and an operation's
+(OperationStatus).
+"""
+
+from __future__ import annotations
+
+EXECUTION_STATUSES = (
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "TIMED_OUT",
+    "STOPPED",
+    "PAUSING",
+    "PAUSED",
+    "DELETING",
+)
+OPERATION_STATUSES = (
+    "STARTED",
+    "PENDING",
+    "READY",
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELLED",
+    "TIMED_OUT",
+    "STOPPED",
+)
+
+# An execution in one of these has ended and never changes again.
+TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED"})
+# An operation in one of these is done (a retry makes a failed step PENDING instead).
+TERMINAL_OPERATION_STATUSES = frozenset(
+    {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"}
+)
+# What "failed" means when looking for what went wrong: failed or timed out.
+FAILED_OPERATION_STATUSES = frozenset({"FAILED", "TIMED_OUT"})
+
+# The order in which statuses are listed (counts, summaries, legends): what is done, what
+# went wrong, then what is still going.
+ORDER = (
+    "SUCCEEDED",
+    "FAILED",
+    "TIMED_OUT",
+    "STOPPED",
+    "CANCELLED",
+    "RUNNING",
+    "STARTED",
+    "READY",
+    "PENDING",
+    "PAUSING",
+    "PAUSED",
+    "DELETING",
+)
+
+# One visual state per meaning, not per API status: people read "is it done, broken,
+# busy, or waiting on someone", not the eight operation statuses.
+SUCCEEDED, FAILED, RUNNING, WAITING, ENDED, NOT_STARTED = (
+    "succeeded",
+    "failed",
+    "running",
+    "waiting",
+    "ended",
+    "not_started",
+)
+STATES = (SUCCEEDED, FAILED, RUNNING, WAITING, ENDED, NOT_STARTED)
+
+# Statuses as words in sentences ("9,950 succeeded, 20 failed").
+WORDS = {
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "TIMED_OUT": "timed out",
+    "STOPPED": "stopped",
+    "CANCELLED": "cancelled",
+    "STARTED": "running",
+    "READY": "ready",
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "PAUSING": "pausing",
+    "PAUSED": "paused",
+    "DELETING": "deleting",
+}
+
+
+def is_terminal_execution(status: str) -> bool:
+    return status in TERMINAL_EXECUTION_STATUSES
+
+
+def is_terminal_operation(status: str) -> bool:
+    return status in TERMINAL_OPERATION_STATUSES
+
+
+def label(status: str) -> str:
+    """'TIMED_OUT' -> 'Timed out' (a badge's text)."""
+    return (status or "").replace("_", " ").capitalize()
+
+
+def word(status: str) -> str:
+    """'TIMED_OUT' -> 'timed out' (in a sentence)."""
+    return WORDS.get(status, (status or "").replace("_", " ").lower())
+
+
+def sort_key(status: str) -> int:
+    return ORDER.index(status) if status in ORDER else len(ORDER)
+
+
+def operation_state(type_: str | None, subtype: str | None, status: str | None) -> str:
+    """The visual state of an operation."""
+    status = status or ""
+    if status == "SUCCEEDED":
+        return SUCCEEDED
+    if status == "FAILED":
+        return FAILED
+    if status in ("CANCELLED", "STOPPED", "TIMED_OUT"):
+        return ENDED
+    if status == "PENDING":
+        return WAITING  # a retry or the next poll is scheduled
+    if status in ("STARTED", "READY"):
+        # A pending callback and a running timer wait on the world, not on compute.
+        if type_ in ("CALLBACK", "WAIT") or subtype == "WaitForCallback":
+            return WAITING
+        return RUNNING
+    return NOT_STARTED
+
+
+def execution_state(status: str | None) -> str:
+    """The visual state of an execution (its badge)."""
+    if status in ("PAUSING", "PAUSED"):
+        return WAITING
+    if status in ("TIMED_OUT", "STOPPED", "DELETING"):
+        return ENDED
+    return {"SUCCEEDED": SUCCEEDED, "FAILED": FAILED, "RUNNING": RUNNING}.get(
+        status or "", NOT_STARTED
+    )
+
+
+def end_state(status: str | None) -> str:
+    """The state of a graph's End node: not reached until the execution has ended (or
+    waiting while it is paused)."""
+    state = execution_state(status)
+    return state if status in TERMINAL_EXECUTION_STATUSES or state == WAITING else NOT_STARTED

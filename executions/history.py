@@ -1,0 +1,191 @@
+"""An execution's history: read the events newer than those stored, store them and fold
+them into the operation tree in one transaction, and tell the execution's status from
+them. Plain functions; sync.py decides when to call them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+
+from executions import lambda_api, tree
+from executions.lambda_api import Endpoint
+from executions.models import TERMINAL_STATUSES, Execution, HistoryEvent, Operation
+from executions.nodes import COLUMNS, node_from_row, row_values
+
+# Reading new events backwards: the first page is small (a poll usually finds a handful
+# of new events), later pages grow so a long gap still takes few calls.
+REVERSE_FIRST_PAGE = 16
+REVERSE_GROWTH = 4
+TERMINAL_EVENT_TYPES = {
+    "ExecutionSucceeded",
+    "ExecutionFailed",
+    "ExecutionTimedOut",
+    "ExecutionStopped",
+}
+
+
+def _event_fields(event: dict[str, Any]) -> dict[str, Any]:
+    details = tree.event_details(event)
+    return {
+        "event_id": int(event["EventId"]),
+        "event_type": event.get("EventType", ""),
+        "sub_type": event.get("SubType") or "",
+        "operation_id": event.get("Id") or "",
+        "name": event.get("Name") or "",
+        "parent_id": event.get("ParentId") or "",
+        "timestamp": event.get("EventTimestamp"),
+        "details": lambda_api.jsonable(details),
+        "raw": lambda_api.jsonable(event),
+    }
+
+
+def read_new_events(
+    endpoint: Endpoint, arn: str, last_event_id: int, keepalive: Any = None
+) -> tuple[list[dict[str, Any]], int]:
+    """Events with EventId > last_event_id, in order, and the number of calls it took.
+
+    `keepalive` is called after every page (it renews the execution's lock).
+    """
+    keepalive = keepalive or (lambda: None)
+    calls = 0
+    events: list[dict[str, Any]] = []
+    marker: str | None = None
+    if last_event_id == 0:
+        # Nothing stored yet: read forwards in the largest pages the API allows.
+        while True:
+            page = lambda_api.history_page(endpoint, arn, marker=marker)
+            calls += 1
+            keepalive()
+            events.extend(page.get("Events", []))
+            marker = page.get("NextMarker")
+            if not marker:
+                return events, calls
+    size = REVERSE_FIRST_PAGE
+    while True:
+        page = lambda_api.history_page(endpoint, arn, marker=marker, reverse=True, max_items=size)
+        calls += 1
+        keepalive()
+        reached_known = False
+        for event in page.get("Events", []):
+            if int(event["EventId"]) <= last_event_id:
+                reached_known = True
+                break
+            events.append(event)
+        marker = page.get("NextMarker")
+        if reached_known or not marker:
+            break
+        size = min(size * REVERSE_GROWTH, lambda_api.MAX_HISTORY_PAGE)
+    events.sort(key=lambda e: int(e["EventId"]))
+    return events, calls
+
+
+def _apply_execution_events(execution: Execution, events: list[dict[str, Any]]) -> None:
+    """Execution-level payloads from the history, with their Truncated flags."""
+    for event in events:
+        kind = event.get("EventType", "")
+        if kind == "ExecutionStarted":
+            payload = (event.get("ExecutionStartedDetails") or {}).get("Input") or {}
+            execution.input_payload = payload.get("Payload", execution.input_payload)
+            execution.input_truncated = bool(payload.get("Truncated"))
+        elif kind == "ExecutionSucceeded":
+            payload = (event.get("ExecutionSucceededDetails") or {}).get("Result") or {}
+            execution.result_payload = payload.get("Payload", execution.result_payload)
+            execution.result_truncated = bool(payload.get("Truncated"))
+        elif kind in TERMINAL_EVENT_TYPES:
+            error = tree.event_details(event).get("Error") or {}
+            if isinstance(error, dict) and "Payload" in error:
+                execution.error = error.get("Payload")
+                execution.error_truncated = bool(error.get("Truncated"))
+            elif error:
+                execution.error = error
+
+
+def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
+    """Insert new events and fold them into the tree, atomically. Returns events stored."""
+    with transaction.atomic():
+        locked = Execution.objects.select_for_update().get(pk=execution.pk)
+        events = [e for e in events if int(e["EventId"]) > locked.last_event_id]
+        if not events:
+            return 0
+        HistoryEvent.objects.bulk_create(
+            [HistoryEvent(execution=locked, **_event_fields(e)) for e in events],
+            batch_size=500,
+        )
+        touched = {e["Id"] for e in events if e.get("Id")}
+        rows = {
+            row.operation_id: row
+            for row in Operation.objects.filter(execution=locked, operation_id__in=touched)
+        }
+        nodes = {op_id: node_from_row(row) for op_id, row in rows.items()}
+        before = set(nodes)
+        changed = tree.apply_events(nodes, events)
+        # New operations are numbered after the ones already stored, in start order.
+        new_ids = sorted(set(nodes) - before, key=lambda op_id: nodes[op_id].first_event_id)
+        for index, op_id in enumerate(new_ids):
+            nodes[op_id].position = locked.operation_count + index
+        creates, updates = [], []
+        for op_id in changed:
+            node = nodes[op_id]
+            values = row_values(node)
+            if op_id in rows:
+                row = rows[op_id]
+                for column, value in values.items():
+                    setattr(row, column, value)
+                updates.append(row)
+            else:
+                creates.append(Operation(execution=locked, operation_id=op_id, **values))
+        Operation.objects.bulk_create(creates, batch_size=500)
+        if updates:
+            Operation.objects.bulk_update(updates, list(COLUMNS), batch_size=500)
+
+        counts = dict(
+            Operation.objects.filter(execution=locked)
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        execution.operation_counts = counts
+        execution.operation_count = sum(counts.values())
+        execution.pending_callbacks = (
+            Operation.objects.filter(execution=locked).pending_callbacks().count()
+        )
+        execution.last_event_id = max(int(e["EventId"]) for e in events)
+        _apply_execution_events(execution, events)
+        Execution.objects.filter(pk=locked.pk).update(
+            operation_counts=execution.operation_counts,
+            operation_count=execution.operation_count,
+            pending_callbacks=execution.pending_callbacks,
+            last_event_id=execution.last_event_id,
+            input_payload=execution.input_payload,
+            input_truncated=execution.input_truncated,
+            result_payload=execution.result_payload,
+            result_truncated=execution.result_truncated,
+            error=execution.error,
+            error_truncated=execution.error_truncated,
+        )
+        return len(events)
+
+
+# Execution statuses that only GetDurableExecution can tell apart: transitions the
+# history has no event for (yet).
+TRANSITIONAL_STATUSES = {"PAUSING", "DELETING"}
+_STATUS_BY_EVENT = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionStopped": "STOPPED",
+    "ExecutionPaused": "PAUSED",
+    "ExecutionResumed": "RUNNING",
+}
+
+
+def status_from_events(events: list[dict[str, Any]], current: str) -> tuple[str, Any]:
+    """The execution's status after `events` (in order), and when it ended if it did."""
+    for event in reversed(events):
+        status = _STATUS_BY_EVENT.get(event.get("EventType", ""))
+        if status:
+            ended = event.get("EventTimestamp") if status in TERMINAL_STATUSES else None
+            return status, ended
+    return current, None

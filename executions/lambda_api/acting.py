@@ -1,0 +1,76 @@
+"""Acting: callbacks, stop, pause, resume and start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from executions.lambda_api.calls import call, clean
+from executions.lambda_api.endpoint import Endpoint
+from executions.lambda_api.errors import LambdaApiError
+
+
+def send_callback_success(endpoint: Endpoint, callback_id: str, result: bytes) -> None:
+    call(endpoint, "SendDurableExecutionCallbackSuccess", CallbackId=callback_id, Result=result)
+
+
+def send_callback_failure(
+    endpoint: Endpoint,
+    callback_id: str,
+    error_type: str,
+    error_message: str,
+    error_data: str | None = None,
+) -> None:
+    error: dict[str, Any] = {"ErrorType": error_type, "ErrorMessage": error_message}
+    if error_data:
+        error["ErrorData"] = error_data
+    call(endpoint, "SendDurableExecutionCallbackFailure", CallbackId=callback_id, Error=error)
+
+
+def send_callback_heartbeat(endpoint: Endpoint, callback_id: str) -> None:
+    call(endpoint, "SendDurableExecutionCallbackHeartbeat", CallbackId=callback_id)
+
+
+def stop_execution(
+    endpoint: Endpoint, arn: str, error_type: str = "", error_message: str = ""
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"DurableExecutionArn": arn}
+    if error_type or error_message:
+        params["Error"] = {"ErrorType": error_type, "ErrorMessage": error_message}
+    return clean(call(endpoint, "StopDurableExecution", **params))
+
+
+def pause_execution(endpoint: Endpoint, arn: str, reason: str = "") -> None:
+    params: dict[str, Any] = {"DurableExecutionArn": arn}
+    if reason:
+        params["Reason"] = reason
+    call(endpoint, "PauseDurableExecution", **params)
+
+
+def resume_execution(endpoint: Endpoint, arn: str, reason: str = "") -> None:
+    params: dict[str, Any] = {"DurableExecutionArn": arn}
+    if reason:
+        params["Reason"] = reason
+    call(endpoint, "ResumeDurableExecution", **params)
+
+
+def start_execution(
+    endpoint: Endpoint, function_name: str, qualifier: str, name: str, payload: bytes
+) -> str:
+    """Invoke a durable function asynchronously with DurableExecutionName; return the ARN."""
+    params: dict[str, Any] = {
+        "FunctionName": function_name,
+        "InvocationType": "Event",
+        "DurableExecutionName": name,
+        "Payload": payload,
+    }
+    if qualifier:
+        params["Qualifier"] = qualifier
+    response = call(endpoint, "Invoke", **params)
+    arn = response.get("DurableExecutionArn")
+    if not arn:
+        raise LambdaApiError(
+            f"{function_name} did not start a durable execution (is it a durable function?)",
+            operation="Invoke",
+            permanent=True,
+        )
+    return arn

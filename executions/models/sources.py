@@ -1,0 +1,140 @@
+"""The Lambda endpoints the console watches, and their functions."""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+
+class Credentials(models.TextChoices):
+    DEFAULT = "default", "Default credential chain"
+    PROFILE = "profile", "Named profile"
+    NONE = "none", "Unsigned (local endpoints such as the sandbox)"
+
+
+class Source(models.Model):
+    """A Lambda endpoint to watch: an AWS account and region, or a local sandbox."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    region = models.CharField(max_length=32, default="us-east-1")
+    endpoint_url = models.URLField(blank=True, help_text="Blank means AWS itself.")
+    credentials = models.CharField(
+        max_length=16, choices=Credentials.choices, default=Credentials.DEFAULT
+    )
+    profile = models.CharField(
+        max_length=128, blank=True, help_text="Profile name when credentials come from one."
+    )
+    role_arn = models.CharField(
+        max_length=2048, blank=True, help_text="Optional role to assume through STS."
+    )
+    function_names = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Functions to watch, each "name" or "name:qualifier".',
+    )
+    discover = models.BooleanField(
+        default=False, help_text="Also watch every function that has a DurableConfig."
+    )
+    list_interval_seconds = models.PositiveIntegerField(default=5)
+    # How soon an execution that just changed is checked again; one that keeps not
+    # changing backs off from here to SYNC_MAX_INTERVAL_SECONDS.
+    execution_interval_seconds = models.PositiveIntegerField(default=3)
+    quota_share = models.PositiveSmallIntegerField(
+        default=70,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=(
+            "Percent of each Lambda API quota (per account and Region) this console may "
+            "spend; the rest is left for people and other tools. Sources on the same "
+            "account and Region share one budget: give them the same share."
+        ),
+    )
+    api_quotas = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Requests per second per API where the account's quotas differ from Lambda's "
+            'defaults (raised through Service Quotas), e.g. {"GetDurableExecutionHistory": 50}.'
+        ),
+    )
+    # Status events (EventBridge -> SQS, deploy/aws/status-events.yaml): with a queue, new
+    # executions and status changes arrive within seconds, and listing becomes a slow
+    # reconciliation every reconcile_interval_seconds.
+    events_queue_url = models.CharField(
+        max_length=2048,
+        blank=True,
+        help_text="SQS queue receiving Lambda's 'Durable Execution Status Change' events.",
+    )
+    events_endpoint_url = models.URLField(
+        blank=True, help_text="The queue's SQS endpoint; blank means AWS itself."
+    )
+    reconcile_interval_seconds = models.PositiveIntegerField(
+        default=300, help_text="With a queue: how often executions are listed anyway."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Set when a poll fails and cleared by the next good one; pages show a
+    # "stale since" banner from it.
+    stale_since = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_aws(self) -> bool:
+        return not self.endpoint_url
+
+    @property
+    def listing_interval_seconds(self) -> int:
+        """How often its functions are listed: a reconciliation when events arrive."""
+        if self.events_queue_url:
+            return max(self.reconcile_interval_seconds, self.list_interval_seconds)
+        return self.list_interval_seconds
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from executions.budget import READ_QUOTAS
+
+        quotas = self.api_quotas or {}
+        if not isinstance(quotas, dict):
+            raise ValidationError({"api_quotas": "Give a JSON object of API name to rate."})
+        for api, rate in quotas.items():
+            if api not in READ_QUOTAS:
+                raise ValidationError(
+                    {"api_quotas": f"{api!r} is not budgeted; use one of {', '.join(READ_QUOTAS)}."}
+                )
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+                raise ValidationError(
+                    {"api_quotas": f"The quota of {api} must be a number of requests/s above 0."}
+                )
+
+
+class Function(models.Model):
+    """A function (and qualifier) of a source whose executions are mirrored."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="functions")
+    name = models.CharField(max_length=170)
+    # Blank: no qualifier (the service lists $LATEST).
+    qualifier = models.CharField(max_length=128, blank=True)
+    arn = models.CharField(max_length=2048, blank=True)
+    durable_config = models.JSONField(null=True, blank=True)
+    explicit = models.BooleanField(default=False, help_text="Named on the source.")
+    discovered = models.BooleanField(default=False, help_text="Found by ListFunctions.")
+    last_listed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "qualifier"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "name", "qualifier"], name="function_unique_per_source"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.qualifier}" if self.qualifier else self.name

@@ -1,0 +1,83 @@
+"""The layout's rules (docs/development.md), read from the source's imports: each job in its
+room, dependencies one way, boto3 behind one package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+APPS = ["console", "domain", "executions", "browser", "actions", "visualizer"]
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted(path for path in (REPO / package).rglob("*.py") if "migrations" not in path.parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, at any depth of the file (imports inside functions too)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _offenders(packages: list[str], forbidden: tuple[str, ...], allowed: str = "") -> list[str]:
+    found = []
+    for package in packages:
+        for path in _modules(package):
+            relative = path.relative_to(REPO).as_posix()
+            if allowed and relative.startswith(allowed):
+                continue
+            bad = sorted(
+                name
+                for name in _imports(path)
+                if any(name == f or name.startswith(f + ".") for f in forbidden)
+            )
+            if bad:
+                found.append(f"{relative}: {', '.join(bad)}")
+    return found
+
+
+def test_only_the_lambda_api_package_imports_boto3_or_botocore():
+    assert _modules("executions/lambda_api"), "the package moved: update this test"
+    assert _offenders(APPS, ("boto3", "botocore"), allowed="executions/lambda_api/") == []
+
+
+@pytest.mark.parametrize("package", ["domain", "visualizer"])
+def test_the_pure_packages_import_no_django(package):
+    assert _offenders([package], ("django", "executions", "browser", "actions", "console")) == []
+
+
+def test_the_read_side_never_imports_the_sync_engine_or_the_actions():
+    forbidden = ("executions.sync", "executions.history", "executions.tasks", "actions")
+    assert _offenders(["browser"], forbidden) == []
+
+
+def test_the_mirror_depends_on_neither_the_pages_nor_the_actions():
+    assert _offenders(["executions"], ("browser", "actions")) == []
+
+
+def test_the_rules_of_the_layout_would_catch_an_offender(tmp_path):
+    # The checks above read real imports: one written inside a function is seen too.
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    import boto3.session\n    from executions import sync\n")
+    assert {"boto3.session", "executions", "executions.sync"} <= _imports(module)
+
+
+def test_every_module_of_the_project_stays_reviewable():
+    packages = [*APPS, "sandbox", "bench"]
+    long = [
+        f"{path.relative_to(REPO).as_posix()}: {count} lines"
+        for package in packages
+        for path in _modules(package)
+        if (count := len(path.read_text().splitlines())) > 400
+    ]
+    assert long == []

@@ -1,0 +1,154 @@
+"""The graph model (visualizer/model.py) as graphviz DOT text. Every label, tooltip and
+id is quoted and escaped here; see visualizer/graph.py's docstring for the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from visualizer.model import Cluster, Graph, Node
+from visualizer.style import EDGE_COLOUR, FONT, SHAPES, STATES
+
+FANOUT_SUBTYPES = frozenset({"Parallel", "Map"})
+
+
+def _escape(value: Any, backslashes: int) -> str:
+    value = "".join(ch for ch in str(value) if ch >= " " and ch != "\x7f")
+    return value.replace("\\", "\\" * backslashes).replace('"', '\\"')
+
+
+def q(value: Any) -> str:
+    """A DOT double-quoted string that graphviz reads back as exactly this text, for
+    names and for attributes graphviz reads as escStrings (ids, labels).
+
+    Backslashes are doubled (graphviz would read \\n, \\N, \\G… as escapes), quotes are
+    escaped, and control characters dropped (a raw newline or NUL has no business in
+    an id and graphviz treats some of them specially).
+    """
+    return '"' + _escape(value, 2) + '"'
+
+
+def ident(value: str) -> str:
+    """An `id` attribute: graphviz writes it into the SVG with HTML entities left as
+    they are, so & is written as &amp; to come out as itself."""
+    return q(str(value).replace("&", "&amp;"))
+
+
+def text(value: str, left: bool = False) -> str:
+    """A label people read: like `ident()` (graphviz decodes HTML entities in labels,
+    so `&lt;` would show as `<`); lines split on "\\n" become graphviz's centred line
+    breaks, or left-justified ones (\\l) with `left`."""
+    lines = [_escape(line, 2) for line in str(value).replace("&", "&amp;").split("\n")]
+    if left:
+        return '"' + "".join(line + "\\l" for line in lines) + '"'
+    return '"' + "\\n".join(lines) + '"'
+
+
+def tip(value: str) -> str:
+    """A tooltip: like `text()`, but graphviz unescapes a tooltip twice (once for \\n
+    and the like, then for \\N, \\G, \\L substitutions), so a literal backslash takes
+    four."""
+    lines = [_escape(line, 4) for line in str(value).replace("&", "&amp;").split("\n")]
+    return '"' + "\\n".join(lines) + '"'
+
+
+_SAFE_URL = "/?=&#:;%.-_~+,@!$*()[]"
+
+
+def url_attr(url: str) -> str:
+    """Make a URL safe for graphviz, which writes URL attributes into SVG unescaped.
+
+    Only relative URLs and http(s) pass (no javascript:); everything but URL syntax is
+    percent-encoded (so no quote, <, > or space survives), and & becomes the XML entity
+    it must be inside an attribute."""
+    url = str(url).strip()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+    if scheme not in ("", "http", "https"):
+        return ""
+    return quote(url, safe=_SAFE_URL).replace("&", "&amp;")
+
+
+def _classes(*names: str) -> str:
+    # Class names from our own vocabulary only: lower case, no spaces inside one.
+    return q(" ".join(name.lower().replace(" ", "-") for name in names if name))
+
+
+def _node_dot(node: Node, indent: str) -> str:
+    colours = STATES[node.state]
+    attrs: dict[str, str] = {"id": ident(node.id)}
+    if node.kind == "join":
+        attrs.update(shape="point", width="0.08", color=q(colours.border), label='""',
+                     **{"class": _classes("join", f"state-{node.state}")})  # fmt: skip
+    else:
+        shape = SHAPES[node.shape]
+        kind = "op" if node.kind == "operation" else node.kind
+        attrs.update(
+            {"class": _classes(kind, node.shape, f"state-{node.state}")},
+            shape=shape.shape,
+            style=q(",".join(filter(None, ["filled", shape.style]))),
+            fillcolor=q(colours.fill),
+            color=q(colours.border),
+            fontcolor=q(colours.text),
+            label=text("\n".join(line for line in node.label if line)),
+        )
+        if shape.peripheries > 1:
+            attrs["peripheries"] = str(shape.peripheries)
+    if node.tooltip:
+        attrs["tooltip"] = tip(node.tooltip)
+    url = url_attr(node.url) if node.url else ""
+    if url:
+        attrs["URL"] = q(url)
+        attrs["target"] = q("_top")
+    body = ", ".join(f"{k}={v}" for k, v in attrs.items())
+    return f"{indent}{q(node.id)} [{body}];"
+
+
+def _cluster_dot(cluster: Cluster, indent: str) -> list[str]:
+    colours = STATES[cluster.state]
+    fanout = cluster.kind in FANOUT_SUBTYPES
+    inner = indent + "  "
+    label = f"{cluster.label}\n{cluster.detail}"
+    lines = [
+        f"{indent}subgraph {q(cluster.id)} {{",
+        f"{inner}id={ident(cluster.id)};",
+        f"{inner}class={_classes('context', cluster.kind, f'state-{cluster.state}')};",
+        # Labels on the left keep them clear of the edges that enter at the centre.
+        f"{inner}label={text(label, left=True)}; labeljust=l;",
+        # Fan-outs are solid: they are the structure; other contexts are dashed wrappers.
+        f"{inner}style={q('rounded' if fanout else 'rounded,dashed')};"
+        f" penwidth={'1.6' if fanout else '1'};",
+        f"{inner}color={q(colours.border)}; fontcolor={q(colours.text)};",
+    ]
+    if cluster.tooltip:
+        lines.append(f"{inner}tooltip={tip(cluster.tooltip)};")
+    url = url_attr(cluster.url) if cluster.url else ""
+    if url:
+        lines.append(f"{inner}URL={q(url)}; target={q('_top')};")
+    for item in cluster.items:
+        lines.extend(_item_dot(item, inner))
+    lines.append(f"{indent}}}")
+    return lines
+
+
+def _item_dot(item: Node | Cluster, indent: str) -> list[str]:
+    return _cluster_dot(item, indent) if isinstance(item, Cluster) else [_node_dot(item, indent)]
+
+
+def to_dot(graph: Graph) -> str:
+    lines = [
+        "digraph execution {",
+        f"  graph [rankdir={graph.rankdir}, fontname={q(FONT)}, fontsize=11, nodesep=0.3,"
+        f' ranksep=0.35, newrank=true, bgcolor="transparent",'
+        f" id={q('execution-graph')}, tooltip={tip(graph.title or 'Execution graph')}];",
+        f'  node [fontname={q(FONT)}, fontsize=11, margin="0.15,0.06", height=0.4];',
+        f"  edge [color={q(EDGE_COLOUR)}, arrowsize=0.6];",
+    ]
+    for item in graph.items:
+        lines.extend(_item_dot(item, "  "))
+    for source, target in graph.edges:
+        lines.append(f"  {q(source)} -> {q(target)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
