@@ -1,12 +1,18 @@
 """Server time of the execution browser's pages on a large generated mirror (not a test).
 
     .venv/bin/python -m bench.bench_browser [--executions 100000] [--operations 10000] [--repeat 15]
+        [--database-url postgres://postgres@127.0.0.1:5432/postgres]
 
-Builds a throwaway SQLite database (bench/common.py) holding --executions generated
-executions across 20 functions, plus one execution of --operations generated operations
-(a map of ~5,000 iterations with one step each, some failed and retried, and ~2 history
-events per operation). Then requests each page through the Django test client (all
-middleware included, logged in) and reports the median server time of --repeat requests.
+Builds a throwaway database (bench/common.py: a SQLite file, or with --database-url or
+DATABASE_URL a new PostgreSQL database beside the one named, dropped at the end) holding
+--executions generated executions across 20 functions and 2 sources, plus one execution of
+--operations generated operations (a map of ~5,000 iterations with one step each, some
+failed and retried, and ~2 history events per operation). Then requests each page through
+the Django test client (all middleware included, logged in) and reports the median server
+time of --repeat requests.
+
+`--executions 100000,1000000` measures the list at each size in one run (the mirror grows
+from one to the next), so that how the list scales is a ratio of one run.
 
 Detail tabs are measured twice: "cold" with the rendered-tree cache emptied before each
 request (the first view after a new event), and "warm" (every later view).
@@ -22,7 +28,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from bench.common import git_revision, machine, median, use_throwaway_database
+from bench.common import (
+    drop_throwaway_database,
+    git_revision,
+    machine,
+    median,
+    use_throwaway_database,
+)
 
 STATUS_MIX = [
     ("SUCCEEDED", 0.85),
@@ -43,19 +55,29 @@ def _status(rng: random.Random) -> str:
     return "SUCCEEDED"
 
 
-def generate_executions(count: int, rng: random.Random) -> tuple[list, datetime]:
-    from executions.models import Credentials, Execution, Function, Source
+def make_functions() -> list:
+    from executions.models import Credentials, Function, Source
 
-    source = Source.objects.create(
-        name="bench", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE
-    )
-    functions = [
-        Function.objects.create(source=source, name=f"service-{i:02d}", qualifier="$LATEST")
+    sources = [
+        Source.objects.create(
+            name=f"bench-{n}", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE
+        )
+        for n in range(2)
+    ]
+    return [
+        Function.objects.create(source=sources[i % 2], name=f"service-{i:02d}", qualifier="$LATEST")
         for i in range(20)
     ]
-    now = datetime.now(UTC)
+
+
+def generate_executions(
+    functions: list, start: int, count: int, now: datetime, rng: random.Random
+) -> None:
+    """Executions number start .. start + count - 1, started over the 30 days before now."""
+    from executions.models import Execution
+
     rows = []
-    for i in range(count):
+    for i in range(start, start + count):
         status = _status(rng)
         started = now - timedelta(seconds=rng.uniform(0, 30 * 86400))
         ended = None if status == "RUNNING" else started + timedelta(seconds=rng.uniform(1, 3600))
@@ -66,11 +88,12 @@ def generate_executions(count: int, rng: random.Random) -> tuple[list, datetime]
                 arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function.name}:$LATEST"
                 f"/durable-execution/order-{i}/{uuid.UUID(int=rng.getrandbits(128))}",
                 name=f"order-{i}",
-                source=source,
+                source_id=function.source_id,
                 function=function,
                 qualifier="$LATEST",
                 status=status,
                 started_at=started,
+                input_payload=f'{{"orderId": "ORD-{i:07d}", "customer": "c-{i % 5000}"}}',
                 ended_at=ended,
                 operation_count=ops,
                 operation_counts={"SUCCEEDED": ops},
@@ -84,7 +107,6 @@ def generate_executions(count: int, rng: random.Random) -> tuple[list, datetime]
             Execution.objects.bulk_create(rows)
             rows = []
     Execution.objects.bulk_create(rows)
-    return functions, now
 
 
 def generate_big_execution(function, operations: int, rng: random.Random):
@@ -228,18 +250,87 @@ def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None] | No
     return median(samples)
 
 
+def list_cases(functions: list, now: datetime, size: int) -> list[tuple[str, str]]:
+    """Every filter the list offers, with deep keyset pages and the htmx partial."""
+    from browser import listing
+
+    def cursor_at(fraction: float, **filters: object) -> str:
+        # Walk to the page `fraction` of the way down by keyset (as a reader clicking
+        # "Older" would arrive there), in one query of that many rows.
+        rows = listing.list_page(listing.ListFilter(**filters), size=max(1, int(size * fraction)))
+        return str(listing.Cursor.of(rows.rows[-1]))
+
+    window_from = (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
+    window_to = (now - timedelta(days=9)).strftime("%Y-%m-%dT%H:%M")
+    f, source = functions[3].pk, functions[0].source_id
+    rare, everywhere = f"order-{size // 2 + 4242}", "order"
+    return [
+        ("list, first page", "/executions/"),
+        ("list, page half-way down (keyset cursor)", f"/executions/?after={cursor_at(0.5)}"),
+        ("list, page 99 % of the way down", f"/executions/?after={cursor_at(0.99)}"),
+        ("list, status=FAILED", "/executions/?status=FAILED"),
+        (
+            "list, status=FAILED+TIMED_OUT+STOPPED",
+            "/executions/?status=FAILED&status=TIMED_OUT&status=STOPPED",
+        ),  # fmt: skip
+        (
+            "list, status=FAILED, half-way down",
+            f"/executions/?status=FAILED&after={cursor_at(0.04, statuses=['FAILED'])}",
+        ),  # fmt: skip
+        ("list, one source", f"/executions/?source={source}"),
+        ("list, one function", f"/executions/?function={f}"),
+        ("list, one function + status=RUNNING", f"/executions/?function={f}&status=RUNNING"),
+        ("list, one source + status=FAILED", f"/executions/?source={source}&status=FAILED"),
+        ("list, name contains (rare: one execution's name)", f"/executions/?name={rare}"),
+        (f"list, name contains (every row: '{everywhere}')", f"/executions/?name={everywhere}"),
+        (
+            "list, name contains (every row) + status=FAILED",
+            f"/executions/?name={everywhere}&status=FAILED",
+        ),  # fmt: skip
+        (
+            "list, input contains (rare: an order id)",
+            f"/executions/?input=ORD-{size // 3:07d}",
+        ),  # fmt: skip
+        ("list, input contains (every row: 'orderId')", "/executions/?input=orderId"),
+        ("list, started in a 1-day window", f"/executions/?from={window_from}&to={window_to}"),
+        (
+            "list, 1-day window + one function + status=SUCCEEDED",
+            f"/executions/?from={window_from}&to={window_to}&function={f}&status=SUCCEEDED",
+        ),  # fmt: skip
+        ("list, htmx partial (filter change)", "/executions/?status=RUNNING"),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--executions", type=int, default=100_000)
+    parser.add_argument(
+        "--executions",
+        default="100000",
+        help="how many executions; several sizes separated by commas measure the list at each",
+    )
     parser.add_argument("--operations", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL server (any database on it)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the PostgreSQL database (to EXPLAIN queries)"
+    )
     args = parser.parse_args()
+    sizes = sorted(int(s) for s in str(args.executions).split(","))
     # The test client's host; a separate cache prefix keeps the bench apart from `make run`.
     os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-    folder = use_throwaway_database()
+    where = use_throwaway_database(args.database_url)
+    try:
+        run(args, sizes, where)
+    finally:
+        if not args.keep:
+            drop_throwaway_database()
 
+
+def run(args: argparse.Namespace, sizes: list[int], where: str) -> None:
     from django.contrib.auth.models import User
     from django.core.cache import cache
     from django.db import connection
@@ -248,14 +339,8 @@ def main() -> None:
     from browser import listing
 
     rng = random.Random(args.seed)
-    t0 = time.perf_counter()
-    functions, now = generate_executions(args.executions, rng)
-    big, map_id, ops = generate_big_execution(functions[0], args.operations, rng)
-    generated_in = time.perf_counter() - t0
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM executions_execution")
-        total = cursor.fetchone()[0]
-
+    now = datetime.now(UTC)
+    functions = make_functions()
     client = Client()
     client.force_login(User.objects.create_user("bench", password="bench-bench-1"))
 
@@ -265,34 +350,36 @@ def main() -> None:
     def forget_renders() -> None:
         cache.delete_pattern("browser:*")
 
-    # A cursor half-way down the unfiltered list.
-    middle = listing.list_page(listing.ListFilter(), size=args.executions // 2).rows[-1]
-    cursor = listing.Cursor.of(middle)
-    window_from = (now - timedelta(days=10)).strftime("%Y-%m-%dT%H:%M")
-    window_to = (now - timedelta(days=9)).strftime("%Y-%m-%dT%H:%M")
-    f = functions[3].pk
-    list_cases = [
-        ("list, first page", "/executions/"),
-        ("list, page half-way down (keyset cursor)", f"/executions/?after={cursor}"),
-        ("list, status=FAILED", "/executions/?status=FAILED"),
-        (
-            "list, status=FAILED+TIMED_OUT+STOPPED",
-            "/executions/?status=FAILED&status=TIMED_OUT&status=STOPPED",
-        ),  # fmt: skip
-        ("list, one function", f"/executions/?function={f}"),
-        ("list, one function + status=RUNNING", f"/executions/?function={f}&status=RUNNING"),
-        ("list, name contains (rare: 'order-4242')", "/executions/?name=order-4242"),
-        ("list, name contains (every row: 'order')", "/executions/?name=order"),
-        ("list, started in a 1-day window", f"/executions/?from={window_from}&to={window_to}"),
-        ("list, htmx partial (filter change)", "/executions/?status=RUNNING"),
-    ]
-    results: list[tuple[str, float, float | None]] = []
-    for label, url in list_cases:
-        headers = {"HTTP_HX_REQUEST": "true"} if "htmx" in label else {}
-        results.append((label, timed(get(url, **headers), args.repeat), None))
-    t_counts = timed(lambda: listing.status_counts(listing.ListFilter()), args.repeat)
-    results.append(("  of which: counts per status (GROUP BY, no filter)", t_counts, None))
+    def analyse() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
+    generated, made = 0, 0
+    by_size: dict[int, dict[str, float]] = {}
+    labels: list[str] = []
+    for size in sizes:
+        t0 = time.perf_counter()
+        generate_executions(functions, made, size - made, now, rng)
+        analyse()
+        generated += time.perf_counter() - t0
+        made = size
+        timings: dict[str, float] = {}
+        for label, url in list_cases(functions, now, size):
+            headers = {"HTTP_HX_REQUEST": "true"} if "htmx" in label else {}
+            timings[label] = timed(get(url, **headers), args.repeat)
+        timings["  of which: the status counts (no filter)"] = timed(
+            lambda: listing.status_counts(listing.ListFilter()), args.repeat
+        )
+        by_size[size] = timings
+        labels = list(timings)
+        print(f"measured the list at {size:,} executions:", flush=True)
+        for label, value in timings.items():
+            print(f"    {label}: {value:.1f} ms", flush=True)
+
+    t0 = time.perf_counter()
+    big, map_id, ops = generate_big_execution(functions[0], args.operations, rng)
+    analyse()
+    generated += time.perf_counter() - t0
     pk = big.pk
     leaf = next(op for op in ops if op.status == "FAILED" and op.type == "STEP")
     tab_cases = [
@@ -313,28 +400,30 @@ def main() -> None:
         ("operation panel (htmx)", f"/executions/{pk}/operations/{leaf.operation_id}"),
         ("export.json (10,000 operations, 20,000 events)", f"/executions/{pk}/export.json"),
     ]
+    tabs: list[tuple[str, float, float]] = []
     for label, url in tab_cases:
         headers = {"HTTP_HX_REQUEST": "true"} if "htmx" in label else {}
         cold = timed(get(url, **headers), args.repeat, before=forget_renders)
         warm = timed(get(url, **headers), args.repeat)
-        results.append((label, cold, warm))
+        tabs.append((label, cold, warm))
     forget_renders()
+    first_byte = timed(lambda: next(iter(client.get(f"/executions/{pk}/export.json"))), args.repeat)
 
     print(f"\n{machine()} · git {git_revision()}")
     print(
-        f"{total:,} executions + one of {len(ops):,} operations / {big.last_event_id:,} events; "
-        f"generated in {generated_in:.0f} s; SQLite at {folder}; median of {args.repeat}\n"
+        f"{sizes[-1]:,} executions + one of {len(ops):,} operations / "
+        f"{big.last_event_id:,} events; generated in {generated:.0f} s; {where}; "
+        f"median of {args.repeat}\n"
     )
-    print("| List page (100 ms aim) | Median (ms) |")
-    print("| --- | ---: |")
-    for label, value, warm in results:
-        if warm is None:
-            print(f"| {label} | {value:.1f} |")
-    print("\n| Detail of the big execution (300 ms aim) | Cold (ms) | Warm (ms) |")
+    print("| List page (ms) | " + " | ".join(f"{s:,}" for s in sizes) + " |")
+    print("| --- |" + " ---: |" * len(sizes))
+    for label in labels:
+        print(f"| {label} | " + " | ".join(f"{by_size[s][label]:.1f}" for s in sizes) + " |")
+    print("\n| Detail of the big execution | Cold (ms) | Warm (ms) |")
     print("| --- | ---: | ---: |")
-    for label, cold, warm in results:
-        if warm is not None:
-            print(f"| {label} | {cold:.1f} | {warm:.1f} |")
+    for label, cold, warm in tabs:
+        print(f"| {label} | {cold:.1f} | {warm:.1f} |")
+    print(f"| export.json, first bytes | {first_byte:.1f} | |")
 
 
 if __name__ == "__main__":

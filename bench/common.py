@@ -9,12 +9,32 @@ import subprocess
 import tempfile
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
-def use_throwaway_database() -> Path:
-    """Point Django at a fresh SQLite file (unless DATABASE_URL is set) and migrate it."""
-    folder = Path(tempfile.mkdtemp(prefix="durable-console-bench-"))
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{folder / 'bench.sqlite3'}")
+def use_throwaway_database(database_url: str = "") -> str:
+    """Point Django at a fresh database and migrate it; return a description of it.
+
+    SQLite (the default): a new file in a temporary folder. PostgreSQL (`database_url`, or
+    DATABASE_URL, naming any database on the server): a new database beside it, named
+    durable_console_bench_<pid>, dropped by `drop_throwaway_database()`.
+    """
+    url = database_url or os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        base = urlsplit(url)
+        name = f"durable_console_bench_{os.getpid()}"
+        admin = urlunsplit(base._replace(path="/postgres"))
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        os.environ["DATABASE_URL"] = urlunsplit(base._replace(path=f"/{name}"))
+        where = f"PostgreSQL database {name} at {base.hostname}"
+    else:
+        folder = Path(tempfile.mkdtemp(prefix="durable-console-bench-"))
+        os.environ["DATABASE_URL"] = url or f"sqlite:///{folder / 'bench.sqlite3'}"
+        where = f"SQLite at {os.environ['DATABASE_URL'].removeprefix('sqlite:///')}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
     import django
 
@@ -22,7 +42,23 @@ def use_throwaway_database() -> Path:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    return folder
+    return where
+
+
+def drop_throwaway_database() -> None:
+    """Drop the PostgreSQL database use_throwaway_database() made (SQLite files stay in
+    their temporary folder)."""
+    url = os.environ.get("DATABASE_URL", "")
+    name = urlsplit(url).path.lstrip("/")
+    if not name.startswith("durable_console_bench_"):
+        return
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    admin = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def machine() -> str:

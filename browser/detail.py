@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -290,7 +290,9 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
 @require_GET
 @with_execution
 def export_json(request: HttpRequest, execution: Execution) -> HttpResponse:
-    response = HttpResponse(payloads.export_json(execution), content_type="application/json")
+    response = StreamingHttpResponse(
+        payloads.export_json(execution), content_type="application/json"
+    )
     safe_name = "".join(c if c.isalnum() or c in "-_." else "_" for c in execution.name)[:100]
     response["Content-Disposition"] = f'attachment; filename="execution-{safe_name}.json"'
     return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -80,14 +81,19 @@ def _export_node(node: TreeNode) -> dict[str, Any]:
     }
 
 
-def export_json(execution: Execution) -> str:
-    """`{"execution": {...}, "operations": [...], "events": [...]}` (the issue's format).
+# Events are read and sent this many at a time.
+EXPORT_CHUNK = 2000
+
+
+def export_json(execution: Execution) -> Iterator[str]:
+    """`{"execution": {...}, "operations": [...], "events": [...]}`, in pieces, so that a
+    response can stream it: the head at once, then the operation tree, then the events
+    EXPORT_CHUNK at a time (never all of them in memory).
 
     Payloads that are JSON are exported as JSON values, anything else as text. Events are
     the API's records as stored, in EventId order; their stored JSON text is spliced in
     as it is, because decoding and re-encoding 20,000 of them took most of the time.
     """
-    op_tree = operation_tree(execution)
     head = {
         "arn": execution.arn,
         "name": execution.name,
@@ -99,21 +105,23 @@ def export_json(execution: Execution) -> str:
         "result": _json_value(execution.result_payload),
         "error": execution.error,
     }
+    yield '{"execution": ' + json.dumps(head, ensure_ascii=False, default=str)
+    operations = [_export_node(node) for node in operation_tree(execution).roots]
+    yield ', "operations": ' + json.dumps(operations, ensure_ascii=False) + ', "events": ['
     events = (
         HistoryEvent.objects.filter(execution=execution)
         .order_by("event_id")
         .annotate(raw_text=Cast("raw", TextField()))
         .values_list("raw_text", flat=True)
+        .iterator(chunk_size=EXPORT_CHUNK)
     )
-    operations = [_export_node(node) for node in op_tree.roots]
-    return "".join(
-        [
-            '{"execution": ',
-            json.dumps(head, ensure_ascii=False, default=str),
-            ', "operations": ',
-            json.dumps(operations, ensure_ascii=False),
-            ', "events": [',
-            ",\n".join(events),
-            "]}",
-        ]
-    )
+    chunk: list[str] = []
+    separator = ""
+    for event in events:
+        chunk.append(event)
+        if len(chunk) == EXPORT_CHUNK:
+            yield separator + ",\n".join(chunk)
+            chunk, separator = [], ",\n"
+    if chunk:
+        yield separator + ",\n".join(chunk)
+    yield "]}"

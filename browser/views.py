@@ -76,7 +76,7 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         before=listing.Cursor.parse(request.GET.get("before")),
     )
     counts = listing.status_counts(flt)
-    selected = flt.statuses or list(counts)
+    selected = flt.statuses or ExecutionStatus.values
     base = reverse("browser:list")
     context = {
         "newest_url": f"{base}?{flt.query()}",
@@ -84,8 +84,10 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         "older_url": f"{base}?{flt.query(after=str(page.older))}" if page.older else "",
         "filter": flt,
         "page": page,
-        "counts": counts,
-        "total": sum(counts[s] for s in selected),
+        "counts": counts.counts,
+        "counts_exact": counts.exact,
+        "count_cap": listing.COUNT_CAP,
+        "total": counts.total(selected),
         "statuses": ExecutionStatus.values,
         "sources": sources,
         "stale_sources": [s for s in sources if s.enabled and s.stale_since],
@@ -98,7 +100,7 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         ),
         "anything_mirrored": bool(page.rows) or Execution.objects.exists(),
         "counts_oob": is_partial(request),
-        "running_total": sum(counts.get(s, 0) for s in NON_TERMINAL_STATUSES if s in selected),
+        "running_total": counts.total(s for s in NON_TERMINAL_STATUSES if s in selected),
     }
     template = "browser/list.html#results" if is_partial(request) else "browser/list.html"
     return vary_on_htmx(render(request, template, context))

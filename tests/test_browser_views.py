@@ -496,7 +496,8 @@ def test_the_export_has_the_execution_the_operation_tree_and_the_events_in_order
     execution = mirror["done"]
 
     response = user_client.get(f"/executions/{execution.pk}/export.json")
-    document = json.loads(response.content)
+    assert response.streaming  # sent in pieces, events a chunk at a time
+    document = json.loads(b"".join(response.streaming_content))
 
     assert response["Content-Type"] == "application/json"
     assert "attachment" in response["Content-Disposition"]

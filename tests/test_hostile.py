@@ -53,7 +53,7 @@ def test_every_page_panel_export_and_svg_renders_hostile_input_as_text(
     assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
     ElementTree.fromstring(svg.content)  # well-formed: nothing injected into the SVG
     export = signed_in.get(f"{base}/export.json")
-    document = json.loads(export.content)
+    document = json.loads(b"".join(export.streaming_content))
     names = {op["name"] for op in _walk(document["operations"])}
     assert '<img src=x onerror="window.__pwned=1">' in names
     assert export["Content-Type"].startswith("application/json")

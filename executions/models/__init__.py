@@ -15,6 +15,7 @@ from executions.models.executions import (
     Operation,
     OperationQuerySet,
     OperationStatus,
+    StatusCount,
 )
 from executions.models.records import AuditEntry, AuditOutcome, BulkJob, SetAsideMessage
 from executions.models.sources import Credentials, Function, Source
@@ -36,4 +37,5 @@ __all__ = [
     "OperationStatus",
     "SetAsideMessage",
     "Source",
+    "StatusCount",
 ]

@@ -186,3 +186,21 @@ class Operation(models.Model):
     @property
     def is_pending_callback(self) -> bool:
         return operations.is_pending_callback(self.type, self.status)
+
+
+class StatusCount(models.Model):
+    """How many executions of a function are in each status, kept by the database itself
+    (triggers on the execution table: migration 0006), so the list's counts are read, not
+    counted: a few rows per function instead of a scan of a million executions."""
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=16, choices=ExecutionStatus.choices)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["function", "status"], name="status_count_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} {self.status}: {self.count}"
