@@ -54,7 +54,7 @@ def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()
     # The status is in the key too: the End node shows it.
 
     def draw() -> str:
-        by_id = nodes.load_nodes(execution)
+        by_id = nodes.load_nodes(execution, nodes.GRAPH_COLUMNS)
         child_arns = [n.child_execution_arn for n in by_id.values() if n.child_execution_arn]
         mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
         tab = reverse("browser:tab", args=[execution.pk, "graph"])

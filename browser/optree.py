@@ -82,7 +82,7 @@ def operation_tree(execution: Execution) -> OperationTree:
     back costs more than this query. What is cached is what is rendered from it (see
     views.py), keyed by tree_cache_key.
     """
-    by_id = nodes.load_nodes(execution, light=True)
+    by_id = nodes.load_nodes(execution, nodes.LIGHT_COLUMNS)
     return OperationTree(tree.link(by_id), by_id, execution.last_event_id)
 
 

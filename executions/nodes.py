@@ -10,6 +10,7 @@ payload columns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -120,10 +121,23 @@ def row_values(node: tree.OperationNode) -> dict[str, Any]:
     return values
 
 
-# Timestamps are read as text and parsed with datetime.fromisoformat: Django's own loaders
-# (a pure-Python subclass of psycopg's on PostgreSQL, a regular expression on SQLite) cost
-# 20 times as much, most of the time it took to load a 10,000-operation tree.
+# What the graph draws: the light columns and what its labels and tooltips say.
+GRAPH_COLUMNS = (
+    *LIGHT_COLUMNS,
+    "wait_seconds",
+    "wait_scheduled_end",
+    "invoke_function",
+    "child_execution_arn",
+    "error",
+)
+
+# Every value is read as the database sends it, timestamps and JSON as text, and made a
+# Python value here: Django's own per-value converters (on PostgreSQL a pure-Python
+# subclass of psycopg's timestamp loader, on SQLite a regular expression per timestamp)
+# cost 20 times as much, most of the time it took to load a 10,000-operation tree.
 DATETIME_COLUMNS = frozenset({"started_at", "ended_at", "wait_scheduled_end"})
+JSON_COLUMNS = frozenset({"error", "retries"})
+BOOLEAN_COLUMNS = frozenset({"result_truncated"})
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -133,29 +147,47 @@ def _moment(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def load_nodes(execution: Execution | int, *, light: bool = False) -> dict[str, tree.OperationNode]:
-    """All of an execution's operations as nodes, in start order, in one query."""
-    columns = LIGHT_COLUMNS if light else COLUMNS
-    as_text = {f"{c}__text": Cast(c, TextField()) for c in columns if c in DATETIME_COLUMNS}
-    selected = [f"{c}__text" if c in DATETIME_COLUMNS else c for c in columns]
-    rows = (
+def _json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _converter(column: str) -> Callable[[Any], Any] | None:
+    if column in DATETIME_COLUMNS:
+        return _moment
+    if column in JSON_COLUMNS:
+        return _json
+    if column in BOOLEAN_COLUMNS:
+        return bool
+    return None
+
+
+def load_nodes(
+    execution: Execution | int, columns: tuple[str, ...] = COLUMNS
+) -> dict[str, tree.OperationNode]:
+    """All of an execution's operations as nodes with these columns (COLUMNS, GRAPH_COLUMNS
+    or LIGHT_COLUMNS), in start order, in one query."""
+    as_text = {
+        f"{c}__text": Cast(c, TextField())
+        for c in columns
+        if c in DATETIME_COLUMNS or c in JSON_COLUMNS
+    }
+    selected = [f"{c}__text" if f"{c}__text" in as_text else c for c in columns]
+    query = (
         Operation.objects.filter(execution=execution)
         .order_by("first_event_id", "position")
         .annotate(**as_text)
         .values_list("operation_id", *selected)
     )
-    moments = [i for i, c in enumerate(columns) if c in DATETIME_COLUMNS]
-    if light:
-        # Only text, numbers and timestamps read as text: the database's own values need
-        # none of Django's per-value converters, so the rows are read as they come.
-        sql, params = rows.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    converters = [(i, f) for i, c in enumerate(columns) if (f := _converter(c)) is not None]
     make = _maker(columns)
     loaded = {}
     for op_id, *values in rows:
-        for index in moments:
-            values[index] = _moment(values[index])
+        for index, convert in converters:
+            if values[index] is not None:
+                values[index] = convert(values[index])
         loaded[op_id] = make(op_id, values)
     return loaded

@@ -177,3 +177,20 @@ def test_postgresql_serves_the_searches_from_trigram_indexes():
     flt = listing.ListFilter.from_query(QueryDict("name=refund-00007"))
     sql = str(flt.apply(Execution.objects.all()).query).upper()
     assert 'UPPER("EXECUTIONS_EXECUTION"."NAME"::TEXT) LIKE UPPER(' in sql
+
+
+def test_the_list_page_filters_by_input_and_says_when_it_stopped_counting(
+    functions, client, django_user_model, monkeypatch
+):
+    _generate(functions, 30)
+    client.force_login(django_user_model.objects.create_user("ada", password="x-y-z-w-1"))
+
+    page = client.get("/executions/?input=ORD-00012").content.decode()
+    assert 'name="input"' in page and 'value="ORD-00012"' in page
+    assert "invoice-00012" in page and "invoice-00011" not in page
+    assert "<strong class=\"tabular\">1</strong> execution match" in page
+
+    monkeypatch.setattr(listing, "COUNT_CAP", 5)
+    many = client.get("/executions/?input=orderId").content.decode()
+    assert "More than <strong class=\"tabular\">5</strong> executions match" in many
+    assert 'id="count-FAILED"></span>' in many  # no per-status figure that would be wrong
