@@ -188,9 +188,9 @@ def test_the_list_page_filters_by_input_and_says_when_it_stopped_counting(
     page = client.get("/executions/?input=ORD-00012").content.decode()
     assert 'name="input"' in page and 'value="ORD-00012"' in page
     assert "invoice-00012" in page and "invoice-00011" not in page
-    assert "<strong class=\"tabular\">1</strong> execution match" in page
+    assert '<strong class="tabular">1</strong> execution match' in page
 
     monkeypatch.setattr(listing, "COUNT_CAP", 5)
     many = client.get("/executions/?input=orderId").content.decode()
-    assert "More than <strong class=\"tabular\">5</strong> executions match" in many
+    assert 'More than <strong class="tabular">5</strong> executions match' in many
     assert 'id="count-FAILED"></span>' in many  # no per-status figure that would be wrong
