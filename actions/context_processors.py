@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
 
 from actions import pages, roles
 
 
 def approvals(request: HttpRequest) -> dict:
     """For every signed-in page: the navigation bar's pending-callback count, and whether
-    this user may act (pages show action buttons to operators only)."""
+    this user may act (pages show action buttons to operators only). Both are lazy: each
+    costs a query, and most responses (the polled header, rows and fragments) use
+    neither."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"pending_count": pages.pending_count(), "can_act": roles.can_act(user)}
+    return {
+        "pending_count": SimpleLazyObject(pages.pending_count),
+        "can_act": SimpleLazyObject(lambda: roles.can_act(user)),
+    }

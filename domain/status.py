@@ -85,10 +85,6 @@ WORDS = {
 }
 
 
-def is_terminal_execution(status: str) -> bool:
-    return status in TERMINAL_EXECUTION_STATUSES
-
-
 def is_terminal_operation(status: str) -> bool:
     return status in TERMINAL_OPERATION_STATUSES
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from domain.operations import is_fanout
 from visualizer.model import Cluster, Graph, Node
 from visualizer.style import EDGE_COLOUR, FONT, SHAPES, STATES
-
-FANOUT_SUBTYPES = frozenset({"Parallel", "Map"})
 
 
 def _escape(value: Any, backslashes: int) -> str:
@@ -108,7 +107,7 @@ def _node_dot(node: Node, indent: str) -> str:
 
 def _cluster_dot(cluster: Cluster, indent: str) -> list[str]:
     colours = STATES[cluster.state]
-    fanout = cluster.kind in FANOUT_SUBTYPES
+    fanout = is_fanout(cluster.kind)
     inner = indent + "  "
     label = f"{cluster.label}\n{cluster.detail}"
     lines = [

@@ -44,7 +44,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain import status as statuses
-from visualizer.dot import FANOUT_SUBTYPES, to_dot
+from domain.operations import is_fanout
+from visualizer.dot import to_dot
 from visualizer.labels import (
     KIND_WORDS,
     LABEL_LIMIT,
@@ -139,7 +140,7 @@ class _Builder:
             # Not a context but has children (no SDK does this today): draw the operation
             # itself first, then what hangs off it, rather than drop them.
             children = [{**op, "children": []}, *children]
-        if subtype in FANOUT_SUBTYPES:
+        if is_fanout(subtype):
             entry, exit_ = self.fanout(cluster, op, children, depth)
         else:
             entry, exit_ = self.sequence(cluster.items, children, op["id"], depth)
