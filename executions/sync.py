@@ -318,9 +318,14 @@ def sync_arn(source: Source, arn: str) -> Execution:
         record = lambda_api.get_execution(Endpoint.of(source), arn)
         function_arn = record.get("FunctionArn", "")
         _, name, qualifier = lambda_api.split_function_arn(function_arn)
-        function, _ = Function.objects.get_or_create(
-            source=source, name=name or function_arn, qualifier=qualifier
-        )
+        # The function as listed: the same qualifier, else unqualified (which lists every
+        # version, $LATEST included); a new row only for a function not mirrored at all.
+        name = name or function_arn
+        function = (
+            Function.objects.filter(source=source, name=name, qualifier__in=[qualifier, ""])
+            .order_by("-qualifier")
+            .first()
+        ) or Function.objects.get_or_create(source=source, name=name, qualifier=qualifier)[0]
         existing, _ = upsert_listed(function, record)
     sync_execution(existing.pk)
     existing.refresh_from_db()

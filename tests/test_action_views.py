@@ -200,3 +200,28 @@ def test_an_operator_starts_an_execution_from_the_start_page(operator_client, sa
         },
     )
     assert refused.status_code == 400 and "not valid JSON" in refused.content.decode()
+
+
+def test_starting_from_the_form_and_syncing_leaves_one_entry_for_the_function_in_the_filter(
+    operator_client, sandbox_source
+):
+    sync.poll_source(sandbox_source)
+    function = sandbox_source.functions.get(name="bulk-ledger")
+    name = f"one-entry-{uuid.uuid4().hex[:6]}"
+    response = operator_client.post(
+        "/executions/start/",
+        {
+            "function": function.pk,
+            "name": name,
+            "input": '{"entries": 3}',
+            "token": _token(operator_client, "/executions/start/"),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    sync.sync_once(sandbox_source)
+
+    assert Execution.objects.get(name=name).function == function
+    page = operator_client.get("/executions/").content.decode()
+    select = re.search(r'<select[^>]*id="filter-function".*?</select>', page, re.S).group(0)
+    entries = re.findall(r"<option value=\"\d+\"[^>]*>\s*bulk-ledger[^<]*</option>", select)
+    assert len(entries) == 1, entries
