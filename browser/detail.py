@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -185,14 +186,18 @@ def execution_detail(request: HttpRequest, execution: Execution, tab: str = "") 
 @require_GET
 @with_execution
 def execution_header(request: HttpRequest, execution: Execution) -> HttpResponse:
-    """The polled header. Tells the page when the execution changed; 286 once terminal."""
-    template, context = "browser/detail.html#header", header_context(execution)
-    if execution.is_terminal:
+    """The polled header: the page's one refresh. When the execution changed since the
+    page's `since`, the answer carries the action buttons too and fires
+    `execution-changed` (the open tab and the operation panel reload on it); 286 once the
+    execution has settled, so the page stops polling only when all of it is final."""
+    changed = request.GET.get("since") != execution.mirror_state
+    template = "browser/detail.html#header"
+    context = {**header_context(execution), "changed": changed}
+    if execution.settled:
         response = render_stop_polling(request, template, context)
     else:
         response = render(request, template, context)
-    if request.GET.get("since") != str(execution.last_event_id):
-        # The tab and an open operation panel listen for this and reload themselves.
+    if changed:
         trigger_client_event(response, "execution-changed")
     return response
 
@@ -285,6 +290,17 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
     return vary_on_htmx(
         render(request, "browser/operation.html", {**header_context(execution), **context})
     )
+
+
+@require_GET
+@with_execution
+def first_callback(request: HttpRequest, execution: Execution) -> HttpResponse:
+    """The list's callbacks badge: the oldest callback waiting, where it can be answered."""
+    operation_id = header_context(execution)["first_callback"]
+    if operation_id is None:
+        messages.info(request, "No callback of this execution waits for an answer any more.")
+        return redirect("browser:detail", execution.pk)
+    return redirect("browser:operation", execution.pk, operation_id)
 
 
 @require_GET

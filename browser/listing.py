@@ -250,6 +250,18 @@ def list_page(
     return ListPage(rows=rows, newer=newer, older=Cursor.of(rows[-1]) if more_older else None)
 
 
+# The list's "N new executions" notice counts up to this many ("more than 99 new").
+NEWS_CAP = 99
+
+
+def newer_count(flt: ListFilter, since: Cursor | None, cap: int = NEWS_CAP) -> int:
+    """Executions matching the filter that started after `since` (the top row of the
+    newest page; None when that page was empty), counted up to cap + 1."""
+    qs = flt.apply(Execution.objects.all(), statuses=len(flt.statuses) <= 1)
+    where = _newer_than(since) if since is not None else Q()
+    return len(_fetch(qs, flt.statuses, where, False, cap + 1))
+
+
 # Above this many matching executions, filtered counts are not counted (the page says so).
 COUNT_CAP = 1_000
 

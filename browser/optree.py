@@ -52,9 +52,10 @@ class OperationTree:
 
 
 def tree_cache_key(execution: Execution, kind: str, *parts: Any) -> str:
-    """Cache keys carry (execution id, last event id): a new event makes a new key."""
+    """Cache keys carry the execution's id and mirror_state (last event id, status, whether
+    the history is complete): a new event or status makes a new key."""
     suffix = ":".join(str(p) for p in parts)
-    return f"browser:{kind}:{execution.pk}:{execution.last_event_id}:{suffix}"
+    return f"browser:{kind}:{execution.pk}:{execution.mirror_state}:{suffix}"
 
 
 def cached(
@@ -65,7 +66,7 @@ def cached(
     seconds: int = CACHE_SECONDS,
 ) -> T:
     """What is computed from the execution's mirror (a rendered fragment, an SVG, a list),
-    computed once per (execution, last event id, kind, parts) and kept in the cache: a new
+    computed once per (execution, mirror state, kind, parts) and kept in the cache: a new
     event makes a new key, so nothing cached is ever stale."""
     key = tree_cache_key(execution, kind, *parts)
     value = cache.get(key)

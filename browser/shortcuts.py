@@ -74,12 +74,21 @@ def _aws_console_url(execution: Execution) -> str:
 
 def header_context(execution: Execution) -> dict[str, Any]:
     source = execution.source
-    watched = not execution.is_terminal
+    watched = not execution.settled
     if watched:
         # Someone is looking: the scheduler checks this execution often for a while.
         schedule.watch(execution.pk)
+    first_callback = (
+        execution.operations.pending_callbacks()
+        .order_by("started_at", "first_event_id")
+        .values_list("operation_id", flat=True)
+        .first()
+        if execution.callbacks_waiting
+        else None
+    )
     return {
         "execution": execution,
+        "first_callback": first_callback,
         "watched": watched,
         "watch_seconds": schedule.WATCH_SECONDS,
         "stale_since": source.stale_since or execution.sync_error_at,

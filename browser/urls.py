@@ -14,8 +14,11 @@ urlpatterns = [
     path("executions/", views.execution_list, name="list"),
     # Polled by the list for the rows of running executions: ?ids=1,2,3
     path("executions/rows", views.execution_rows, name="rows"),
+    # Polled by the list's newest page: how many newer executions match its filter.
+    path("executions/news", views.execution_news, name="news"),
     path("executions/<int:pk>/", detail.execution_detail, name="detail"),
     path("executions/<int:pk>/header", detail.execution_header, name="header"),
+    path("executions/<int:pk>/callback", detail.first_callback, name="first_callback"),
     path("executions/<int:pk>/export.json", detail.export_json, name="export"),
     path("executions/<int:pk>/graph.svg", graphs.graph_svg_view, name="graph_svg"),
     path("executions/<int:pk>/tree-rows", detail.tree_rows, name="tree_rows"),

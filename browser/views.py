@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 
-from browser import listing, params
+from browser import listing, overview, params
 from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 from executions import health
 from executions.models import NON_TERMINAL_STATUSES, Execution, ExecutionStatus, Function, Source
@@ -48,7 +48,7 @@ def _check_redis() -> str:
 
 def home(request: HttpRequest) -> HttpResponse:
     checks = {"Database": _check_database(), "Redis": _check_redis()}
-    return render(request, "home.html", {"checks": checks})
+    return render(request, "home.html", {"checks": checks, **overview.overview_context()})
 
 
 @login_not_required
@@ -101,9 +101,31 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         "anything_mirrored": bool(page.rows) or Execution.objects.exists(),
         "counts_oob": is_partial(request),
         "running_total": counts.total(s for s in NON_TERMINAL_STATUSES if s in selected),
+        # On the newest page, a poller tells about executions newer than its top row.
+        "news_url": _news_url(flt, page) if not request.GET.get("after") else "",
     }
     template = "browser/list.html#results" if is_partial(request) else "browser/list.html"
     return vary_on_htmx(render(request, template, context))
+
+
+def _news_url(flt: listing.ListFilter, page: listing.ListPage) -> str:
+    top = listing.Cursor.of(page.rows[0]) if page.rows else None
+    query = flt.query(since=str(top) if top else "")
+    return f"{reverse('browser:news')}?{query}"
+
+
+@require_GET
+def execution_news(request: HttpRequest) -> HttpResponse:
+    """How many executions matching the list's filter started after its top row."""
+    flt = listing.ListFilter.from_query(request.GET)
+    count = listing.newer_count(flt, listing.Cursor.parse(request.GET.get("since")))
+    context = {
+        "news_url": request.get_full_path(),
+        "new_count": count,
+        "news_cap": listing.NEWS_CAP,
+        "newest_url": f"{reverse('browser:list')}?{flt.query()}",
+    }
+    return render(request, "browser/_news.html", context)
 
 
 @require_GET

@@ -94,6 +94,22 @@ def label(status: str) -> str:
     return (status or "").replace("_", " ").capitalize()
 
 
+def execution_label(status: str | None, waiting: str = "") -> str:
+    """An execution's badge: its status, or "Waiting" for a running one that waits."""
+    return "Waiting" if status == "RUNNING" and waiting else label(status or "")
+
+
+def operation_label(type_: str | None, subtype: str | None, status: str | None) -> str:
+    """An operation's badge, in the words the graph uses: "Waiting" for a pending callback,
+    a timer, a retry or a condition's next poll, "Running" for what runs."""
+    state = operation_state(type_, subtype, status)
+    if state == WAITING:
+        return "Waiting"
+    if state == RUNNING:
+        return "Running"
+    return label(status or "")
+
+
 def word(status: str) -> str:
     """'TIMED_OUT' -> 'timed out' (in a sentence)."""
     return WORDS.get(status, (status or "").replace("_", " ").lower())
@@ -122,9 +138,10 @@ def operation_state(type_: str | None, subtype: str | None, status: str | None) 
     return NOT_STARTED
 
 
-def execution_state(status: str | None) -> str:
-    """The visual state of an execution (its badge)."""
-    if status in ("PAUSING", "PAUSED"):
+def execution_state(status: str | None, waiting: str = "") -> str:
+    """The visual state of an execution (its badge). `waiting` says what a running one
+    waits for (domain.operations.waiting_for), "" while it computes."""
+    if status in ("PAUSING", "PAUSED") or (status == "RUNNING" and waiting):
         return WAITING
     if status in ("TIMED_OUT", "STOPPED", "DELETING"):
         return ENDED

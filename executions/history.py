@@ -9,6 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Count
 
+from domain import operations
+from domain.status import TERMINAL_OPERATION_STATUSES
 from executions import lambda_api, tree
 from executions.lambda_api import Endpoint
 from executions.models import TERMINAL_STATUSES, Execution, HistoryEvent, Operation
@@ -151,12 +153,19 @@ def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
         execution.pending_callbacks = (
             Operation.objects.filter(execution=locked).pending_callbacks().count()
         )
+        execution.waiting_for, execution.waiting_until = operations.waiting_for(
+            Operation.objects.filter(execution=locked)
+            .exclude(status__in=TERMINAL_OPERATION_STATUSES)
+            .values_list("type", "subtype", "status", "wait_scheduled_end")
+        )
         execution.last_event_id = max(int(e["EventId"]) for e in events)
         _apply_execution_events(execution, events)
         Execution.objects.filter(pk=locked.pk).update(
             operation_counts=execution.operation_counts,
             operation_count=execution.operation_count,
             pending_callbacks=execution.pending_callbacks,
+            waiting_for=execution.waiting_for,
+            waiting_until=execution.waiting_until,
             last_event_id=execution.last_event_id,
             input_payload=execution.input_payload,
             input_truncated=execution.input_truncated,

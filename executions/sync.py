@@ -182,7 +182,29 @@ def poll_source(source: Source) -> SourcePoll:
     Source.objects.filter(pk=source.pk).update(
         last_synced_at=timezone.now(), stale_since=None, last_error=""
     )
+    learn_capabilities(source)
     return result
+
+
+def learn_capabilities(source: Source) -> dict[str, bool]:
+    """Ask the backend once which optional actions it has, and remember the answers."""
+    unknown = [op for op in lambda_api.OPTIONAL_ACTIONS if op not in source.capabilities]
+    if not unknown:
+        return source.capabilities
+    endpoint = Endpoint.of(source)
+    learned = dict(source.capabilities)
+    for operation in unknown:
+        answer = lambda_api.supports(endpoint, operation)
+        if answer is not None:
+            learned[operation] = answer
+    if learned != source.capabilities:
+        remember_capabilities(source, learned)
+    return learned
+
+
+def remember_capabilities(source: Source, capabilities: dict[str, bool]) -> None:
+    source.capabilities = {**source.capabilities, **capabilities}
+    Source.objects.filter(pk=source.pk).update(capabilities=source.capabilities)
 
 
 # ---- executions -----------------------------------------------------------------------

@@ -125,7 +125,8 @@ def test_the_list_shows_mirrored_executions_newest_first_with_counts_per_status(
     assert re.search(r'id="count-FAILED">1<', page)
     waiting = mirror["waiting"]
     row = page[page.index(f'id="execution-{waiting.pk}"') :].split("</tr>")[0]
-    assert "durable-function-example" in row and "Running" in row
+    # It runs, but waits for its callback: the row says so, in the graph's words.
+    assert "durable-function-example" in row and ">Waiting<" in row and "for a callback" in row
     assert 'title="Callbacks waiting for an answer">1<' in row  # its pending callback
     assert f"?ids={waiting.pk}" in page  # only running rows are polled
 
@@ -166,7 +167,10 @@ def test_an_htmx_filter_request_gets_the_results_and_the_counts_out_of_band(user
     assert page.lstrip().startswith('<section id="results"')
     assert 'id="count-SUCCEEDED" hx-swap-oob="true">2<' in page
     # The rows are the swap's content; only the counts go out of band.
-    assert f'<tr id="execution-{mirror["done"].pk}" data-status="SUCCEEDED">' in page
+    assert (
+        f'<tr id="execution-{mirror["done"].pk}" data-status="SUCCEEDED" data-state="succeeded">'
+        in page
+    )
     assert "HX-Request" in response["Vary"]
 
 
@@ -205,11 +209,12 @@ def test_the_row_poller_refreshes_running_rows_and_stops_with_286_once_all_are_t
 
     assert running.status_code == 200
     assert f'hx-get="/executions/rows?ids={waiting.pk}"' in text(running)
-    assert f'<tr id="execution-{done.pk}" data-status="SUCCEEDED" hx-swap-oob="true">' in text(
-        running
+    assert (
+        f'<tr id="execution-{done.pk}" data-status="SUCCEEDED" data-state="succeeded" hx-swap-oob="true">'
+        in text(running)
     )
     assert finished.status_code == 286
-    assert 'data-status="STOPPED" hx-swap-oob="true"' in text(finished)
+    assert 'data-status="STOPPED" data-state="ended" hx-swap-oob="true"' in text(finished)
     assert "hx-trigger" not in text(finished)
 
 
@@ -280,10 +285,12 @@ def test_the_detail_page_shows_the_header_and_the_operations_tab(user_client, mi
     page = text(response)
 
     assert response.status_code == 200
-    assert 'data-testid="header-status">Running<' in page
+    # Running, and waiting for its approval: the header says which.
+    assert 'data-testid="header-status">Waiting<' in page
+    assert 'data-testid="header-waiting">waiting for a callback<' in page
     assert f'data-copy="{execution.arn}"' in page
     assert "durable-function-example" in page
-    assert f'hx-get="/executions/{execution.pk}/header?since={execution.last_event_id}"' in page
+    assert f'hx-get="/executions/{execution.pk}/header?since={execution.mirror_state}"' in page
     assert 'hx-trigger="every 3s, execution-refreshed from:body"' in page
     assert 'class="nav-link active" aria-current="page" href="/executions/' in page
     assert "waitForExternalApproval" in page
@@ -547,15 +554,23 @@ def test_the_export_has_the_execution_the_operation_tree_and_the_events_in_order
 def test_the_header_poll_announces_changes_and_stops_with_286_once_terminal(user_client, mirror):
     waiting, done = mirror["waiting"], mirror["done"]
 
-    unchanged = user_client.get(f"/executions/{waiting.pk}/header?since={waiting.last_event_id}")
+    unchanged = user_client.get(f"/executions/{waiting.pk}/header?since={waiting.mirror_state}")
     changed = user_client.get(f"/executions/{waiting.pk}/header?since=1")
-    terminal = user_client.get(f"/executions/{done.pk}/header?since={done.last_event_id}")
+    terminal = user_client.get(f"/executions/{done.pk}/header?since={done.mirror_state}")
+    # Ended, but its history not read to the end: the header keeps polling.
+    Execution.objects.filter(pk=done.pk).update(history_complete=False)
+    finishing = user_client.get(f"/executions/{done.pk}/header?since={done.mirror_state}")
 
     assert unchanged.status_code == 200 and "HX-Trigger" not in unchanged
+    # Only a change carries the action buttons (out of band) along with the header.
+    assert 'id="execution-actions-bar"' not in text(unchanged)
     assert list(json.loads(changed["HX-Trigger"])) == ["execution-changed"]
+    assert 'id="execution-actions-bar" class="d-contents" hx-swap-oob="true"' in text(changed)
     assert 'hx-trigger="every 3s, execution-refreshed from:body"' in text(unchanged)
     assert terminal.status_code == 286
     assert 'hx-trigger="execution-refreshed from:body"' in text(terminal)
+    assert finishing.status_code == 200 and "reading its last events" in text(finishing)
+    assert list(json.loads(finishing["HX-Trigger"])) == ["execution-changed"]
 
 
 def test_refresh_now_queues_a_sync_and_its_partial_polls_until_the_sync_lands(user_client, mirror):

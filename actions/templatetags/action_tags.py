@@ -24,6 +24,9 @@ def execution_actions(context: template.Context, execution: Any) -> dict[str, An
         else {},
         "next": request.get_full_path(),
         "csrf_token": context.get("csrf_token"),
+        # Offered only where the backend is known to have them (Source.capabilities).
+        "can_pause": execution.source.supports("PauseDurableExecution"),
+        "can_resume": execution.source.supports("ResumeDurableExecution"),
     }
 
 

@@ -16,7 +16,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from domain import status
+from domain import operations, status
 from domain.durations import format_duration
 
 register = template.Library()
@@ -79,6 +79,43 @@ def op_state(operation: Any) -> str:
 def status_badge(execution_status: str) -> str:
     """Bootstrap badge classes for an execution's status."""
     return STATE_BADGES[status.execution_state(execution_status)]
+
+
+@register.filter
+def exec_state(execution: Any) -> str:
+    """The visual state of an execution: a running one that waits is "waiting"."""
+    return status.execution_state(execution.status, execution.waiting)
+
+
+@register.filter
+def exec_badge(execution: Any) -> str:
+    return STATE_BADGES[exec_state(execution)]
+
+
+@register.filter
+def exec_label(execution: Any) -> str:
+    """'Succeeded', 'Running', or 'Waiting' for a running execution that waits."""
+    return status.execution_label(execution.status, execution.waiting)
+
+
+@register.simple_tag
+def waiting_note(execution: Any) -> str:
+    """What a waiting execution waits for: "for a callback", "for a timer, until 14:02"."""
+    kind = execution.waiting
+    if not kind:
+        return ""
+    words = operations.WAITING_WORDS.get(kind, kind)
+    if kind == operations.WAITING_TIMER and execution.waiting_until:
+        return format_html("{} until {}", words, time(execution.waiting_until))
+    return words
+
+
+@register.filter
+def op_status_label(operation: Any) -> str:
+    """An operation's status in the graph's words ("Waiting", "Running", "Succeeded")."""
+    if isinstance(operation, str):
+        return status.operation_label(None, None, operation)
+    return status.operation_label(operation.type, operation.subtype, operation.status)
 
 
 @register.filter

@@ -23,6 +23,7 @@ clients and the call hook), `calls` (one budgeted, retried call), `reading`, `ac
 from __future__ import annotations
 
 from executions.lambda_api.acting import (
+    OPTIONAL_ACTIONS,
     pause_execution,
     resume_execution,
     send_callback_failure,
@@ -30,6 +31,7 @@ from executions.lambda_api.acting import (
     send_callback_success,
     start_execution,
     stop_execution,
+    supports,
 )
 from executions.lambda_api.calls import (
     budget_wait,
@@ -60,6 +62,7 @@ from executions.lambda_api.status_events import delete_status_events, receive_st
 __all__ = [
     "BUDGET_EXHAUSTED",
     "MAX_HISTORY_PAGE",
+    "OPTIONAL_ACTIONS",
     "Endpoint",
     "LambdaApiError",
     "add_call_listener",
@@ -88,4 +91,5 @@ __all__ = [
     "sqs_client",
     "start_execution",
     "stop_execution",
+    "supports",
 ]

@@ -39,6 +39,28 @@ def stop_execution(
     return clean(call(endpoint, "StopDurableExecution", **params))
 
 
+# APIs that some backends lack: AWS's local runner answers UnknownOperationException.
+OPTIONAL_ACTIONS = ("PauseDurableExecution", "ResumeDurableExecution")
+# An execution that cannot exist (account 000000000000), so that asking changes nothing.
+_PROBE_ARN = (
+    "arn:aws:lambda:{region}:000000000000:function:durable-console-probe:$LATEST"
+    "/durable-execution/probe/00000000-0000-0000-0000-000000000000"
+)
+
+
+def supports(endpoint: Endpoint, operation: str) -> bool | None:
+    """Whether the backend has `operation`, asked about an execution that cannot exist: a
+    backend without it answers "unknown operation", one with it "not found" or "denied".
+    None when the answer tells neither (throttled, unreachable)."""
+    try:
+        call(endpoint, operation, DurableExecutionArn=_PROBE_ARN.format(region=endpoint.region))
+    except LambdaApiError as exc:
+        if exc.unsupported:
+            return False
+        return True if exc.permanent else None
+    return True
+
+
 def pause_execution(endpoint: Endpoint, arn: str, reason: str = "") -> None:
     params: dict[str, Any] = {"DurableExecutionArn": arn}
     if reason:

@@ -46,6 +46,10 @@ class Execution(models.Model):
     operation_count = models.PositiveIntegerField(default=0)
     operation_counts = models.JSONField(default=dict, blank=True)
     pending_callbacks = models.PositiveIntegerField(default=0)
+    # What a running execution waits for (domain.operations.waiting_for: "callback",
+    # "timer", "retry", "poll"; "" while it computes), and until when for a timer.
+    waiting_for = models.CharField(max_length=16, blank=True, default="")
+    waiting_until = models.DateTimeField(null=True, blank=True)
     # Incremental history reading: events up to last_event_id are stored.
     last_event_id = models.PositiveIntegerField(default=0)
     # True once a terminal execution's history has been read to its end; such an
@@ -95,6 +99,28 @@ class Execution(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def settled(self) -> bool:
+        """Ended, and its history read to the end: the mirror will not change again."""
+        return self.is_terminal and self.history_complete
+
+    @property
+    def mirror_state(self) -> str:
+        """Changes whenever what a page shows of the execution can change: new events,
+        a new status (listing and status events set it before the history is read), the
+        history read to its end."""
+        return f"{self.last_event_id}.{self.status}.{int(self.history_complete)}"
+
+    @property
+    def waiting(self) -> str:
+        """What it waits for while it runs ("" when it computes or has ended)."""
+        return self.waiting_for if self.status == "RUNNING" else ""
+
+    @property
+    def callbacks_waiting(self) -> int:
+        """Callbacks waiting for an answer; none once the execution has ended."""
+        return 0 if self.is_terminal else self.pending_callbacks
 
 
 class HistoryEvent(models.Model):

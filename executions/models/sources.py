@@ -57,6 +57,10 @@ class Source(models.Model):
             'defaults (raised through Service Quotas), e.g. {"GetDurableExecutionHistory": 50}.'
         ),
     )
+    # What the backend can do beyond reading, learned once (executions.sync.learn_
+    # capabilities) and remembered: {"PauseDurableExecution": false} for AWS's local
+    # runner. Pages offer an action only where it is known to be there.
+    capabilities = models.JSONField(default=dict, blank=True, editable=False)
     # Status events (EventBridge -> SQS, deploy/aws/status-events.yaml): with a queue, new
     # executions and status changes arrive within seconds, and listing becomes a slow
     # reconciliation every reconcile_interval_seconds.
@@ -84,6 +88,11 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def supports(self, operation: str) -> bool:
+        """Whether the backend is known to have `operation` (an optional one, such as
+        PauseDurableExecution); unknown counts as no until it has been asked."""
+        return bool(self.capabilities.get(operation))
 
     @property
     def is_aws(self) -> bool:

@@ -43,7 +43,9 @@ def test_a_user_filters_the_list_opens_a_running_execution_and_watches_it_finish
     # The list, then filtered to running executions (the filter lands in the URL).
     page.goto(f"{base}/executions/")
     row = page.locator(f"#execution-{execution.pk}")
-    expect(row.get_by_test_id("row-status")).to_have_text("Running")
+    # It runs, but waits for its approval callback: "Waiting", and for what.
+    expect(row.get_by_test_id("row-status")).to_have_text("Waiting")
+    expect(row.get_by_test_id("row-waiting")).to_have_text("for a callback")
     expect(page.locator("#results tbody tr")).to_have_count(2)
     screenshot(page, "executions-list.png")
     page.locator('label[for="status-RUNNING"]').click()
@@ -61,13 +63,13 @@ def test_a_user_filters_the_list_opens_a_running_execution_and_watches_it_finish
     watcher = page.context.new_page()
     watcher.goto(page.url)
     expect(watcher.locator(f"#execution-{execution.pk}").get_by_test_id("row-status")).to_have_text(
-        "Running"
+        "Waiting"
     )
 
     # The running execution's detail page, and each tab by its own URL.
     row.get_by_role("link", name=name).click()
     expect(page).to_have_url(f"{base}/executions/{execution.pk}/")
-    expect(page.get_by_test_id("header-status")).to_have_text("Running")
+    expect(page.get_by_test_id("header-status")).to_have_text("Waiting")
     # The graph is the default tab.
     expect(page.locator("#tab-area")).to_have_attribute("data-tab", "graph")
     for tab in TABS:

@@ -52,7 +52,7 @@ def test_a_watched_execution_shows_a_callback_answered_elsewhere_within_seconds(
     make_user("wendy")
     log_in(page, live_server.url, "wendy")
     page.goto(f"{live_server.url}/executions/{execution.pk}/operations/")
-    expect(page.get_by_test_id("header-status")).to_have_text("Running")
+    expect(page.get_by_test_id("header-status")).to_have_text("Waiting")
     expect(page.get_by_test_id("last-synced")).to_contain_text("while this page is open")
     expect(page.get_by_text("prepareOrder")).to_have_count(0)
 

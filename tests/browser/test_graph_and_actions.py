@@ -108,7 +108,9 @@ def test_an_operator_stops_a_sleeping_execution_from_its_page(
     make_user("stan", "operator")
     log_in(page, live_server.url, "stan")
     page.goto(f"{live_server.url}/executions/{execution.pk}/")
-    expect(page.get_by_test_id("header-status")).to_have_text("Running")
+    # Running, but asleep on its one-hour timer: the header says what it waits for.
+    expect(page.get_by_test_id("header-status")).to_have_text("Waiting")
+    expect(page.get_by_test_id("header-waiting")).to_contain_text("for a timer until")
     page.get_by_test_id("stop-open").click()
     page.get_by_label("Message").fill("Runaway: stopped in a test")
     screenshot(page, "stop-form.png")

@@ -1,0 +1,265 @@
+"""In chromium: what an operator meets in the first hour. The landing page tells the
+truth about the sources; a detail page left open while its execution finishes ends with
+header, buttons, graph and tabs all final; waiting is told apart from running; a new
+execution announces itself on the list; the list reads on a phone and in dark mode.
+
+The test plays the external system: it answers callbacks through boto3 and runs the sync
+in this process (the live server shares the test database); the open pages follow by
+their htmx polling, without a reload.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from playwright.sync_api import Page, expect
+
+from executions import sync
+from executions.models import Execution
+from sandbox.client import start, wait_for_callback, wait_for_status
+from tests.browser.helpers import log_in, make_user, screenshot
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1440, "height": 900}
+
+
+def _dark(page: Page) -> None:
+    page.evaluate("localStorage.setItem('durable-console-theme', 'dark')")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-bs-theme", "dark")
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(c) / 255 for c in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG contrast ratio of two computed `rgb(...)` colours."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _in_viewport(page: Page, locator) -> bool:
+    box = locator.bounding_box()
+    size = page.viewport_size
+    return (
+        box is not None
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"]
+        and box["y"] + box["height"] <= size["height"]
+    )
+
+
+def test_the_overview_shows_each_source_its_counts_and_what_needs_a_person(
+    live_server, page: Page, sandbox_source, lambda_sandbox
+):
+    tag = uuid.uuid4().hex[:6]
+    waiting_arn = start(lambda_sandbox, "coffee-order", {"orderId": tag}, f"coffee-{tag}")
+    failed_arn = start(lambda_sandbox, "order-processor", {}, f"broken-{tag}")
+    wait_for_callback(lambda_sandbox, waiting_arn, "baristaAccepts")
+    wait_for_status(lambda_sandbox, failed_arn)
+    sandbox_source.function_names = ["coffee-order", "order-processor"]
+    sandbox_source.discover = False
+    sandbox_source.save()
+    sync.poll_source(sandbox_source)
+    for execution in Execution.objects.all():
+        sync.sync_execution(execution.pk)
+    make_user("olga")
+    log_in(page, live_server.url, "olga")
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{live_server.url}/")
+
+    # Not "No sources yet": the source, its state and its counts from the mirror.
+    expect(page.get_by_text("No sources yet")).to_have_count(0)
+    source = page.get_by_test_id(f"source-{sandbox_source.name}")
+    expect(source.get_by_test_id("source-state")).to_have_text("Healthy")
+    expect(source.get_by_test_id("source-counts")).to_contain_text("1 running")
+    expect(source.get_by_test_id("source-counts")).to_contain_text("1 failed")
+    # What needs a person: the callback waiting, the failure, what runs longest.
+    expect(page.get_by_test_id("overview-callbacks")).to_contain_text(f"coffee-{tag}")
+    expect(page.get_by_test_id("overview-callbacks")).to_contain_text("baristaAccepts")
+    expect(page.get_by_test_id("overview-failures")).to_contain_text(f"broken-{tag}")
+    running = page.get_by_test_id("overview-running")
+    expect(running).to_contain_text(f"coffee-{tag}")
+    expect(running).to_contain_text("Waiting")
+    expect(running).to_contain_text("for a callback")
+    screenshot(page, "overview.png")
+    page.get_by_test_id("overview-callbacks").get_by_role("link", name="baristaAccepts").click()
+    expect(page.get_by_test_id("callback-id")).to_be_visible()
+
+    # A source that fails says so, with the error, on the same page.
+    sandbox_source.last_error = "GetDurableExecutionHistory: AccessDeniedException: no"
+    sandbox_source.save()
+    page.goto(f"{live_server.url}/")
+    expect(source.get_by_test_id("source-state")).to_have_text("Failing")
+    expect(source.get_by_test_id("source-detail")).to_contain_text("AccessDeniedException")
+
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "overview-phone.png")
+    _dark(page)
+    screenshot(page, "overview-phone-dark.png")
+
+
+def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
+    live_server, page: Page, sandbox_source, lambda_sandbox
+):
+    name = f"finish-{uuid.uuid4().hex[:6]}"
+    arn = start(lambda_sandbox, "coffee-order", {"orderId": name}, name)
+    accepts = wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+    execution = sync.sync_arn(sandbox_source, arn)
+    make_user("opal", "operator")
+    log_in(page, live_server.url, "opal")
+    page.set_viewport_size(DESKTOP)
+    page.goto(f"{live_server.url}/executions/{execution.pk}/")
+
+    # Waiting, and for what; the badge opens the callback where it is answered.
+    header = page.locator("#execution-header")
+    expect(page.get_by_test_id("header-status")).to_have_text("Waiting")
+    expect(page.get_by_test_id("header-waiting")).to_have_text("waiting for a callback")
+    expect(page.get_by_test_id("execution-actions")).to_be_visible()
+    expect(page.get_by_test_id("pause")).to_have_count(0)  # the sandbox has no pause
+    page.get_by_test_id("callbacks-waiting").click()
+    panel = page.locator("#operation-panel")
+    expect(panel.get_by_test_id("callback-id")).to_have_text(accepts)
+    send = panel.get_by_role("button", name="Send success")
+    send.scroll_into_view_if_needed()
+    expect(send).to_be_visible()
+    assert _in_viewport(page, send)
+    screenshot(page, "detail-callback-from-header.png")
+    panel.get_by_role("button", name="Close").click()
+    expect(panel).to_be_hidden()
+
+    # The Stop… form opens over the page: the toolbar's buttons stay where they were.
+    export = page.get_by_role("link", name="Export JSON")
+    before = export.bounding_box()
+    page.get_by_test_id("stop-open").click()
+    expect(page.get_by_test_id("stop-confirm")).to_be_visible()
+    assert export.bounding_box() == before
+    page.get_by_test_id("stop-open").click()
+
+    # The first callback is answered elsewhere; the page follows.
+    lambda_sandbox.send_durable_execution_callback_success(
+        CallbackId=accepts, Result=b'{"accepted": true}'
+    )
+    completed = wait_for_callback(lambda_sandbox, arn, "orderCompleted")
+    sync.sync_execution(execution.pk)
+    graph = page.locator("#execution-graph")
+    expect(graph.locator("g.node", has_text="prepareOrder")).to_have_count(1, timeout=15_000)
+    expect(page.get_by_test_id("header-status")).to_have_text("Waiting")
+
+    # The last one too. The listing sees the new status before the history is read: the
+    # header says so and keeps polling, with the buttons already gone.
+    lambda_sandbox.send_durable_execution_callback_success(CallbackId=completed, Result=b"{}")
+    wait_for_status(lambda_sandbox, arn)
+    sandbox_source.function_names = ["coffee-order"]
+    sandbox_source.discover = False
+    sandbox_source.save()
+    sync.poll_source(sandbox_source)
+    assert not Execution.objects.get(pk=execution.pk).history_complete
+    expect(page.get_by_test_id("header-status")).to_have_text("Succeeded", timeout=15_000)
+    expect(page.get_by_test_id("header-finishing")).to_be_visible()
+    expect(page.get_by_test_id("execution-actions")).to_have_count(0)
+    expect(page.get_by_test_id("callbacks-waiting")).to_have_count(0)
+    expect(header).to_have_attribute("data-settled", "false")
+
+    # The history is read to its end: everything is final, and the polling stops.
+    sync.sync_execution(execution.pk)
+    expect(header).to_have_attribute("data-settled", "true", timeout=15_000)
+    expect(page.get_by_test_id("header-finishing")).to_have_count(0)
+    expect(graph.locator("g#end")).to_have_class("node end terminal state-succeeded")
+    expect(graph.locator("g.node.state-waiting")).to_have_count(0)
+    expect(graph.locator("g.node.state-running")).to_have_count(0)
+    screenshot(page, "detail-finished-graph.png")
+    page.locator('[data-tab-link="operations"]').click()
+    expect(page.locator("#tree-body")).to_be_visible()
+    expect(page.locator("#tree-body .badge", has_text="Waiting")).to_have_count(0)
+    expect(page.locator("#tree-body .badge", has_text="Running")).to_have_count(0)
+    screenshot(page, "detail-finished-operations.png")
+    headers: list[str] = []
+    page.on("request", lambda r: headers.append(r.url) if "/header" in r.url else None)
+    time.sleep(7)  # two polling periods: a page that still polled would ask twice
+    assert headers == []
+
+
+def test_the_list_announces_new_executions_without_moving_the_rows(
+    live_server, page: Page, sandbox_source, lambda_sandbox
+):
+    tag = uuid.uuid4().hex[:6]
+    first = start(lambda_sandbox, "echo-steps", {"names": ["a"]}, f"first-{tag}")
+    wait_for_status(lambda_sandbox, first)
+    sync.sync_arn(sandbox_source, first)
+    make_user("nina")
+    log_in(page, live_server.url, "nina")
+    page.goto(f"{live_server.url}/executions/?name={tag}")
+    rows = page.locator("#execution-rows tr")
+    expect(rows).to_have_count(1)
+    expect(page.get_by_test_id("new-executions")).to_have_count(0)
+
+    for n in (2, 3):
+        arn = start(lambda_sandbox, "echo-steps", {"names": ["a"]}, f"later-{n}-{tag}")
+        wait_for_status(lambda_sandbox, arn)
+        sync.sync_arn(sandbox_source, arn)
+    other = start(
+        lambda_sandbox, "echo-steps", {"names": ["a"]}, f"unrelated-{uuid.uuid4().hex[:6]}"
+    )
+    wait_for_status(lambda_sandbox, other)
+    sync.sync_arn(sandbox_source, other)  # does not match the filter: not counted
+
+    news = page.get_by_test_id("new-executions")
+    expect(news).to_have_text("2 new executions · show", timeout=15_000)
+    expect(rows).to_have_count(1)  # the reader's rows stay put until asked
+    screenshot(page, "list-news.png")
+    news.click()
+    expect(rows).to_have_count(3)
+    expect(rows.first).to_contain_text(f"later-3-{tag}")
+    expect(page.get_by_test_id("new-executions")).to_have_count(0)
+
+
+def test_the_list_on_a_phone_shows_name_status_and_age_first(
+    live_server, page: Page, sandbox_source, lambda_sandbox
+):
+    tag = uuid.uuid4().hex[:6]
+    arn = start(lambda_sandbox, "coffee-order", {"orderId": tag}, f"phone-{tag}")
+    wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+    execution = sync.sync_arn(sandbox_source, arn)
+    make_user("pia")
+    log_in(page, live_server.url, "pia")
+    page.set_viewport_size(PHONE)
+    page.goto(f"{live_server.url}/executions/")
+    row = page.locator(f"#execution-{execution.pk}")
+    status = row.get_by_test_id("row-status")
+    expect(status).to_have_text("Waiting")
+    # No sideways scrolling; name, status and age on the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for part in (row.get_by_role("link", name=f"phone-{tag}"), status, row.locator(".ended-cell")):
+        box = part.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    screenshot(page, "list-phone.png")
+    _dark(page)
+    body_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert body_bg not in ("rgb(255, 255, 255)", "rgb(248, 249, 250)"), body_bg
+    screenshot(page, "list-phone-dark.png")
+    # Each status's dot stands out from the filter card it sits on (Deleting's did not).
+    dots = page.evaluate(
+        """[...document.querySelectorAll('.status-chip .status-dot')].map(
+             d => getComputedStyle(d).backgroundColor)"""
+    )
+    card = page.evaluate("getComputedStyle(document.querySelector('.filter-form')).backgroundColor")
+    assert len(dots) == 8 and all(_contrast(dot, card) >= 2.5 for dot in dots), (dots, card)
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, "list-desktop-dark.png")
+
+
+def test_the_backend_is_asked_once_which_actions_it_has(sandbox_source):
+    assert sandbox_source.capabilities == {}
+    learned = sync.learn_capabilities(sandbox_source)
+    # AWS's local runner has no pause or resume: the pages will not offer them.
+    assert learned == {"PauseDurableExecution": False, "ResumeDurableExecution": False}
+    sandbox_source.refresh_from_db()
+    assert sandbox_source.capabilities == learned
+    assert not sandbox_source.supports("PauseDurableExecution")
