@@ -8,7 +8,14 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from sandbox.client import history, start, wait_for_callback, wait_for_event, wait_for_status
+from sandbox.client import (
+    history,
+    start,
+    wait_for,
+    wait_for_callback,
+    wait_for_event,
+    wait_for_status,
+)
 
 
 def _unique(prefix: str) -> str:
@@ -203,6 +210,14 @@ def test_a_sleeping_execution_can_be_stopped(lambda_sandbox):
     callback_id = wait_for_callback(lambda_sandbox, arn, "waitForExternalApproval")
     lambda_sandbox.send_durable_execution_callback_success(CallbackId=callback_id, Result=b"{}")
     wait_for_event(lambda_sandbox, arn, "WaitStarted")
+
+    def asleep() -> bool:
+        # Sleeping: the invocation that started the timer has ended (on a loaded machine
+        # its InvocationCompleted can land after a stop sent right after WaitStarted).
+        events = [e["EventType"] for e in history(lambda_sandbox, arn)]
+        return events[-1] == "InvocationCompleted" and "WaitStarted" in events
+
+    wait_for(asleep, 30, what="the execution asleep on its timer")
     lambda_sandbox.stop_durable_execution(
         DurableExecutionArn=arn, Error={"ErrorType": "Stopped", "ErrorMessage": "by a test"}
     )
