@@ -180,6 +180,17 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     expect(page.locator("#tree-body .badge", has_text="Waiting")).to_have_count(0)
     expect(page.locator("#tree-body .badge", has_text="Running")).to_have_count(0)
     screenshot(page, "detail-finished-operations.png")
+    # On a phone the header wraps and nothing scrolls sideways; dark mode covers it all.
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(page, "detail-phone.png")
+    _dark(page)
+    card = page.evaluate(
+        "getComputedStyle(document.querySelector('.execution-card')).backgroundColor"
+    )
+    assert _contrast(card, "rgb(255, 255, 255)") > 5, card
+    screenshot(page, "detail-phone-dark.png")
+    page.set_viewport_size(DESKTOP)
     headers: list[str] = []
     page.on("request", lambda r: headers.append(r.url) if "/header" in r.url else None)
     time.sleep(7)  # two polling periods: a page that still polled would ask twice
@@ -239,7 +250,12 @@ def test_the_list_on_a_phone_shows_name_status_and_age_first(
     for part in (row.get_by_role("link", name=f"phone-{tag}"), status, row.locator(".ended-cell")):
         box = part.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    # The filters fold away behind one button on a phone, and open on demand.
+    expect(page.get_by_label("Name contains")).to_be_hidden()
     screenshot(page, "list-phone.png")
+    page.get_by_test_id("filters-toggle").click()
+    expect(page.get_by_label("Name contains")).to_be_visible()
+    screenshot(page, "list-phone-filters.png")
     _dark(page)
     body_bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert body_bg not in ("rgb(255, 255, 255)", "rgb(248, 249, 250)"), body_bg
