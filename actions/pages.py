@@ -8,9 +8,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from actions import roles
@@ -19,6 +20,7 @@ from executions.models import (
     TERMINAL_STATUSES,
     AuditEntry,
     AuditOutcome,
+    Execution,
     HistoryEvent,
     Operation,
 )
@@ -68,6 +70,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
         )
     }
     can_act = roles.can_act(request.user)
+    back = urlencode({"next": request.get_full_path()})
     items = []
     for op in rows:
         details = started.get((op.execution_id, op.operation_id), {})
@@ -76,6 +79,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
             {
                 "operation": op,
                 "execution": op.execution,
+                "form_url": reverse("actions:callback_form", args=[op.execution_id, op.callback_id])
+                + f"?{back}",
                 "timeout_at": _deadline(op.started_at, details.get("Timeout")),
                 "heartbeat_at": _deadline(op.started_at, details.get("HeartbeatTimeout")),
                 "input": payloads.payload(op.execution.input_payload).text,
@@ -125,6 +130,69 @@ def approvals_count(request: HttpRequest) -> HttpResponse:
 
 AUDIT_FILTERS = ("action", "username", "outcome", "arn")
 
+# What each action did, in words: (when it was done, when it was only tried), by
+# AuditEntry.action. The outcome badge beside it says which.
+ACTION_WORDS = {
+    "callback_success": ("Approved callback", "Approve callback"),
+    "callback_failure": ("Rejected callback", "Reject callback"),
+    "callback_heartbeat": ("Sent a heartbeat to callback", "Heartbeat to callback"),
+    "stop": ("Stopped execution", "Stop execution"),
+    "pause": ("Paused execution", "Pause execution"),
+    "resume": ("Resumed execution", "Resume execution"),
+    "start": ("Started execution", "Start execution"),
+}
+
+
+def action_words(action: str, done: bool = True) -> str:
+    words = ACTION_WORDS.get(action)
+    if words is None:
+        return action.replace("_", " ").capitalize()
+    return words[0] if done else words[1]
+
+
+def _names_in_arn(arn: str) -> tuple[str, str]:
+    """`...:function:FUNCTION[:QUALIFIER]/durable-execution/NAME/ID` -> (NAME, FUNCTION),
+    for an execution the mirror does not hold; blanks for what is not there."""
+    head, found, tail = arn.partition("/durable-execution/")
+    if not found:
+        return "", ""
+    _, _, function = head.partition(":function:")
+    return tail.split("/", 1)[0], function.split(":", 1)[0]
+
+
+def audit_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
+    """Each entry with its action in words and the execution it touched (name, function
+    and page when the mirror holds it), read in three queries for the whole page."""
+    arns = {e.execution_arn for e in entries if e.execution_arn}
+    executions = {
+        execution.arn: execution
+        for execution in Execution.objects.filter(arn__in=arns).select_related("function")
+    }
+    callback_ids = {e.callback_id for e in entries if e.callback_id}
+    callbacks = {
+        (op.execution_id, op.callback_id): op.label
+        for op in Operation.objects.filter(
+            execution_id__in=[e.pk for e in executions.values()],
+            type="CALLBACK",
+            callback_id__in=callback_ids,
+        ).only("execution_id", "callback_id", "name", "subtype", "type", "operation_id")
+    }
+    rows = []
+    for entry in entries:
+        execution = executions.get(entry.execution_arn)
+        name, function = _names_in_arn(entry.execution_arn)
+        rows.append(
+            {
+                "entry": entry,
+                "words": action_words(entry.action, entry.outcome == AuditOutcome.SUCCEEDED),
+                "execution": execution,
+                "name": execution.name if execution else name,
+                "function": execution.function.name if execution else function,
+                "callback": callbacks.get((execution.pk, entry.callback_id)) if execution else None,
+            }
+        )
+    return rows
+
 
 @require_GET
 def audit(request: HttpRequest) -> HttpResponse:
@@ -138,17 +206,23 @@ def audit(request: HttpRequest) -> HttpResponse:
     if values["outcome"]:
         entries = entries.filter(outcome=values["outcome"])
     if values["arn"]:
-        entries = entries.filter(execution_arn__icontains=values["arn"])
+        # By ARN, or by the name of a mirrored execution (not every backend's ARNs hold it).
+        named = Execution.objects.filter(name__icontains=values["arn"]).values("arn")
+        entries = entries.filter(
+            Q(execution_arn__icontains=values["arn"]) | Q(execution_arn__in=named)
+        )
     page = Paginator(entries, 50).get_page(params.integer(request.GET, "page", minimum=1))
     query = urlencode({k: v for k, v in values.items() if v})
+    actions = AuditEntry.objects.values_list("action", flat=True).distinct().order_by()
     return render(
         request,
         "actions/audit.html",
         {
             "page": page,
+            "rows": audit_rows(list(page.object_list)),
             "values": values,
             "query": query,
-            "actions": AuditEntry.objects.values_list("action", flat=True).distinct().order_by(),
+            "actions": sorted((a, action_words(a)) for a in actions),
             "outcomes": AuditOutcome.choices,
         },
     )

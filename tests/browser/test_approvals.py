@@ -45,10 +45,12 @@ def test_an_operator_approves_a_coffee_order_from_the_inbox_until_it_succeeds(
     expect(page.get_by_test_id("approvals-count")).not_to_have_text("0")
     screenshot(page, "approvals.png")
     row.get_by_test_id("approve").click()
+    page.locator(".modal.show").get_by_test_id("approve-confirm").click()
     expect(page.locator(".alert-success")).to_contain_text("Sent success")
 
     row = _row(page, live_server.url, name, "orderCompleted")
     row.get_by_test_id("approve").click()
+    page.locator(".modal.show").get_by_test_id("approve-confirm").click()
     _status(arn, "SUCCEEDED")
     page.goto(f"{live_server.url}/audit/")
     expect(page.get_by_test_id("audit-row").filter(has_text=arn)).to_have_count(2)
@@ -66,6 +68,7 @@ def test_an_operator_rejects_a_transaction_and_it_fails(
 
     row = _row(page, live_server.url, name, "humanVerification")
     row.get_by_test_id("reject").click()
+    page.locator(".modal.show").get_by_test_id("reject-confirm").click()
     expect(page.locator(".alert-success")).to_contain_text("Sent failure")
     _status(arn, "FAILED")
 
