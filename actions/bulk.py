@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -90,3 +91,32 @@ def run_bulk_stop(job_id: int) -> dict:
         BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
     BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
     return {"job_id": job_id, "done": len(job.execution_ids), "failed": len(failures)}
+
+
+# What became of each execution, for the job's page.
+STOPPED, FAILED, QUEUED = "stopped", "failed", "queued"
+RESULTS_PER_PAGE = 100
+
+
+def job_results(job: BulkJob, page_number: Any = 1) -> Page:
+    """One page of the job's executions in the order they are worked on, each with its
+    outcome: stop sent (`stopped`), `failed` with the reason, or still `queued`."""
+    page = Paginator(list(enumerate(job.execution_ids)), RESULTS_PER_PAGE).get_page(page_number)
+    ids = [execution_id for _, execution_id in page.object_list]
+    executions = Execution.objects.select_related("function").in_bulk(ids)
+    failures = {f.get("execution_id"): f for f in job.failures}
+    rows = []
+    for index, execution_id in page.object_list:
+        failure = failures.get(execution_id)
+        execution = executions.get(execution_id)
+        rows.append(
+            {
+                "id": execution_id,
+                "execution": execution,
+                "name": execution.name if execution else (failure or {}).get("name", ""),
+                "outcome": FAILED if failure else STOPPED if index < job.done else QUEUED,
+                "error": (failure or {}).get("error", ""),
+            }
+        )
+    page.object_list = rows
+    return page

@@ -10,6 +10,8 @@ A form reads the POST; the rules stay in actions/services.py. `submit()` does, i
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -18,7 +20,7 @@ from django.http import QueryDict
 
 from actions import bulk, roles, services
 from actions.services import ActionResult
-from executions.models import Execution, Function, Operation
+from executions.models import Execution, ExecutionStatus, Function, Operation
 
 REPLAYED = (
     "This form was already sent, or it has expired; nothing was sent again. "
@@ -173,6 +175,30 @@ class ResumeForm(ExecutionForm):
 
 
 # ---- start ----------------------------------------------------------------------------
+
+# An example longer than this is no help in a form.
+EXAMPLE_MAX_CHARS = 2000
+
+
+def example_inputs(functions: Iterable[Function]) -> dict[int, dict[str, str]]:
+    """An example input for each function that has run: the input of its latest execution
+    that succeeded (else of its latest one), laid out as JSON, with that execution's name.
+    Shown beside the start form, never filled in unasked: it may be a real order."""
+    examples = {}
+    for function in functions:
+        runs = Execution.objects.filter(
+            function=function, input_payload__isnull=False, input_truncated=False
+        ).only("name", "input_payload")
+        execution = runs.filter(status=ExecutionStatus.SUCCEEDED).first() or runs.first()
+        if execution is None or len(execution.input_payload) > EXAMPLE_MAX_CHARS:
+            continue
+        try:
+            text = json.dumps(json.loads(execution.input_payload), indent=2, ensure_ascii=False)
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to lay out
+            continue
+        if len(text) <= EXAMPLE_MAX_CHARS:
+            examples[function.pk] = {"input": text, "execution": execution.name}
+    return examples
 
 
 class StartForm(ActionForm):

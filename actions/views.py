@@ -188,12 +188,14 @@ def _start_page(
     # Refused: what was typed is kept.
     sent = {name: form.data.get(name, "") for name in ("function", "name", "input")}
     can_act = roles.can_act(request.user)
+    functions = functions.distinct().order_by("source__name", "name", "qualifier")
     return render(
         request,
         "actions/start.html",
         {
-            "functions": functions.distinct().order_by("source__name", "name", "qualifier"),
-            "values": {"input": "{}", **(sent if form.is_bound else {})},
+            "functions": functions,
+            "examples": forms.example_inputs(functions) if can_act else {},
+            "values": sent if form.is_bound else {},
             "error": error,
             "token": roles.one_time_token(request.user) if can_act else "",
             "can_act": can_act,
@@ -236,7 +238,8 @@ def bulk_stop(request: HttpRequest) -> HttpResponse:
 @require_GET
 def bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress: the page, or (polled by htmx) the bar, until it finishes."""
-    context = {"job": get_object_or_404(BulkJob, pk=pk)}
+    job = get_object_or_404(BulkJob, pk=pk)
+    context = {"job": job, "results": bulk.job_results(job, request.GET.get("page"))}
     if not is_partial(request):
         return vary_on_htmx(render(request, "actions/bulk_job.html", context))
     if context["job"].finished:
