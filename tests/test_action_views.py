@@ -9,10 +9,12 @@ import uuid
 import pytest
 from django.contrib.auth.models import Group, User
 
+from actions import bulk, services
 from console.celery import app as celery_app
 from executions import sync
-from executions.models import AuditEntry, BulkJob, Execution, Operation
-from sandbox.client import start, wait_for_callback
+from executions.models import AuditEntry, AuditOutcome, BulkJob, Execution, Operation
+from sandbox.client import start, wait_for_callback, wait_for_status
+from tests.hostile import HTML, MARKERS, SCRIPT
 
 pytestmark = pytest.mark.django_db
 
@@ -225,3 +227,99 @@ def test_starting_from_the_form_and_syncing_leaves_one_entry_for_the_function_in
     select = re.search(r'<select[^>]*id="filter-function".*?</select>', page, re.S).group(0)
     entries = re.findall(r"<option value=\"\d+\"[^>]*>\s*bulk-ledger[^<]*</option>", select)
     assert len(entries) == 1, entries
+
+
+def _audit_rows(page: str) -> dict[str, str]:
+    rows = re.findall(r'<tr data-testid="audit-row".*?</tr>', page, re.S)
+    return {re.search(r'data-action="(\w+)"', row).group(1): row for row in rows}
+
+
+def test_the_audit_log_names_and_links_the_execution_in_words_with_its_arn_at_hand(
+    operator_client, waiting_coffee
+):
+    execution, callback = waiting_coffee
+    otto = User.objects.get(username="otto")
+    assert services.callback_success(otto, execution, callback, '{"approved": true}').ok
+    assert services.stop(otto, execution, "Test", "stopped by a test").ok
+    # What a backend's refusal leaves (the sandbox refuses no valid stop): tried, not done.
+    AuditEntry.objects.create(
+        username="otto", action="pause", source_name="sandbox", execution_arn=execution.arn,
+        outcome=AuditOutcome.FAILED, error="Pause is not supported by this backend.",
+    )  # fmt: skip
+
+    page = operator_client.get("/audit/").content.decode()
+
+    rows = _audit_rows(page)
+    assert set(rows) == {"callback_success", "pause", "stop"}
+    words = {"callback_success": "Approved callback", "pause": "Pause execution"}
+    words["stop"] = "Stopped execution"
+    for action, row in rows.items():
+        link = rf'<a [^>]*href="/executions/{execution.pk}/"[^>]*>{re.escape(execution.name)}</a>'
+        assert re.search(link, row), row
+        assert re.search(rf'data-testid="audit-action"[^>]*>{words[action]}</span>', row), row
+        assert f">{execution.function.name}</div>" in row
+        assert f'data-testid="audit-arn">{execution.arn}</code>' in row
+    assert "baristaAccepts" in rows["callback_success"]
+    assert "not supported" in rows["pause"]
+    assert ">callback_success<" not in page and ">stop<" not in page
+    # The action filter offers the same words.
+    assert '<option value="callback_success" >Approved callback</option>' in page
+
+
+def _bulk_results(response) -> list[tuple[str, int, str]]:
+    page = response.content.decode()
+    return [
+        (outcome, int(pk), name)
+        for outcome, pk, name in re.findall(
+            r'<tr data-testid="bulk-result" data-outcome="(\w+)">\s*<td[^>]*>'
+            r'<a class="text-break" href="/executions/(\d+)/">([^<]+)</a>',
+            page,
+        )
+    ]
+
+
+def test_the_bulk_stop_page_lists_each_execution_with_its_outcome_and_a_link(
+    operator_client, sandbox_source, lambda_sandbox
+):
+    running = [
+        start(lambda_sandbox, "coffee-order", {}, f"bl-{uuid.uuid4().hex[:8]}") for _ in range(2)
+    ]
+    done = start(lambda_sandbox, "order-processor", {"orderId": "BL"}, f"bl-{uuid.uuid4().hex[:8]}")
+    for arn in running:
+        wait_for_callback(lambda_sandbox, arn)
+    wait_for_status(lambda_sandbox, done)
+    sync.sync_once(sandbox_source)
+    executions = [Execution.objects.get(arn=arn) for arn in [*running, done]]
+    job = bulk.create_stop_job(User.objects.get(username="otto"), [e.pk for e in executions])
+
+    queued = _bulk_results(operator_client.get(f"/jobs/{job.pk}/"))
+    bulk.run_bulk_stop(job.pk)
+    response = operator_client.get(f"/jobs/{job.pk}/")
+
+    assert queued == [("queued", e.pk, e.name) for e in executions]
+    assert _bulk_results(response) == [
+        ("stopped", executions[0].pk, executions[0].name),
+        ("stopped", executions[1].pk, executions[1].name),
+        ("failed", executions[2].pk, executions[2].name),
+    ]
+    page = response.content.decode()
+    failed = re.search(r'data-outcome="failed">.*?</tr>', page, re.S).group(0)
+    assert "already ended" in failed
+    assert page.count(">Stopped</span>") == 2  # the mirror's status now, beside the outcome
+
+
+def test_the_start_page_shows_a_hostile_example_input_as_inert_text(
+    operator_client, sandbox_source, lambda_sandbox
+):
+    event = {"names": ["first"], "note": HTML, "more": SCRIPT}
+    arn = start(lambda_sandbox, "echo-steps", event, f"ex-{uuid.uuid4().hex[:6]}")
+    wait_for_status(lambda_sandbox, arn)
+    sync.poll_source(sandbox_source)
+    sync.sync_arn(sandbox_source, arn)
+
+    response = operator_client.get("/executions/start/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert not [marker for marker in MARKERS if marker in page]
+    assert "&lt;img src=x onerror=" in page  # shown, as text
