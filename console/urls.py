@@ -1,11 +1,29 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
+FAVICON = settings.BASE_DIR / "static" / "favicon.ico"
+
+
+@login_not_required
+@require_safe
+@cache_control(public=True, max_age=86400)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """The brand mark (static/favicon.svg, rendered at 16, 32 and 48 px), where browsers
+    and bookmark tools look for it without reading the page."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/x-icon")
+
+
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     # LoginView is exempt from LoginRequiredMiddleware; LogoutView accepts POST only.
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

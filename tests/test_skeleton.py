@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import runpy
 import stat
 from pathlib import Path
@@ -164,3 +165,25 @@ def test_the_secret_key_file_is_not_tracked_by_git():
     gitignore = (SETTINGS_FILE.parents[1] / ".gitignore").read_text().splitlines()
 
     assert "var/" in gitignore
+
+
+def test_the_favicon_is_served_at_favicon_ico_without_a_login(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("image/")
+    # A real ICO file: reserved 0, type 1 (icon), and at least one image in it.
+    body = response.content
+    assert body[:4] == b"\x00\x00\x01\x00" and int.from_bytes(body[4:6], "little") >= 1
+    assert "max-age=" in response["Cache-Control"]
+
+
+def test_every_page_links_the_svg_favicon_and_it_is_served(client):
+    page = client.get("/login/").content.decode()
+    match = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page)
+
+    assert match, "the login page links no icon"
+    icon = client.get(match.group(1))
+    assert icon.status_code == 200
+    assert icon["Content-Type"].startswith("image/svg+xml")
+    assert b"<svg" in b"".join(icon.streaming_content if icon.streaming else [icon.content])
