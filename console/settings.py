@@ -15,6 +15,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from console.isolation import console_id
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 # Local, untracked state: the SQLite database, the generated secret key, the beat schedule.
@@ -271,11 +273,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# Every Redis key the console writes starts with REDIS_KEY_PREFIX, so that two consoles on
+# one Redis keep apart; see console/isolation.py for CONSOLE_ID and its default.
+CONSOLE_ID = console_id(os.environ.get("CONSOLE_ID"), BASE_DIR)
+REDIS_KEY_PREFIX = f"durable-console:{CONSOLE_ID}"
+
 CACHES = {
     "default": {
         "BACKEND": "django_redis.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "durable-console",
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
         "OPTIONS": {
             # Fail fast when Redis is down, so /healthz and pages answer instead of hanging.
             "SOCKET_CONNECT_TIMEOUT": 2,
@@ -315,6 +322,9 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # Celery: Redis is both the broker and the result backend.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
+# Kombu and the result backend put this before every key and channel (queues, results).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:"}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -363,6 +373,9 @@ SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "9100"))
 SANDBOX_DATA_DIR = Path(os.environ.get("SANDBOX_DATA_DIR", str(VAR_DIR / "sandbox")))
 
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+# runserver's request log: INFO logs every request, WARNING only failed ones (`make run`'s
+# default, so that the pages' polling does not scroll its sign-in block away).
+ACCESS_LOG_LEVEL = os.environ.get("ACCESS_LOG_LEVEL", "INFO").upper()
 
 LOGGING = {
     "version": 1,
@@ -381,5 +394,6 @@ LOGGING = {
         # django-axes: failed sign-ins and lockouts (WARNING), not its INFO chatter (its
         # version at every start, each success; the admin lists attempts and sign-ins).
         "axes": {"level": "WARNING"},
+        "django.server": {"level": ACCESS_LOG_LEVEL},  # runserver's request log
     },
 }

@@ -14,8 +14,8 @@ class ExecutionsConfig(AppConfig):
         from executions import lambda_api
         from executions.budget import CallBudget
         from executions.lambda_api import calls
-        from executions.locks import redis_client
+        from executions.locks import redis_client, redis_key
 
         # Every read call of every process pays from one budget in Redis.
-        lambda_api.set_budget(CallBudget(redis_client))
+        lambda_api.set_budget(CallBudget(redis_client, prefix=redis_key("budget")))
         calls.BUDGET_MAX_WAIT_SECONDS = settings.SYNC_BUDGET_MAX_WAIT_SECONDS

@@ -51,7 +51,6 @@ FLOOR = 0.1  # the rate never drops below this share of the budget
 RECOVERY_PER_SECOND = 0.02  # additive increase: +2 % of the budget per second
 SLOT_SECONDS = 5
 STATS_TTL_SECONDS = 900
-PREFIX = "durable-console:budget"
 
 # KEYS[1] bucket, KEYS[2] stats slot prefix. ARGV: rate, burst seconds, recovery/s,
 # mode (take | peek), max wait seconds. Returns {wait or -1 if refused, tokens, rate}.
@@ -130,12 +129,18 @@ class Token:
 
 class CallBudget:
     """Token buckets in Redis. `redis_factory` returns a redis-py client (created lazily,
-    so that importing this module never connects)."""
+    so that importing this module never connects); every key starts with `prefix` (the
+    console's own, so that another console on the same Redis keeps its budgets apart)."""
 
     def __init__(
-        self, redis_factory: Callable[[], Any], *, sleep: Callable[[float], None] = time.sleep
+        self,
+        redis_factory: Callable[[], Any],
+        *,
+        prefix: str,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._redis_factory = redis_factory
+        self.prefix = prefix
         self._scripts: dict[str, Any] = {}
         self.quotas = dict(READ_QUOTAS)
         self._sleep = sleep
@@ -147,9 +152,8 @@ class CallBudget:
             self._scripts[name] = self._redis_factory().register_script(source)
         return self._scripts[name]
 
-    @staticmethod
-    def _keys(scope: str, api: str) -> list[str]:
-        return [f"{PREFIX}:bucket:{scope}:{api}", f"{PREFIX}:stats:{scope}:{api}"]
+    def _keys(self, scope: str, api: str) -> list[str]:
+        return [f"{self.prefix}:bucket:{scope}:{api}", f"{self.prefix}:stats:{scope}:{api}"]
 
     def meters(self, api: str) -> bool:
         return api in self.quotas
@@ -191,10 +195,10 @@ class CallBudget:
     def remember_scope(self, source: str, scope: str) -> None:
         """Which scope a source's calls were counted against (the health page reads it,
         without asking AWS which account a source is)."""
-        self._redis_factory().hset(f"{PREFIX}:source-scopes", source, scope)
+        self._redis_factory().hset(f"{self.prefix}:source-scopes", source, scope)
 
     def scope_of(self, source: str) -> str | None:
-        value = self._redis_factory().hget(f"{PREFIX}:source-scopes", source)
+        value = self._redis_factory().hget(f"{self.prefix}:source-scopes", source)
         return value.decode() if isinstance(value, bytes) else value
 
     def stats(self, scope: str, api: str, rate: float, window: int = 60) -> dict[str, Any]:

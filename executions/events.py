@@ -35,7 +35,7 @@ from django.utils.dateparse import parse_datetime
 
 from executions import lambda_api, schedule
 from executions.lambda_api import Endpoint
-from executions.locks import redis_client
+from executions.locks import redis_client, redis_key
 from executions.models import (
     TERMINAL_STATUSES,
     Execution,
@@ -51,7 +51,6 @@ DETAIL_TYPE = "Durable Execution Status Change"
 LAGS_KEPT = 500
 # A message that fails this many times for another reason than its content is set aside.
 MAX_ATTEMPTS = 5
-_PREFIX = "durable-console:events"
 
 
 class PoisonMessage(Exception):
@@ -202,7 +201,7 @@ class Consumed:
 
 
 def _stats_key(source: Source) -> str:
-    return f"{_PREFIX}:{source.pk}"
+    return redis_key("events", str(source.pk))
 
 
 def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:

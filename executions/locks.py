@@ -27,6 +27,20 @@ def redis_client() -> redis.Redis:
     return _redis
 
 
+def redis_key(*parts: str) -> str:
+    """A Redis key of this console's: REDIS_KEY_PREFIX keeps another console's on the same
+    Redis apart (console/isolation.py). Read on every call, so tests can override it."""
+    return ":".join([settings.REDIS_KEY_PREFIX, *parts])
+
+
+def lock_key(name: str) -> str:
+    return redis_key("lock", name)
+
+
+def _claim_key(key: str) -> str:
+    return redis_key("once", key)
+
+
 class Locked(Exception):
     """Another worker holds the lock."""
 
@@ -35,7 +49,7 @@ class Locked(Exception):
 def redis_lock(name: str, timeout: int | None = None) -> Iterator[Any]:
     """Hold a Redis lock; yields a function that renews it (call it while working)."""
     lock = redis_client().lock(
-        f"durable-console:lock:{name}", timeout=timeout or LOCK_TIMEOUT_SECONDS, blocking=False
+        lock_key(name), timeout=timeout or LOCK_TIMEOUT_SECONDS, blocking=False
     )
     if not lock.acquire():
         raise Locked(name)
@@ -51,4 +65,9 @@ def redis_lock(name: str, timeout: int | None = None) -> Iterator[Any]:
 
 def claim_once(key: str, ttl_seconds: int) -> bool:
     """True for the first caller within ttl (used to avoid queueing the same work twice)."""
-    return bool(redis_client().set(f"durable-console:once:{key}", "1", nx=True, ex=ttl_seconds))
+    return bool(redis_client().set(_claim_key(key), "1", nx=True, ex=ttl_seconds))
+
+
+def release_claim(key: str) -> None:
+    """Let the next caller claim `key` at once (the work it guarded has ended)."""
+    redis_client().delete(_claim_key(key))

@@ -36,7 +36,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from executions import lambda_api
-from executions.locks import Locked, redis_client, redis_lock
+from executions.locks import Locked, redis_client, redis_key, redis_lock
 from executions.models import Execution, HistoryEvent, Operation, Source
 
 logger = logging.getLogger(__name__)
@@ -56,11 +56,13 @@ URGENT = datetime(2000, 1, 1, tzinfo=UTC)
 BEHIND_SECONDS = 30
 HISTORY_API = "GetDurableExecutionHistory"
 
-_WATCHED = "durable-console:schedule:watched"
+
+def _watched_key() -> str:
+    return redis_key("schedule", "watched")
 
 
 def _in_flight_key(source_id: int) -> str:
-    return f"durable-console:schedule:in-flight:{source_id}"
+    return redis_key("schedule", "in-flight", str(source_id))
 
 
 # ---- marks from the pages and the actions ------------------------------------------
@@ -69,7 +71,7 @@ def _in_flight_key(source_id: int) -> str:
 def watch(execution_id: int) -> None:
     """Someone has the execution's page open: check it often for a while."""
     try:
-        redis_client().zadd(_WATCHED, {str(execution_id): time.time() + WATCH_TTL_SECONDS})
+        redis_client().zadd(_watched_key(), {str(execution_id): time.time() + WATCH_TTL_SECONDS})
     except Exception as exc:  # Redis down: the page still works, just less fresh
         logger.warning("could not mark execution %s watched: %s", execution_id, exc)
 
@@ -77,13 +79,13 @@ def watch(execution_id: int) -> None:
 def watched_ids() -> set[int]:
     client = redis_client()
     now = time.time()
-    client.zremrangebyscore(_WATCHED, "-inf", now)
-    return {int(member) for member in client.zrangebyscore(_WATCHED, now, "+inf")}
+    client.zremrangebyscore(_watched_key(), "-inf", now)
+    return {int(member) for member in client.zrangebyscore(_watched_key(), now, "+inf")}
 
 
 def is_watched(execution_id: int) -> bool:
     try:
-        score = redis_client().zscore(_WATCHED, str(execution_id))
+        score = redis_client().zscore(_watched_key(), str(execution_id))
     except Exception:
         return False
     return score is not None and score > time.time()

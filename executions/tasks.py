@@ -9,7 +9,7 @@ import time
 from celery import shared_task
 
 from executions import events, schedule, sync
-from executions.locks import Locked, claim_once, redis_client, redis_lock
+from executions.locks import Locked, claim_once, redis_lock, release_claim
 from executions.models import Source
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def consume_events(source_id: int, slot: int = 0) -> dict:
                 break
         return {"source_id": source_id, **totals}
     finally:
-        redis_client().delete(f"durable-console:once:{_consumer_slot(source_id, slot)}")
+        release_claim(_consumer_slot(source_id, slot))
 
 
 @shared_task(soft_time_limit=20, time_limit=30)

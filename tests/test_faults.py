@@ -199,7 +199,7 @@ def test_a_worker_killed_mid_sync_leaves_no_half_applied_mirror_and_a_restart_co
         # Wait until a worker holds the execution's lock, i.e. is in the middle of its sync.
         def syncing():
             execution = Execution.objects.filter(arn=arn).first()
-            return execution and redis.exists(f"durable-console:lock:execution:{execution.pk}")
+            return execution and redis.exists(locks.lock_key(f"execution:{execution.pk}"))
 
         from sandbox.client import wait_for
 
