@@ -21,17 +21,28 @@ SQS_ENDPOINT_URL ?= http://127.0.0.1:9324
 # Settings come from the environment (see .env.example); the checks need these.
 export REDIS_URL SQS_ENDPOINT_URL
 
+# The set-up steps are quiet: a step's output goes to var/setup.log and is shown only
+# when it fails, so that `make run` ends with the console's own block (address, user,
+# password). `make ... QUIET=` shows everything.
+QUIET ?= 1
+quietly = mkdir -p var; if [ -z "$(QUIET)" ]; then $(1); \
+	elif ! ( $(1) ) >var/setup.log 2>&1; then \
+	cat var/setup.log >&2; echo "Failed: $(2) (its output is above and in var/setup.log)" >&2; \
+	exit 1; fi
+
 .PHONY: venv deps redis sqs migrate run test lint
 
 venv: $(VENV)/.installed
 
 $(PY):
-	$(PYTHON) -m venv $(VENV)
+	@echo "Creating $(VENV) with $(PYTHON)"
+	@$(call quietly,$(PYTHON) -m venv $(VENV),creating $(VENV))
 
 # Reinstall only when requirements.txt changed since the last install.
 $(VENV)/.installed: requirements.txt | $(PY)
-	$(PY) -m pip install -r requirements.txt
-	touch $@
+	@echo "Installing the Python packages of requirements.txt into $(VENV)"
+	@$(call quietly,$(PY) -m pip install --disable-pip-version-check --root-user-action=ignore -r requirements.txt,pip install -r requirements.txt)
+	@touch $@
 
 # graphviz gives `dot`, redis-server the broker/cache, chromium the browser tests.
 deps:
@@ -40,8 +51,13 @@ deps:
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
-		echo "Installing:$$missing"; \
-		$(SUDO) apt-get update && $(SUDO) apt-get install -y $$missing; \
+		echo "Installing with apt-get:$$missing"; \
+		mkdir -p var; \
+		if ! { $(SUDO) apt-get -qq update && \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -qq install -y $$missing; \
+		} >var/setup.log 2>&1; then \
+			cat var/setup.log >&2; echo "Failed: apt-get install$$missing" >&2; exit 1; \
+		fi; \
 	fi
 
 REDIS_PING := $(PY) -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" >/dev/null 2>&1
@@ -70,10 +86,10 @@ sqs: venv
 	fi
 
 migrate: venv
-	$(PY) manage.py migrate --noinput
+	@$(call quietly,$(PY) manage.py migrate --noinput,manage.py migrate)
 
 run: venv deps redis sqs migrate
-	$(PY) manage.py runconsole
+	@$(PY) manage.py runconsole
 
 test: venv deps redis sqs
 	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from io import StringIO
 from pathlib import Path
 
+import pytest
+
+from executions.management.commands import runconsole
 from sandbox.client import lambda_client, wait_for
 from sandbox.runner import free_port
 
@@ -36,14 +43,23 @@ def _rows(database: Path, sql: str) -> list[tuple]:
         return db.execute(sql).fetchall()
 
 
+def _ready_block(output: str) -> list[str]:
+    """The lines of the block between the two rules of `=` that runconsole prints."""
+    match = re.search(r"^=+\n(.*?)^=+$", output, re.MULTILINE | re.DOTALL)
+    assert match, f"no ready block in:\n{output[-3000:]}"
+    return [line.strip() for line in match.group(1).splitlines() if line.strip()]
+
+
 def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp_path):
     web, sandbox_port = free_port(), free_port()
+    console = f"runconsole-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'console.sqlite3'}",
         "SANDBOX_PORT": str(sandbox_port),
         "SANDBOX_DATA_DIR": str(tmp_path / "sandbox"),
         "CONSOLE_ADDR": f"127.0.0.1:{web}",
+        "CONSOLE_ID": console,
         "DURABLE_CONSOLE_ADMIN_PASSWORD": "a-long-test-password",
     }
     subprocess.run(
@@ -55,8 +71,24 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         [sys.executable, "manage.py", "runconsole"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    output = tmp_path / "run.log"
     try:
         wait_for(lambda: _get(f"http://127.0.0.1:{web}/login/") == 200, 60, what="login page")
+        # Set-up ends with one block: the address to open, the user, the password, and
+        # how to stop; everything the set-up printed comes before it.
+        wait_for(lambda: "Stop:" in output.read_text(), 60, what="the ready block")
+        text = output.read_text()
+        assert _ready_block(text) == [
+            "Durable Console is running.",
+            f"Open:      http://127.0.0.1:{web}/",
+            "User:      admin",
+            "Password:  a-long-test-password",
+            "Stop:      press Ctrl+C",
+        ]
+        assert text.index("Sandbox endpoint:") < text.index("Durable Console is running.")
+        # Neither runserver's banner nor Celery's is printed: the block is the news.
+        assert "Starting development server" not in text
+        assert "[queues]" not in text
         client = lambda_client(f"http://127.0.0.1:{sandbox_port}")
         for function, names in DEMO_NAMES.items():
             listed = client.list_durable_executions_by_function(FunctionName=function)
@@ -65,7 +97,7 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         # and the worker mirrors the demo within the sandbox's API quotas.
         database = tmp_path / "console.sqlite3"
         (queue,) = _rows(database, "SELECT events_queue_url FROM executions_source")[0]
-        assert queue.endswith("/durable-console-sandbox")
+        assert queue.endswith(f"/durable-console-sandbox-{console}")
         wait_for(
             lambda: (
                 _rows(
@@ -85,4 +117,87 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
     # Ctrl-C stopped everything it started: nothing answers on its ports any more.
     time.sleep(0.5)
     assert _get(f"http://127.0.0.1:{web}/login/") == 0
-    assert _get(f"http://127.0.0.1:{sandbox_port}/health") == 0, (tmp_path / "run.log").read_text()
+    assert _get(f"http://127.0.0.1:{sandbox_port}/health") == 0, output.read_text()
+    # Stopping the worker under running tasks is expected, not an error to show.
+    stopped = output.read_text().split("Stopping…", 1)[1]
+    assert "WorkerLostError" not in stopped and "Traceback" not in stopped, stopped
+
+
+@pytest.mark.parametrize(
+    ("addr", "url"),
+    [
+        ("127.0.0.1:8000", "http://127.0.0.1:8000/"),
+        ("8001", "http://127.0.0.1:8001/"),
+        ("0.0.0.0:8002", "http://127.0.0.1:8002/"),
+        ("[::]:8003", "http://127.0.0.1:8003/"),
+        ("[::1]:8004", "http://[::1]:8004/"),
+        ("console.local:8005", "http://console.local:8005/"),
+    ],
+)
+def test_the_ready_block_names_an_address_a_browser_can_open(addr, url):
+    assert runconsole.console_url(addr) == url
+
+
+def _admin_password(monkeypatch, tmp_path, env_password: str | None = None) -> str:
+    monkeypatch.setattr(runconsole, "ADMIN_PASSWORD_FILE", tmp_path / "var" / "admin-password")
+    if env_password is None:
+        monkeypatch.delenv("DURABLE_CONSOLE_ADMIN_PASSWORD", raising=False)
+    else:
+        monkeypatch.setenv("DURABLE_CONSOLE_ADMIN_PASSWORD", env_password)
+    return runconsole.Command(stdout=StringIO())._ensure_admin()
+
+
+@pytest.mark.django_db
+def test_a_generated_admin_password_is_kept_privately_and_shown_at_every_run(
+    monkeypatch, tmp_path, django_user_model
+):
+    first = _admin_password(monkeypatch, tmp_path)
+
+    password, note = first.split(maxsplit=1)
+    kept = tmp_path / "var" / "admin-password"
+    assert django_user_model.objects.get(username="admin").check_password(password)
+    assert kept.read_text().strip() == password
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert note == f"(kept in {kept})"
+    # The next run shows the same password again, not a new one.
+    assert _admin_password(monkeypatch, tmp_path) == first
+
+
+@pytest.mark.django_db
+def test_an_admin_password_changed_since_is_not_shown_and_the_block_says_how_to_reset_it(
+    monkeypatch, tmp_path, django_user_model
+):
+    _admin_password(monkeypatch, tmp_path)
+    admin = django_user_model.objects.get(username="admin")
+    admin.set_password("changed in the admin")
+    admin.save()
+
+    shown = _admin_password(monkeypatch, tmp_path)
+
+    assert "DURABLE_CONSOLE_ADMIN_PASSWORD" in shown
+    assert (tmp_path / "var" / "admin-password").read_text().strip() not in shown
+
+
+@pytest.mark.django_db
+def test_the_admin_password_from_the_environment_is_set_and_shown(
+    monkeypatch, tmp_path, django_user_model
+):
+    _admin_password(monkeypatch, tmp_path)
+
+    shown = _admin_password(monkeypatch, tmp_path, env_password="a-chosen-password-1")
+
+    assert shown == "a-chosen-password-1"
+    assert django_user_model.objects.get(username="admin").check_password(shown)
+
+
+def test_the_ready_block_is_one_block_with_the_address_the_user_and_the_password():
+    out = StringIO()
+    runconsole.Command(stdout=out)._print_ready("http://127.0.0.1:8000/", "s3cret-pass")
+
+    assert _ready_block(out.getvalue()) == [
+        "Durable Console is running.",
+        "Open:      http://127.0.0.1:8000/",
+        "User:      admin",
+        "Password:  s3cret-pass",
+        "Stop:      press Ctrl+C",
+    ]

@@ -2,7 +2,8 @@
 
 Starts the sandbox (and its demo executions the first time), registers it as a source,
 makes sure an admin user exists, then runs a Celery worker with beat and the web server.
-Ctrl-C stops everything it started.
+When both answer it prints one block: the address to open, the user, the password and
+how to stop. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -25,6 +30,33 @@ from sandbox.client import lambda_client
 from sandbox.runner import Sandbox, stop_process_groups
 
 REPO = Path(settings.BASE_DIR)
+ADMIN = "admin"
+# A generated admin password is kept here (mode 600, like var/secret_key) so that every
+# `make run` can show it, not only the first.
+ADMIN_PASSWORD_FILE = Path(settings.VAR_DIR) / "admin-password"
+READY_SECONDS = 60
+
+
+def console_url(addr: str) -> str:
+    """The address to open for runserver's `addr` ("8000", "0.0.0.0:8000", "[::]:8000")."""
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+def _answers(url: str) -> bool:
+    """Does a web server answer at `url`, whatever it says?"""
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
 
 
 def _interrupt(signum, frame):
@@ -44,80 +76,134 @@ class Command(BaseCommand):
         # started in the background (where SIGINT arrives ignored).
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _interrupt)
-        self._ensure_admin()
+        password = self._ensure_admin()
         sandbox = None
         children: list[subprocess.Popen[bytes]] = []
+        url = console_url(options["addr"])
+        worker = f"runconsole-{os.getpid()}@{socket.gethostname()}"
+        stopping = threading.Event()
         try:
             if not options["no_sandbox"]:
                 sandbox = self._start_sandbox(seed=not options["no_demo"])
             python = sys.executable
+            celery = ["-m", "celery", "-A", "console", "--quiet", "worker", "--beat"]
+            flags = ["--hostname", worker, "--loglevel", "WARNING", "--concurrency", "2"]
             children.append(
                 subprocess.Popen(
-                    [
-                        python,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "console",
-                        "worker",
-                        "--beat",
-                        "--loglevel",
-                        "WARNING",
-                        "--concurrency",
-                        "2",
-                    ],  # fmt: skip
+                    [python, *celery, *flags],
                     cwd=REPO,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             )
+            threading.Thread(
+                target=_forward, args=(children[-1].stdout, stopping), daemon=True
+            ).start()
+            # runserver's banner is left out (the block below says what to open); its
+            # errors and failed requests still show, and every request with
+            # ACCESS_LOG_LEVEL=INFO.
             children.append(
                 subprocess.Popen(
                     [python, "manage.py", "runserver", options["addr"], "--noreload"],
                     cwd=REPO,
+                    env={"ACCESS_LOG_LEVEL": "WARNING", **os.environ},
+                    stdout=subprocess.DEVNULL,
                     start_new_session=True,
                 )
             )
-            self.stdout.write(
-                self.style.SUCCESS(f"Durable Console: http://{options['addr']}/ (Ctrl-C stops)")
-            )
+            if self._wait_until_ready(children, url, worker):
+                self._print_ready(url, password)
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             self.stderr.write("A console process exited; stopping the rest.")
         except KeyboardInterrupt:
             self.stdout.write("Stopping…")
         finally:
+            stopping.set()
             # Whatever is left in their process groups goes too.
             stop_process_groups(children, timeout=15)
             if sandbox:
                 sandbox.stop()
 
-    def _ensure_admin(self) -> None:
+    def _ensure_admin(self) -> str:
+        """Make sure the admin user exists; returns its password as the block shows it."""
         User = get_user_model()
         password = os.environ.get("DURABLE_CONSOLE_ADMIN_PASSWORD", "")
-        user = User.objects.filter(username="admin").first()
+        user = User.objects.filter(username=ADMIN).first()
         if user is None:
-            generated = not password
-            password = password or secrets.token_urlsafe(12)
-            User.objects.create_superuser("admin", "", password)
-            if generated:
-                self.stdout.write(
-                    self.style.WARNING(
-                        f"Created user 'admin' with password {password} (shown only now; "
-                        "set DURABLE_CONSOLE_ADMIN_PASSWORD to choose it)."
-                    )
-                )
-            else:
-                self.stdout.write("Created user 'admin' (password from the environment).")
-        elif password and not user.check_password(password):
-            user.set_password(password)
-            user.save(update_fields=["password"])
-            self.stdout.write("Reset the 'admin' password from DURABLE_CONSOLE_ADMIN_PASSWORD.")
+            if password:
+                User.objects.create_superuser(ADMIN, "", password)
+                return password
+            password = secrets.token_urlsafe(12)
+            User.objects.create_superuser(ADMIN, "", password)
+            _keep_private(ADMIN_PASSWORD_FILE, password)
+            return f"{password}  (kept in {_shown(ADMIN_PASSWORD_FILE)})"
+        if password:
+            if not user.check_password(password):
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            return password
+        try:
+            kept = ADMIN_PASSWORD_FILE.read_text().strip()
+        except FileNotFoundError:
+            kept = ""
+        if kept and user.check_password(kept):
+            return f"{kept}  (kept in {_shown(ADMIN_PASSWORD_FILE)})"
+        return (
+            "the one chosen for it before (not kept here); "
+            "DURABLE_CONSOLE_ADMIN_PASSWORD=... make run sets a new one"
+        )
+
+    def _wait_until_ready(
+        self, children: list[subprocess.Popen[bytes]], url: str, worker: str
+    ) -> bool:
+        """Wait until the web server and the worker answer; False if one of them exited."""
+        from console.celery import app
+
+        web_up = worker_up = False
+        deadline = time.monotonic() + READY_SECONDS
+        while time.monotonic() < deadline:
+            if any(child.poll() is not None for child in children):
+                return False
+            web_up = web_up or _answers(f"{url}healthz")
+            worker_up = worker_up or _pong(app, worker)
+            if web_up and worker_up:
+                return True
+            time.sleep(0.3)
+        waiting = [name for name, up in (("web server", web_up), ("worker", worker_up)) if not up]
+        self.stderr.write(
+            f"The {' and the '.join(waiting)} did not answer within {READY_SECONDS} s; "
+            "still waiting for them."
+        )
+        return True
+
+    def _print_ready(self, url: str, password: str) -> None:
+        rule = "=" * 64
+        lines = [
+            "",
+            rule,
+            "  Durable Console is running.",
+            "",
+            f"  Open:      {url}",
+            f"  User:      {ADMIN}",
+            f"  Password:  {password}",
+            "  Stop:      press Ctrl+C",
+            rule,
+            "",
+        ]
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+        self.stdout.flush()
 
     def _start_sandbox(self, seed: bool) -> Sandbox:
         # Status events go to a queue of the local SQS server (make run starts one).
         queue_url = ""
         if sqs.answers(settings.SQS_ENDPOINT_URL):
-            queue_url = sqs.ensure_queue(settings.SQS_ENDPOINT_URL, "durable-console-sandbox")
+            # Named after the console, so that another console's sandbox on the same SQS
+            # server does not read this one's events.
+            queue_url = sqs.ensure_queue(
+                settings.SQS_ENDPOINT_URL, f"durable-console-sandbox-{settings.CONSOLE_ID}"
+            )
         else:
             self.stderr.write(
                 f"No SQS server answers at {settings.SQS_ENDPOINT_URL}: the sandbox's status "
@@ -152,3 +238,37 @@ class Command(BaseCommand):
             arns = demo.seed(sandbox.endpoint_url)
             self.stdout.write(f"Started {sum(map(len, arns.values()))} demo executions.")
         return sandbox
+
+
+def _forward(stream, stopping: threading.Event) -> None:
+    """Copy the worker's output to ours until the console is stopping; then read it unseen
+    (the worker's complaints about its pool being stopped under running tasks)."""
+    for line in iter(stream.readline, b""):
+        if not stopping.is_set():
+            sys.stderr.write(line.decode(errors="replace"))
+            sys.stderr.flush()
+
+
+def _pong(app, worker: str) -> bool:
+    """Does the worker answer a ping (it is connected and consuming)?"""
+    try:
+        return bool(app.control.ping(destination=[worker], timeout=0.5))
+    except Exception:  # the broker is not there yet; the worker cannot be either
+        return False
+
+
+def _keep_private(path: Path, text: str) -> None:
+    """Write `text` to `path`, readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.chmod(path, 0o600)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the checkout where it is inside it."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
