@@ -127,20 +127,29 @@ class Token:
     waited: float  # seconds the caller slept for it
 
 
+# The buckets and their figures are the account's (or endpoint's) quota, which every
+# console on the same Redis spends: they are shared, outside any console's prefix.
+SHARED_PREFIX = "durable-console:budget"
+
+
 class CallBudget:
     """Token buckets in Redis. `redis_factory` returns a redis-py client (created lazily,
-    so that importing this module never connects); every key starts with `prefix` (the
-    console's own, so that another console on the same Redis keeps its budgets apart)."""
+    so that importing this module never connects). A bucket is per (scope, API): the
+    scope is an account and Region (or an endpoint), whose quota every console on the
+    same Redis shares, so buckets and their figures live under `shared_prefix`; what is
+    the console's own (which scope each of its sources is) lives under `prefix`."""
 
     def __init__(
         self,
         redis_factory: Callable[[], Any],
         *,
         prefix: str,
+        shared_prefix: str = SHARED_PREFIX,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._redis_factory = redis_factory
         self.prefix = prefix
+        self.shared_prefix = shared_prefix
         self._scripts: dict[str, Any] = {}
         self.quotas = dict(READ_QUOTAS)
         self._sleep = sleep
@@ -153,7 +162,8 @@ class CallBudget:
         return self._scripts[name]
 
     def _keys(self, scope: str, api: str) -> list[str]:
-        return [f"{self.prefix}:bucket:{scope}:{api}", f"{self.prefix}:stats:{scope}:{api}"]
+        shared = self.shared_prefix
+        return [f"{shared}:bucket:{scope}:{api}", f"{shared}:stats:{scope}:{api}"]
 
     def meters(self, api: str) -> bool:
         return api in self.quotas

@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from console.isolation import console_id, default_console_id
 from executions import events, lambda_api, schedule
-from executions.budget import CallBudget
+from executions.budget import SHARED_PREFIX, CallBudget
 from executions.locks import claim_once, redis_client, redis_key, redis_lock
 
 SETTINGS_FILE = Path(__file__).resolve().parents[1] / "console" / "settings.py"
@@ -74,10 +74,14 @@ def test_two_consoles_with_different_ids_write_disjoint_redis_keys(monkeypatch):
         keys_b, app_b = _write_everything(b, source_id=7)
         apps.append(app_b)
 
-        # Nothing either console wrote is outside its own prefix...
-        written_a, written_b = keys_a - before, keys_b - keys_a
-        assert {key for key in written_a if not key.startswith(f"{prefix_a}:")} == set()
-        assert {key for key in written_b if not key.startswith(f"{prefix_b}:")} == set()
+        # Nothing either console wrote is outside its own prefix, but the call budget of
+        # an account, which both spend: one bucket, shared...
+        written_a, written_b = keys_a - before, keys_b - before
+        shared = f"{SHARED_PREFIX}:"
+        assert {k for k in written_a if not k.startswith((f"{prefix_a}:", shared))} == set()
+        assert {k for k in written_b - keys_a if not k.startswith(f"{prefix_b}:")} == set()
+        bucket = f"{SHARED_PREFIX}:bucket:scope-1:{API}"
+        assert bucket in written_a and bucket in written_b
         # ...and each wrote every kind of key: the cache, locks and claims, the
         # scheduler's marks, the call budget, status-event figures, and Celery's queue,
         # bindings and results.
@@ -88,7 +92,6 @@ def test_two_consoles_with_different_ids_write_disjoint_redis_keys(monkeypatch):
                 "claim": f"{prefix}:once:queued:source:7",
                 "watched": f"{prefix}:schedule:watched",
                 "in flight": f"{prefix}:schedule:in-flight:7",
-                "budget bucket": f"{prefix}:budget:bucket:scope-1:{API}",
                 "budget scopes": f"{prefix}:budget:source-scopes",
                 "event figures": f"{prefix}:events:7",
                 "celery queue": f"{prefix}:celery:celery",
