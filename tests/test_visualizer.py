@@ -16,13 +16,27 @@ from xml.etree import ElementTree
 
 import pytest
 
+from domain import status
 from executions.tree import build_tree, nested
 from visualizer.dot import q, to_dot, url_attr
 from visualizer.graph import ROOT, build_dot, build_graph
 from visualizer.labels import LABEL_LIMIT, TOOLTIP_LIMIT, clip
 from visualizer.model import Cluster, Graph, Node
 from visualizer.render import RenderError, render_svg
-from visualizer.style import LEGEND, SHAPE_LEGEND, SHAPES, STATES, legend_html, operation_state
+from visualizer.style import (
+    BACKGROUNDS,
+    LEGEND,
+    LIGHT,
+    SHAPE_LEGEND,
+    SHAPES,
+    STATES,
+    THEMES,
+    StateStyle,
+    legend_html,
+    operation_state,
+    theme_css,
+    with_theme_css,
+)
 
 HISTORIES = Path(__file__).parent / "fixtures" / "histories"
 SAMPLES = sorted(p.stem for p in HISTORIES.glob("*.json"))
@@ -811,3 +825,101 @@ def test_the_legend_shows_every_state_and_shape_in_the_graphs_own_colours():
         assert (rect.get("fill"), rect.get("stroke")) == (STATES[key].fill, STATES[key].border)
     # No style attributes: a strict Content-Security-Policy would refuse them.
     assert all(element.get("style") is None for element in root.iter())
+
+
+def test_legend_swatches_name_their_state_so_the_theme_can_recolour_the_neutral_ones():
+    root = ElementTree.fromstring(legend_html())
+    classes = {li.get("data-legend"): li.find("svg").get("class").split() for li in root}
+    assert all(classes[key] == ["graph-legend-swatch", f"state-{key}"] for key in LEGEND)
+    # The shapes are drawn in the not-started colours, which follow the theme.
+    assert all(classes[key][1] == "state-not_started" for key in SHAPE_LEGEND)
+
+
+# ---- colours and themes -------------------------------------------------------------------
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG's contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    high, low = sorted([luminance(a), luminance(b)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_there_are_colours_for_every_visual_state_of_the_domain_and_no_other():
+    assert set(STATES) == set(status.STATES) == set(LEGEND)
+
+
+@pytest.mark.parametrize("state", LEGEND)
+def test_every_state_has_readable_text_on_its_fill_and_a_border_seen_on_either_theme(state):
+    colours = STATES[state]
+    assert contrast(colours.text, colours.fill) >= 4.5
+    for background in BACKGROUNDS.values():
+        assert contrast(colours.border, background) >= 3, background
+
+
+def test_the_status_colours_are_solid_and_told_apart_at_a_glance():
+    solid = [key for key in LEGEND if key != "not_started"]
+    # Solid, not the pastel tints of before: each stands out from a white canvas...
+    assert all(contrast(STATES[key].fill, BACKGROUNDS["light"]) >= 1.6 for key in solid)
+    assert all(contrast(STATES[key].fill, BACKGROUNDS["light"]) >= 4.5 for key in solid
+               if key != "waiting")  # fmt: skip
+    # ...and no two states share a fill.
+    assert len({STATES[key].fill for key in LEGEND}) == len(LEGEND)
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_what_is_drawn_on_the_canvas_reads_in_both_themes(theme):
+    colours, background = THEMES[theme], BACKGROUNDS[theme]
+    assert contrast(colours.neutral_text, colours.neutral_fill) >= 4.5
+    assert contrast(colours.label, background) >= 4.5
+    assert contrast(colours.edge, background) >= 3
+    assert contrast(colours.neutral_border, background) >= 3
+
+
+def test_the_svg_carries_the_light_themes_colours():
+    assert STATES["not_started"] == StateStyle(
+        "Not started", LIGHT.neutral_fill, LIGHT.neutral_border, LIGHT.neutral_text
+    )
+    operations, status_ = recorded("durable-function-example")
+    dot = build_dot(operations, execution_status=status_)
+    assert f'edge [color="{LIGHT.edge}"' in dot
+    svg = svg_tree(render_svg(dot))
+    labels = [
+        text.get("fill")
+        for group in svg.iter(f"{SVG}g")
+        if "cluster" in (group.get("class") or "").split()
+        for text in group.iter(f"{SVG}text")
+    ]
+    assert labels and set(labels) == {LIGHT.label}
+
+
+def test_a_collapsed_group_is_drawn_neutral_with_a_dashed_border_in_the_colour_it_hides():
+    attrs = parse(build_dot([big_map(40, failed={30})], execution_status="RUNNING")).attrs
+    summary = attrs["more-m"]
+    assert (summary["fillcolor"], summary["fontcolor"]) == (LIGHT.neutral_fill, LIGHT.neutral_text)
+    assert summary["color"] == STATES["succeeded"].border  # the failure is drawn, not hidden
+    assert "dashed" in summary["style"]
+    hidden_failure = parse(
+        build_dot([big_map(40, failed={30})], execution_status="RUNNING", attention_limit=0)
+    ).attrs["more-m"]
+    assert hidden_failure["color"] == STATES["failed"].border
+
+
+def test_graph_css_carries_the_theme_colours_of_visualizer_style():
+    css = (Path(__file__).parents[1] / "static" / "graph.css").read_text()
+    assert theme_css() in css, "run: python -m visualizer.style static/graph.css"
+    for theme in THEMES.values():
+        assert f"--graph-neutral-fill: {theme.neutral_fill};" in theme_css()
+
+
+def test_the_theme_block_is_replaced_in_place_and_put_first_when_missing():
+    outdated = theme_css().replace(THEMES["dark"].label, "#000000")
+    css = "/* head */\n" + outdated + "\n.rule { fill: red; }\n"
+    assert with_theme_css(css) == "/* head */\n" + theme_css() + "\n.rule { fill: red; }\n"
+    assert with_theme_css(with_theme_css(css)) == with_theme_css(css)
+    assert with_theme_css(".rule {}\n") == theme_css() + "\n.rule {}\n"

@@ -8,7 +8,7 @@ from urllib.parse import quote, urlsplit
 
 from domain.operations import is_fanout
 from visualizer.model import Cluster, Graph, Node
-from visualizer.style import EDGE_COLOUR, FONT, SHAPES, STATES
+from visualizer.style import FONT, LIGHT, SHAPES, STATES
 
 
 def _escape(value: Any, backslashes: int) -> str:
@@ -84,15 +84,20 @@ def _node_dot(node: Node, indent: str) -> str:
     else:
         shape = SHAPES[node.shape]
         kind = "op" if node.kind == "operation" else node.kind
+        # A collapsed group is not an operation: drawn neutral, with a dashed border in
+        # the colour of the worst state it hides.
+        neutral = node.shape == "summary"
         attrs.update(
             {"class": _classes(kind, node.shape, f"state-{node.state}")},
             shape=shape.shape,
             style=q(",".join(filter(None, ["filled", shape.style]))),
-            fillcolor=q(colours.fill),
+            fillcolor=q(LIGHT.neutral_fill if neutral else colours.fill),
             color=q(colours.border),
-            fontcolor=q(colours.text),
+            fontcolor=q(LIGHT.neutral_text if neutral else colours.text),
             label=text("\n".join(line for line in node.label if line)),
         )
+        if neutral:
+            attrs["penwidth"] = "1.6"
         if shape.peripheries > 1:
             attrs["peripheries"] = str(shape.peripheries)
     if node.tooltip:
@@ -119,7 +124,8 @@ def _cluster_dot(cluster: Cluster, indent: str) -> list[str]:
         # Fan-outs are solid: they are the structure; other contexts are dashed wrappers.
         f"{inner}style={q('rounded' if fanout else 'rounded,dashed')};"
         f" penwidth={'1.6' if fanout else '1'};",
-        f"{inner}color={q(colours.border)}; fontcolor={q(colours.text)};",
+        # The frame takes the state's colour; the label is written on the canvas.
+        f"{inner}color={q(colours.border)}; fontcolor={q(LIGHT.label)};",
     ]
     if cluster.tooltip:
         lines.append(f"{inner}tooltip={tip(cluster.tooltip)};")
@@ -143,7 +149,7 @@ def to_dot(graph: Graph) -> str:
         f' ranksep=0.35, newrank=true, bgcolor="transparent",'
         f" id={q('execution-graph')}, tooltip={tip(graph.title or 'Execution graph')}];",
         f'  node [fontname={q(FONT)}, fontsize=11, margin="0.15,0.06", height=0.4];',
-        f"  edge [color={q(EDGE_COLOUR)}, arrowsize=0.6];",
+        f"  edge [color={q(LIGHT.edge)}, arrowsize=0.6];",
     ]
     for item in graph.items:
         lines.extend(_item_dot(item, "  "))

@@ -1,41 +1,75 @@
 """Colours, shapes and the legend of execution graphs, in the spirit of the Step
-Functions console. Pure data (plus one small HTML snippet); no Django.
+Functions console. Pure data (plus small HTML and CSS snippets); no Django.
 
-Colours are defined once here. The graph (visualizer/graph.py) writes them into the DOT as
+Colours are defined once here. The graph (visualizer/dot.py) writes them into the DOT as
 graphviz attributes, which end up as SVG presentation attributes (fill=, stroke=), not
 as style= attributes, so a strict Content-Security-Policy (no 'unsafe-inline' styles)
 does not block them. The legend is rendered as an HTML snippet (`legend_html()`) whose
-swatches are tiny inline SVGs with the same presentation attributes: it needs no CSS of
-its own, wraps with the page, and its text is real text for screen readers. A legend
-drawn inside the graph would pan and zoom away with it, so it is kept outside.
+swatches are tiny inline SVGs with the same presentation attributes: its text is real
+text for screen readers. A legend drawn inside the graph would pan and zoom away with
+it, so it is kept outside.
+
+Status colours are solid, as in the Step Functions console, and the same in the light
+and the dark theme (Bootstrap's success, danger, primary, warning and secondary, so the
+graph agrees with the page's badges). What is drawn on the canvas itself follows the
+theme (`THEMES`: not-started nodes, collapsed groups, context labels, edges): the SVG
+carries the light colours (a downloaded graph is light), and static/graph.css switches
+to the dark ones through CSS custom properties that `theme_css()` writes from here
+(`python -m visualizer.style static/graph.css`; a test checks the file is current).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, fields
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from domain import status
 
 
 @dataclass(frozen=True)
+class Theme:
+    """The colours that follow the page's colour theme."""
+
+    neutral_fill: str  # not-started nodes, collapsed groups, the legend's shapes
+    neutral_text: str  # text on neutral_fill
+    neutral_border: str
+    label: str  # a context's label, written on the canvas
+    edge: str
+
+
+THEMES: dict[str, Theme] = {
+    "light": Theme("#f8f9fa", "#495057", "#8c959f", "#212529", "#8c959f"),
+    "dark": Theme("#2b3035", "#dee2e6", "#8c959f", "#dee2e6", "#8c959f"),
+}
+# What the SVG itself carries.
+LIGHT = THEMES["light"]
+# The page backgrounds the canvas takes (Bootstrap's --bs-body-bg), for the contrast tests.
+BACKGROUNDS = {"light": "#ffffff", "dark": "#212529"}
+
+
+@dataclass(frozen=True)
 class StateStyle:
     label: str
-    fill: str
-    border: str
-    text: str = "#1f2328"
+    fill: str  # a node's fill
+    border: str  # a node's border; a context's frame and its fork and join points
+    text: str = "#ffffff"  # text on the fill
 
 
 # One visual state per meaning, not per API status: people read "is it done, broken,
-# busy, or waiting on someone", not the eight operation statuses.
+# busy, or waiting on someone", not the eight operation statuses (domain/status.py).
 STATES: dict[str, StateStyle] = {
-    "succeeded": StateStyle("Succeeded", "#e7f5ea", "#2e7d32"),
-    "failed": StateStyle("Failed", "#fdecec", "#c62828"),
-    "running": StateStyle("In progress", "#e6f0fd", "#1565c0"),
-    "waiting": StateStyle("Waiting (callback, timer, retry)", "#fff6dc", "#c98a00"),
-    "ended": StateStyle("Cancelled, stopped or timed out", "#eeebf3", "#6d5f86"),
-    "not_started": StateStyle("Not started", "#f3f4f6", "#9aa0a6", "#5f6368"),
+    status.SUCCEEDED: StateStyle("Succeeded", "#198754", "#198754"),
+    status.FAILED: StateStyle("Failed", "#dc3545", "#dc3545"),
+    status.RUNNING: StateStyle("In progress", "#0d6efd", "#0d6efd"),
+    # Amber needs dark text, and a darker rim to stand out from a white canvas.
+    status.WAITING: StateStyle("Waiting (callback, timer, retry)", "#ffc107", "#b98900", "#212529"),
+    status.ENDED: StateStyle("Cancelled, stopped or timed out", "#6c757d", "#6c757d"),
+    status.NOT_STARTED: StateStyle(
+        "Not started", LIGHT.neutral_fill, LIGHT.neutral_border, LIGHT.neutral_text
+    ),
 }
 
 # The order of the legend.
@@ -104,7 +138,6 @@ def shape_key(op: dict[str, Any]) -> str:
 
 
 FONT = "Helvetica,Arial,sans-serif"
-EDGE_COLOUR = "#8a8f98"
 
 # Tiny SVG drawings of the legend's swatches (14 x 14 view box); {f} fill, {b} border.
 _SWATCHES = {
@@ -150,8 +183,11 @@ def legend_html(
     items = []
     for entry in legend_entries():
         drawing = _SWATCHES["state" if entry["kind"] == "state" else entry["key"]]
+        # The shapes are drawn in the not-started colours, which follow the theme.
+        state = entry["key"] if entry["kind"] == "state" else status.NOT_STARTED
         swatch = (
-            '<svg class="graph-legend-swatch" width="14" height="14" viewBox="0 0 14 14"'
+            f'<svg class="graph-legend-swatch state-{escape(state)}" width="14" height="14"'
+            ' viewBox="0 0 14 14"'
             ' aria-hidden="true" focusable="false">'
             + drawing.format(f=escape(entry["fill"]), b=escape(entry["border"]))
             + "</svg>"
@@ -161,3 +197,38 @@ def legend_html(
             f' data-legend="{escape(entry["key"])}">{swatch} {escape(entry["label"])}</li>'
         )
     return f'<ul class="{escape(list_class)}" aria-label="Legend">' + "".join(items) + "</ul>"
+
+
+# ---- the theme's colours as CSS custom properties (static/graph.css) ---------------------
+
+CSS_BEGIN = "/* BEGIN theme colours, written by `python -m visualizer.style static/graph.css` */"
+CSS_END = "/* END theme colours */"
+_THEME_SELECTORS = {"light": ':root, [data-bs-theme="light"]', "dark": '[data-bs-theme="dark"]'}
+
+
+def theme_css() -> str:
+    """`--graph-<field>` custom properties of each theme, between CSS_BEGIN and CSS_END."""
+    lines = [CSS_BEGIN]
+    for name, selector in _THEME_SELECTORS.items():
+        lines.append(selector + " {")
+        for field in fields(Theme):
+            value = getattr(THEMES[name], field.name)
+            lines.append(f"  --graph-{field.name.replace('_', '-')}: {value};")
+        lines.append("}")
+    lines.append(CSS_END)
+    return "\n".join(lines)
+
+
+def with_theme_css(css: str) -> str:
+    """`css` with its theme block replaced by `theme_css()` (or the block put first)."""
+    start, end = css.find(CSS_BEGIN), css.find(CSS_END)
+    if start < 0 or end < start:
+        return theme_css() + "\n" + css
+    return css[:start] + theme_css() + css[end + len(CSS_END) :]
+
+
+if __name__ == "__main__":  # python -m visualizer.style static/graph.css
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m visualizer.style PATH_OF_GRAPH_CSS")
+    target = Path(sys.argv[1])
+    target.write_text(with_theme_css(target.read_text()))
