@@ -1,13 +1,14 @@
 """The graph tab and graph.svg: the mirror's operation tree drawn by visualizer/.
 
-Rendered SVGs are cached in Redis keyed by (execution, last event id, status, options),
-so an unchanged execution is never laid out twice.
+Rendered SVGs are cached in Redis keyed by (execution, last event id, status, options,
+the visualizer's source), so an unchanged execution is never laid out twice.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
+import visualizer
 from browser import optree, params
 from executions import nodes, tree
 from executions.models import Execution
@@ -27,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 24 * 3600
 MAX_EXPANDED = 50
+# The visualizer's own source is in the cache key too: a release that draws graphs
+# differently (colours, shapes, labels) never serves an SVG the previous one drew.
+DRAWING = hashlib.sha1(
+    b"".join(path.read_bytes() for path in sorted(Path(visualizer.__file__).parent.glob("*.py")))
+).hexdigest()[:12]
 
 
 def options(request: HttpRequest) -> dict[str, Any]:
@@ -75,7 +82,11 @@ def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()
 
     # The status is in the key too: the End node shows it.
     return optree.cached(
-        execution, "graph", [execution.status, layout, threshold, digest], draw, CACHE_SECONDS
+        execution,
+        "graph",
+        [execution.status, layout, threshold, digest, DRAWING],
+        draw,
+        CACHE_SECONDS,
     )
 
 
