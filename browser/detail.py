@@ -15,7 +15,16 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django_htmx.http import trigger_client_event
 
-from browser import event_pages, graphs, optree, params, payloads, timeline, treestate
+from browser import (
+    event_pages,
+    graphs,
+    optree,
+    params,
+    payloads,
+    timeline,
+    tree_html,
+    treestate,
+)
 from browser.optree import TreeNode
 from browser.shortcuts import (
     header_context,
@@ -56,13 +65,15 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
     state = treestate.TreeState.from_query(request.GET)
 
     def render() -> str:
-        rows = optree.tree_rows(
-            optree.operation_tree(execution), expand=state.expand, failed_only=failed_only
+        # Failed only needs every operation (which ones lead to a failure); otherwise
+        # only what the table shows is read.
+        op_tree = (
+            optree.operation_tree(execution)
+            if failed_only
+            else optree.visible_tree(execution, expand=state.expand)
         )
-        return render_to_string(
-            "browser/_operation_rows.html",
-            {"execution": execution, "rows": rows, **state.visibility(rows)},
-        )
+        rows = optree.tree_rows(op_tree, expand=state.expand, failed_only=failed_only)
+        return tree_html.render_rows(execution, rows, **state.visibility(rows))
 
     html = optree.cached(execution, "ops-html", [int(failed_only), state.cache_part()], render)
     return {
@@ -119,7 +130,7 @@ def _timeline_context(request: HttpRequest, execution: Execution) -> dict[str, A
 
     def render() -> str:
         chart = timeline.timeline(
-            execution, optree.operation_tree(execution), now=now, expand=expand
+            execution, optree.visible_tree(execution, expand=expand), now=now, expand=expand
         )
         return render_to_string(
             "browser/_timeline_chart.html",
@@ -222,7 +233,9 @@ def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
         return HttpResponse(status=404)
 
     def render() -> str:
-        tree_ = optree.operation_tree(execution)
+        tree_ = optree.visible_tree(
+            execution, expand=state.expand, parent_id=parent_id, offset=offset
+        )
         parent = tree_.by_id.get(parent_id) if parent_id else None
         depth = optree.node_depth(tree_, parent) + 1 if parent else 0
         rows: list[Any] = []
@@ -234,10 +247,7 @@ def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
                 tree_, parent_id=parent_id, depth=depth, offset=offset, expand=state.expand
             )
         )
-        return render_to_string(
-            "browser/_operation_rows.html",
-            {"execution": execution, "rows": rows, **state.visibility(rows)},
-        )
+        return tree_html.render_rows(execution, rows, **state.visibility(rows))
 
     return HttpResponse(
         optree.cached(execution, "rows-html", [parent_id, offset, state.cache_part()], render)

@@ -5,7 +5,7 @@ chunks) and the cache key of every fragment rendered from it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.core.cache import cache
@@ -32,9 +32,18 @@ class OperationTree:
     roots: list[TreeNode]
     by_id: dict[str, TreeNode]
     last_event_id: int
+    # A part of the tree (visible_tree): per parent, the index of its first loaded child,
+    # and how many children each operation ("" for the top level) has in all.
+    starts: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return len(self.by_id)
+
+    def total_children(self, parent_id: str | None) -> int:
+        if self.totals is not None:
+            return self.totals.get(parent_id or "", 0)
+        return len(self.children_of(parent_id))
 
     def children_of(self, parent_id: str | None) -> list[TreeNode]:
         if not parent_id:
@@ -85,6 +94,61 @@ def operation_tree(execution: Execution) -> OperationTree:
     """
     by_id = nodes.load_nodes(execution, nodes.LIGHT_COLUMNS)
     return OperationTree(tree.link(by_id), by_id, execution.last_event_id)
+
+
+def visible_tree(
+    execution: Execution,
+    *,
+    expand: Iterable[str] = (),
+    parent_id: str = "",
+    offset: int = 0,
+    chunk: int = CHILD_CHUNK,
+) -> OperationTree:
+    """The part of the tree that tree_rows() shows with the same arguments (and the parent
+    and its ancestors), read without the rest: the operations below a collapsed map stay
+    in the database, which counts them. A level of the tree per query, each parent's
+    children in chunks; 10,000 operations behind a collapsed map cost a grouped count.
+
+    The whole tree is read instead where an operation's parent is not in the mirror (the
+    whole tree shows such an orphan at the top level)."""
+    counts = nodes.children_per_parent(execution)
+    if nodes.has_orphans(execution):
+        return operation_tree(execution)
+    expand = set(expand)
+    by_id: dict[str, TreeNode] = {}
+
+    def add(loaded: dict[str, TreeNode]) -> list[TreeNode]:
+        for node in loaded.values():
+            node.child_counts = dict(counts.get(node.id, {}))
+            by_id[node.id] = node
+        return list(loaded.values())
+
+    ancestor = parent_id
+    while ancestor and ancestor not in by_id and len(by_id) < 1000:
+        found = add(nodes.load_nodes(execution, nodes.LIGHT_COLUMNS, ids=[ancestor]))
+        ancestor = found[0].parent_operation_id if found else ""
+    top = add(
+        nodes.load_nodes(
+            execution, nodes.LIGHT_COLUMNS, parents=[parent_id], offset=offset, limit=chunk
+        )
+    )
+    frontier = top
+    while frontier:
+        opened = [n.id for n in frontier if n.child_total and not _starts_collapsed(n, expand)]
+        frontier = (
+            add(nodes.load_nodes(execution, nodes.LIGHT_COLUMNS, parents=opened, limit=chunk))
+            if opened
+            else []
+        )
+    roots: list[TreeNode] = []
+    for node in sorted(by_id.values(), key=lambda n: (n.first_event_id, n.position)):
+        parent = by_id.get(node.parent_operation_id or "")
+        if parent is not None:
+            parent.children.append(node)
+        elif not node.parent_operation_id:
+            roots.append(node)
+    totals = {parent: sum(n.values()) for parent, n in counts.items()}
+    return OperationTree(roots, by_id, execution.last_event_id, {parent_id: offset}, totals)
 
 
 def ancestors_of(execution: Execution, operation: Operation) -> list[tuple[str, str]]:
@@ -140,7 +204,7 @@ class MoreRow:
 
 
 def _starts_collapsed(node: TreeNode, expand: set[str]) -> bool:
-    return node.is_group and len(node.children) > COLLAPSE_CHILDREN and node.id not in expand
+    return node.is_group and node.child_total > COLLAPSE_CHILDREN and node.id not in expand
 
 
 def tree_rows(
@@ -163,21 +227,29 @@ def tree_rows(
     chunk = chunk or CHILD_CHUNK
     out: list[TreeRow | MoreRow] = []
 
+    def shown(pid: str) -> int:
+        if failed_only:
+            return sum(1 for c in op_tree.children_of(pid) if c.has_failure)
+        return op_tree.total_children(pid)
+
     def walk(pid: str, level: int, start: int) -> None:
         children = op_tree.children_of(pid)
+        # A part of the tree holds a parent's children from its `starts` index on.
+        base = 0 if failed_only else op_tree.starts.get(pid, 0)
         if failed_only:
             children = [c for c in children if c.has_failure]
-        end = min(len(children), start + chunk)
-        for node in children[start:end]:
-            visible = [c for c in node.children if c.has_failure] if failed_only else node.children
-            collapsed = bool(visible) and not failed_only and _starts_collapsed(node, expand)
+        total = shown(pid)
+        end = min(total, start + chunk)
+        for node in children[start - base : end - base]:
+            has_children = shown(node.id) > 0
+            collapsed = has_children and not failed_only and _starts_collapsed(node, expand)
             out.append(
-                TreeRow(node, level, collapsed=collapsed, expanded=bool(visible) and not collapsed)
+                TreeRow(node, level, collapsed=collapsed, expanded=has_children and not collapsed)
             )
-            if visible and not collapsed:
+            if has_children and not collapsed:
                 walk(node.id, level + 1, 0)
-        if end < len(children):
-            out.append(MoreRow(pid, level, end, len(children) - end))
+        if end < total:
+            out.append(MoreRow(pid, level, end, total - end))
 
     walk(parent_id, depth, offset)
     return out

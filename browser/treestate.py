@@ -69,7 +69,7 @@ class TreeState:
         return hashlib.sha1(text.encode()).hexdigest()[:16] if text else "-"
 
     def visibility(self, rows: Iterable[optree.TreeRow | optree.MoreRow]) -> dict[str, set[str]]:
-        """For _operation_rows.html: `closed`, the rendered groups shown closed, and
+        """For the rows (browser/tree_html.py): `closed`, the rendered groups shown closed, and
         `shut`, the operations whose children are hidden (closed, or hidden themselves).
         Rows come depth first, so a parent is always seen before its children."""
         closed: set[str] = set()

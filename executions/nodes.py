@@ -11,14 +11,14 @@ payload columns.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, Exists, F, OuterRef, TextField, Window
+from django.db.models.functions import Cast, RowNumber
 
 from executions import tree
 from executions.lambda_api import jsonable
@@ -162,19 +162,40 @@ def _converter(column: str) -> Callable[[Any], Any] | None:
 
 
 def load_nodes(
-    execution: Execution | int, columns: tuple[str, ...] = COLUMNS
+    execution: Execution | int,
+    columns: tuple[str, ...] = COLUMNS,
+    *,
+    parents: Iterable[str] | None = None,
+    ids: Iterable[str] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> dict[str, tree.OperationNode]:
-    """All of an execution's operations as nodes with these columns (COLUMNS, GRAPH_COLUMNS
-    or LIGHT_COLUMNS), in start order, in one query."""
+    """An execution's operations as nodes with these columns (COLUMNS, GRAPH_COLUMNS or
+    LIGHT_COLUMNS), in start order, in one query: all of them, or with `parents` the
+    children of those operations ("" for the top level), each parent's from its `offset`-th
+    child and at most `limit` of them; with `ids`, those operations."""
     as_text = {
         f"{c}__text": Cast(c, TextField())
         for c in columns
         if c in DATETIME_COLUMNS or c in JSON_COLUMNS
     }
     selected = [f"{c}__text" if f"{c}__text" in as_text else c for c in columns]
+    query = Operation.objects.filter(execution=execution)
+    if ids is not None:
+        query = query.filter(operation_id__in=list(ids))
+    if parents is not None:
+        query = query.filter(parent_operation_id__in=list(parents))
+        if offset or limit is not None:
+            nth = Window(
+                RowNumber(),
+                partition_by=[F("parent_operation_id")],
+                order_by=[F("first_event_id").asc(), F("position").asc()],
+            )
+            query = query.annotate(nth=nth).filter(nth__gt=offset)
+            if limit is not None:
+                query = query.filter(nth__lte=offset + limit)
     query = (
-        Operation.objects.filter(execution=execution)
-        .order_by("first_event_id", "position")
+        query.order_by("first_event_id", "position")
         .annotate(**as_text)
         .values_list("operation_id", *selected)
     )
@@ -191,3 +212,32 @@ def load_nodes(
                 values[index] = convert(values[index])
         loaded[op_id] = make(op_id, values)
     return loaded
+
+
+def children_per_parent(execution: Execution | int) -> dict[str, dict[str, int]]:
+    """For every operation with children (and "" for the top level): its children's count
+    per status, counted by the database."""
+    rows = (
+        Operation.objects.filter(execution=execution)
+        .order_by()
+        .values_list("parent_operation_id", "status")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for parent, status, n in rows:
+        counts.setdefault(parent, {})[status] = n
+    return counts
+
+
+def has_orphans(execution: Execution | int) -> bool:
+    """Whether an operation names a parent the mirror does not hold (the full tree hangs
+    such an operation off the top level)."""
+    known = Operation.objects.filter(
+        execution=execution, operation_id=OuterRef("parent_operation_id")
+    )
+    return (
+        Operation.objects.filter(execution=execution)
+        .exclude(parent_operation_id="")
+        .exclude(Exists(known))
+        .exists()
+    )

@@ -96,6 +96,12 @@ class OperationNode:
         return operations.is_pending_callback(self.type, self.status)
 
     @property
+    def child_total(self) -> int:
+        """How many children it has (known from child_counts even where the children
+        themselves were not loaded)."""
+        return sum(self.child_counts.values())
+
+    @property
     def is_group(self) -> bool:
         return operations.is_fanout(self.subtype)
 

@@ -198,6 +198,11 @@ class Operation(models.Model):
         indexes = [
             # Tree and tab rendering: an execution's operations in start order.
             models.Index(fields=["execution", "first_event_id"], name="op_order_idx"),
+            # The tabs' visible part of a tree: an operation's children, and their counts.
+            models.Index(
+                fields=["execution", "parent_operation_id", "first_event_id"],
+                name="op_parent_idx",
+            ),
             # The approvals inbox: pending callbacks across all executions.
             models.Index(fields=["type", "status"], name="op_type_status_idx"),
         ]
