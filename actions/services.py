@@ -115,6 +115,9 @@ def _perform(
     try:
         value = call(Endpoint.of(source))
     except LambdaApiError as exc:
+        if exc.unsupported and exc.operation:
+            # Remembered: the pages stop offering what this backend lacks.
+            sync.remember_capabilities(source, {exc.operation: False})
         entry.outcome = AuditOutcome.FAILED
         entry.error = str(exc)
         entry.completed_at = timezone.now()

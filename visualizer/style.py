@@ -63,7 +63,7 @@ class StateStyle:
 STATES: dict[str, StateStyle] = {
     status.SUCCEEDED: StateStyle("Succeeded", "#198754", "#198754"),
     status.FAILED: StateStyle("Failed", "#dc3545", "#dc3545"),
-    status.RUNNING: StateStyle("In progress", "#0d6efd", "#0d6efd"),
+    status.RUNNING: StateStyle("Running", "#0d6efd", "#0d6efd"),
     # Amber needs dark text, and a darker rim to stand out from a white canvas.
     status.WAITING: StateStyle("Waiting (callback, timer, retry)", "#ffc107", "#b98900", "#212529"),
     status.ENDED: StateStyle("Cancelled, stopped or timed out", "#6c757d", "#6c757d"),

@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 import uuid
 
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from executions import sync
-from executions.models import Execution
+from executions.models import Execution, Source
 from sandbox.client import start, wait_for_callback, wait_for_status
 from tests.browser.helpers import log_in, make_user, screenshot
 
@@ -62,12 +63,11 @@ def test_the_overview_shows_each_source_its_counts_and_what_needs_a_person(
     failed_arn = start(lambda_sandbox, "order-processor", {}, f"broken-{tag}")
     wait_for_callback(lambda_sandbox, waiting_arn, "baristaAccepts")
     wait_for_status(lambda_sandbox, failed_arn)
-    sandbox_source.function_names = ["coffee-order", "order-processor"]
-    sandbox_source.discover = False
-    sandbox_source.save()
-    sync.poll_source(sandbox_source)
-    for execution in Execution.objects.all():
-        sync.sync_execution(execution.pk)
+    # Mirrored one by one (the sandbox holds other tests' runs of these functions too),
+    # and the source marked listed just now, as a poll of it would.
+    sync.sync_arn(sandbox_source, waiting_arn)
+    sync.sync_arn(sandbox_source, failed_arn)
+    Source.objects.filter(pk=sandbox_source.pk).update(last_synced_at=timezone.now())
     make_user("olga")
     log_in(page, live_server.url, "olga")
     page.set_viewport_size(DESKTOP)
@@ -123,6 +123,16 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     expect(page.get_by_test_id("header-waiting")).to_have_text("waiting for a callback")
     expect(page.get_by_test_id("execution-actions")).to_be_visible()
     expect(page.get_by_test_id("pause")).to_have_count(0)  # the sandbox has no pause
+    # One word for the waiting callback: the graph's state and the operations tab's badge.
+    waiting_node = page.locator("#execution-graph g.node.state-waiting", has_text="baristaAccepts")
+    expect(waiting_node).to_have_count(1)
+    page.locator('[data-tab-link="operations"]').click()
+    callback_row = page.locator("tr.tree-row").filter(
+        has=page.locator(".op-type", has_text="Callback")
+    )
+    expect(callback_row.locator(".badge")).to_have_text("Waiting")
+    page.locator('[data-tab-link="graph"]').click()
+    expect(page.locator("#tab-area")).to_have_attribute("data-tab", "graph")
     page.get_by_test_id("callbacks-waiting").click()
     panel = page.locator("#operation-panel")
     expect(panel.get_by_test_id("callback-id")).to_have_text(accepts)
@@ -269,6 +279,21 @@ def test_the_list_on_a_phone_shows_name_status_and_age_first(
     assert len(dots) == 8 and all(_contrast(dot, card) >= 2.5 for dot in dots), (dots, card)
     page.set_viewport_size(DESKTOP)
     screenshot(page, "list-desktop-dark.png")
+
+
+def test_an_action_the_backend_refuses_as_unknown_is_not_offered_again(
+    sandbox_source, lambda_sandbox
+):
+    from actions import services
+
+    arn = start(lambda_sandbox, "coffee-order", {}, f"pause-{uuid.uuid4().hex[:6]}")
+    wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+    execution = sync.sync_arn(sandbox_source, arn)
+    user = make_user("paul", "operator")
+    result = services.pause(user, execution)
+    assert not result.ok and "not supported by this backend" in result.message
+    sandbox_source.refresh_from_db()
+    assert sandbox_source.capabilities == {"PauseDurableExecution": False}
 
 
 def test_the_backend_is_asked_once_which_actions_it_has(sandbox_source):
