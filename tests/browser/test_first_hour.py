@@ -143,6 +143,16 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     screenshot(page, "detail-callback-from-header.png")
     panel.get_by_role("button", name="Close").click()
     expect(panel).to_be_hidden()
+    # On a phone the header, with its waiting badge, wraps inside the screen.
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.wait_for_timeout(500)  # the graph lays itself out again after a resize settles
+    screenshot(page, "detail-waiting-phone.png")
+    page.set_viewport_size(DESKTOP)
+    page.get_by_test_id("callbacks-waiting").click()
+    expect(send).to_be_visible()
+    panel.get_by_role("button", name="Close").click()
+    expect(panel).to_be_hidden()
 
     # The Stop… form opens over the page: the toolbar's buttons stay where they were.
     export = page.get_by_role("link", name="Export JSON")
