@@ -16,6 +16,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from console.isolation import console_id
+from console.notifications import *  # noqa: F403 (notifications, email, form sizes)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -185,13 +186,12 @@ INSTALLED_APPS = [
     # Wraps the template loaders so that "page.html#partial" names work (Django 5.2 has no
     # built-in partials; Django 6.0 adopted this package).
     "template_partials",
-    # Content-Security-Policy headers (django-csp) and sign-in lockouts (django-axes).
-    "csp",
-    "axes",
-    # The mirror (models, sync, Lambda API), the read side, and the operator actions.
-    "executions",
-    "browser",
-    "actions",
+    "csp",  # Content-Security-Policy headers (django-csp)
+    "axes",  # sign-in lockouts (django-axes)
+    "executions",  # the mirror (models, sync, Lambda API)
+    "browser",  # the read side
+    "actions",  # the operator actions
+    "notify",  # notification rules and deliveries (console/notifications.py: settings)
 ]
 
 MIDDLEWARE = [
@@ -357,6 +357,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Sources with a status-event queue: keep a consumer reading it.
     "consume-events": {"task": "executions.tasks.consume_all_events", "schedule": 1.0},
+    "notify-scan": {"task": "notify.tasks.scan", "schedule": NOTIFY_SCAN_SECONDS},  # noqa: F405
 }
 # The local SQS-compatible server (moto's) that `make run` and `make test` start for the
 # sandbox's status events.

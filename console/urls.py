@@ -32,5 +32,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Before the browser's URLs, so /executions/<id>/stop and friends are never taken for tabs.
     path("", include("actions.urls")),
+    path("", include("notify.urls")),
     path("", include("browser.urls")),
 ]

@@ -1,0 +1,116 @@
+"""How a message goes out: email through Django's email backend, or a webhook (an HTTP
+POST of JSON, signed with the rule's secret).
+
+Webhook bodies carry `X-Durable-Console-Signature: sha256=<hex HMAC-SHA256 of the body
+with the rule's secret>`; a receiver recomputes it over the raw body to know the message
+is the console's. With the Slack format the body is `{"text": ...}`, which Slack's (and
+Mattermost's, Teams' workflow) incoming webhooks post as a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+
+from notify.models import Channel, Rule, WebhookFormat
+
+SIGNATURE_HEADER = "X-Durable-Console-Signature"
+WEBHOOK_TIMEOUT_SECONDS = 10
+# What of a failing receiver's answer is kept in the log.
+ERROR_BODY_CHARS = 300
+
+
+class SendFailed(Exception):
+    """The channel refused or could not be reached; the message says why."""
+
+
+@dataclass
+class Message:
+    """What a delivery says, the same for every channel."""
+
+    event: str
+    subject: str  # one line: email subject, Slack text's first line
+    text: str  # a few lines of plain text, the link last
+    link: str
+    data: dict[str, Any] = field(default_factory=dict)  # the webhook's JSON fields
+
+
+def signature(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def webhook_body(rule: Rule, message: Message) -> bytes:
+    if rule.webhook_format == WebhookFormat.SLACK:
+        # Slack's link syntax: <url|label>.
+        lines = message.text.replace(message.link, "").rstrip()
+        payload: dict[str, Any] = {"text": f"{lines}\n<{message.link}|Open in Durable Console>"}
+    else:
+        payload = {
+            "event": message.event,
+            "subject": message.subject,
+            "text": message.text,
+            "link": message.link,
+            **message.data,
+        }
+    return json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
+
+
+def send_webhook(rule: Rule, message: Message) -> None:
+    body = webhook_body(rule, message)
+    request = urllib.request.Request(
+        rule.webhook_url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "durable-console-notify/1",
+            SIGNATURE_HEADER: signature(rule.secret, body),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            response.read(ERROR_BODY_CHARS)
+    except urllib.error.HTTPError as exc:
+        answer = exc.read(ERROR_BODY_CHARS).decode("utf-8", "replace").strip()
+        raise SendFailed(
+            f"The webhook answered HTTP {exc.code} {exc.reason}" + (f": {answer}" if answer else "")
+        ) from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SendFailed(f"Could not reach the webhook: {reason}") from exc
+
+
+def send_email(rule: Rule, message: Message) -> None:
+    email = EmailMessage(
+        subject=message.subject,
+        body=message.text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=rule.recipients,
+    )
+    try:
+        sent = email.send(fail_silently=False)
+    except Exception as exc:  # smtplib, socket and SSL errors alike: keep the reason
+        raise SendFailed(f"The mail server refused or could not be reached: {exc}") from exc
+    if not sent:
+        raise SendFailed("The email backend sent nothing.")
+
+
+def send(channel: str, rule: Rule, message: Message) -> None:
+    if channel == Channel.EMAIL:
+        if not rule.recipients:
+            raise SendFailed("The rule has no email addresses any more.")
+        send_email(rule, message)
+    elif channel == Channel.WEBHOOK:
+        if not rule.webhook_url:
+            raise SendFailed("The rule has no webhook URL any more.")
+        send_webhook(rule, message)
+    else:
+        raise SendFailed(f"Unknown channel {channel!r}.")

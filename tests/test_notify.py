@@ -1,0 +1,262 @@
+"""Notifications with real servers: an SMTP server and an HTTP receiver run by the test,
+callbacks waiting in the live sandbox, mirrored by the real sync."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import uuid
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+
+from executions import sync
+from executions.models import Execution, Operation
+from notify import deliver, scan
+from notify.channels import SIGNATURE_HEADER
+from notify.models import Delivery, DeliveryStatus, Event, Rule, WebhookFormat
+from sandbox.client import start, wait_for_callback, wait_for_event
+from tests.notify_servers import Receiver, SmtpSink, mirror_recorded
+
+
+@pytest.fixture
+def smtp(settings):
+    with SmtpSink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST = "127.0.0.1"
+        settings.EMAIL_PORT = sink.port
+        yield sink
+
+
+@pytest.fixture(autouse=True)
+def _links(settings):
+    settings.CONSOLE_BASE_URL = "https://console.example.com"
+    settings.NOTIFY_RETRY_SECONDS = [0]  # retries are due at once: no sleeping in tests
+
+
+def _waiting_coffee(source, client, tag: str) -> tuple[Execution, Operation]:
+    arn = start(client, "coffee-order", {"orderId": tag}, f"{tag}-{uuid.uuid4().hex[:8]}")
+    wait_for_callback(client, arn, "baristaAccepts")
+    execution = sync.sync_arn(source, arn)
+    operation = Operation.objects.pending_callbacks().get(execution=execution)
+    return execution, operation
+
+
+def _page_of(operation: Operation) -> str:
+    return (
+        f"https://console.example.com/executions/{operation.execution_id}"
+        f"/operations/{operation.operation_id}"
+    )
+
+
+def _send_until_settled(rounds: int = 10) -> None:
+    for _ in range(rounds):
+        if not deliver.due():
+            return
+        deliver.send_due()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_pending_callback_is_emailed_once_across_scans_and_two_workers(
+    smtp, sandbox_source, lambda_sandbox
+):
+    Rule.objects.create(name="baristas", email_to="baristas@example.com", on_deadline=False)
+    waiting = [_waiting_coffee(sandbox_source, lambda_sandbox, f"m{i}") for i in range(2)]
+    start_together = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            start_together.wait()
+            for _ in range(3):
+                scan.scan()
+                deliver.send_due()
+        except BaseException as exc:  # noqa: BLE001 (reported by the test below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    scan.scan()
+    _send_until_settled()
+
+    assert errors == []
+    assert len(smtp.messages) == 2
+    bodies = sorted(m.get_payload(decode=True).decode() for m in smtp.messages)
+    for _, operation in waiting:
+        assert sum(_page_of(operation) in body for body in bodies) == 1
+    assert all(m["To"] == "baristas@example.com" for m in smtp.messages)
+    subjects = [" ".join(m["Subject"].split()) for m in smtp.messages]  # unfolded
+    assert all(s.startswith("[Durable Console] baristaAccepts of m") for s in subjects)
+    assert all(s.endswith("(coffee-order) waits for a decision") for s in subjects)
+    deliveries = Delivery.objects.all()
+    assert [(d.status, d.attempts) for d in deliveries] == [("delivered", 1)] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_gets_the_callback_with_a_valid_signature(sandbox_source, lambda_sandbox):
+    with Receiver() as receiver:
+        rule = Rule.objects.create(name="hook", webhook_url=receiver.url, on_deadline=False)
+        execution, operation = _waiting_coffee(sandbox_source, lambda_sandbox, "w")
+        scan.scan()
+        scan.scan()
+        _send_until_settled()
+
+    assert len(receiver.requests) == 1
+    request = receiver.requests[0]
+    expected = (
+        "sha256=" + hmac.new(rule.secret.encode(), request["body"], hashlib.sha256).hexdigest()
+    )
+    assert request["headers"][SIGNATURE_HEADER] == expected
+    body = json.loads(request["body"])
+    assert body["event"] == "callback"
+    assert body["link"] == _page_of(operation)
+    assert body["execution_arn"] == execution.arn
+    assert body["rule"] == "hook"
+    # The same body signed with another secret does not verify.
+    forged = "sha256=" + hmac.new(b"another", request["body"], hashlib.sha256).hexdigest()
+    assert forged != request["headers"][SIGNATURE_HEADER]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slack_webhook_gets_a_text_with_a_link_back(sandbox_source, lambda_sandbox):
+    with Receiver() as receiver:
+        Rule.objects.create(
+            name="slack",
+            webhook_url=receiver.url,
+            webhook_format=WebhookFormat.SLACK,
+            callback_pattern="barista*",
+            on_deadline=False,
+        )
+        _, operation = _waiting_coffee(sandbox_source, lambda_sandbox, "s")
+        scan.scan()
+        _send_until_settled()
+
+    assert len(receiver.requests) == 1
+    body = json.loads(receiver.requests[0]["body"])
+    assert set(body) == {"text"}
+    assert f"<{_page_of(operation)}|Open in Durable Console>" in body["text"]
+    assert "baristaAccepts" in body["text"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_fails_twice_gets_one_delivery_after_retries(
+    sandbox_source, lambda_sandbox
+):
+    with Receiver(statuses=[503, 500]) as receiver:
+        Rule.objects.create(name="flaky", webhook_url=receiver.url, on_deadline=False)
+        _waiting_coffee(sandbox_source, lambda_sandbox, "f")
+        for _ in range(3):
+            scan.scan()
+            deliver.send_due()
+        _send_until_settled()
+
+    assert len(receiver.requests) == 3
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.attempts == 3
+    assert delivery.last_error == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receiver_that_keeps_failing_is_recorded_as_failed_with_its_answer(
+    sandbox_source, lambda_sandbox
+):
+    with Receiver(statuses=[500] * 5) as receiver:
+        Rule.objects.create(name="down", webhook_url=receiver.url, on_deadline=False)
+        _waiting_coffee(sandbox_source, lambda_sandbox, "d")
+        scan.scan()
+        _send_until_settled()
+
+    assert len(receiver.requests) == 3
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.attempts == 3
+    assert "Attempt 3: The webhook answered HTTP 500" in delivery.last_error
+    assert "receiver is down" in delivery.last_error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_callback_answered_before_its_delivery_runs_gets_no_message(
+    smtp, sandbox_source, lambda_sandbox
+):
+    Rule.objects.create(name="late", email_to="late@example.com", on_deadline=False)
+    execution, operation = _waiting_coffee(sandbox_source, lambda_sandbox, "a")
+    assert len(scan.scan()) == 1
+    # Answered elsewhere (the mirror does not know yet) before the delivery runs.
+    lambda_sandbox.send_durable_execution_callback_success(
+        CallbackId=operation.callback_id, Result=b'{"accepted": true}'
+    )
+    wait_for_event(lambda_sandbox, execution.arn, "CallbackSucceeded")
+    _send_until_settled()
+
+    assert smtp.messages == []
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.SKIPPED
+    assert delivery.last_error == "skipped: already answered"
+    assert delivery.attempts == 0
+
+
+@pytest.mark.django_db
+def test_a_deadline_near_is_found_from_the_history_and_promised_once():
+    execution = mirror_recorded("recorded-deadline", "coffee-order-waiting-timeout", 120)
+    Rule.objects.create(
+        name="soon", email_to="x@example.com", on_callback=False, deadline_minutes=5
+    )
+    Rule.objects.create(
+        name="later", email_to="x@example.com", on_callback=False, deadline_minutes=1
+    )
+    assert len(scan.scan()) == 1
+    assert scan.scan() == []
+    delivery = Delivery.objects.get()
+    assert (delivery.rule.name, delivery.event) == ("soon", Event.DEADLINE)
+    started = execution.events.get(event_type="CallbackStarted").timestamp
+    assert (delivery.deadline - started).total_seconds() == 300
+    assert "times out soon" in delivery.title
+
+
+@pytest.mark.django_db
+def test_rules_match_by_function_and_callback_name_patterns():
+    execution = mirror_recorded("recorded-patterns", "coffee-order-waiting-timeout", 10)
+    for name, function, callback in [
+        ("fn-yes", "coffee-*", ""),
+        ("fn-no", "orders-*", ""),
+        ("cb-yes", "", "*ACCEPTS*"),
+        ("cb-no", "", "*approval*"),
+    ]:
+        Rule.objects.create(
+            name=name,
+            email_to="x@example.com",
+            function_pattern=function,
+            callback_pattern=callback,
+            on_deadline=False,
+        )
+    scan.scan()
+    assert sorted(Delivery.objects.values_list("rule__name", flat=True)) == ["cb-yes", "fn-yes"]
+    assert Delivery.objects.filter(execution=execution).count() == 2
+
+
+@pytest.mark.django_db
+def test_the_command_adds_a_rule_and_refuses_bad_input_with_a_reason(capsys):
+    call_command(
+        "notify", "add-rule", "ops", "--email", "ops@example.com",
+        "--webhook", "https://hooks.example.com/x", "--slack", "--events", "callback,failed",
+    )  # fmt: skip
+    rule = Rule.objects.get(name="ops")
+    assert (rule.on_callback, rule.on_deadline, rule.on_failure) == (True, False, True)
+    assert rule.webhook_format == WebhookFormat.SLACK
+    assert rule.secret in capsys.readouterr().out
+    with pytest.raises(CommandError, match="Unknown event 'soon'"):
+        call_command("notify", "add-rule", "x", "--email", "a@example.com", "--events", "soon")
+    with pytest.raises(CommandError, match="not an email address"):
+        call_command("notify", "add-rule", "x", "--email", "not-an-address")
+    with pytest.raises(CommandError, match="where to send"):
+        call_command("notify", "add-rule", "x")
+    assert Rule.objects.count() == 1
