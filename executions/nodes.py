@@ -200,17 +200,16 @@ def load_nodes(
         .values_list("operation_id", *selected)
     )
     sql, params = query.query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
     converters = [(i, f) for i, c in enumerate(columns) if (f := _converter(c)) is not None]
     make = _maker(columns)
     loaded = {}
-    for op_id, *values in rows:
-        for index, convert in converters:
-            if values[index] is not None:
-                values[index] = convert(values[index])
-        loaded[op_id] = make(op_id, values)
+    with tree.gc_paused(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for op_id, *values in cursor.fetchall():
+            for index, convert in converters:
+                if values[index] is not None:
+                    values[index] = convert(values[index])
+            loaded[op_id] = make(op_id, values)
     return loaded
 
 
