@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 
-from browser import listing, overview, params
+from browser import list_html, listing, overview, params
 from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 from executions import health
 from executions.models import NON_TERMINAL_STATUSES, Execution, ExecutionStatus, Function, Source
@@ -84,6 +84,7 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         "older_url": f"{base}?{flt.query(after=str(page.older))}" if page.older else "",
         "filter": flt,
         "page": page,
+        "rows_html": list_html.render_rows(page.rows),
         "counts": counts.counts,
         "counts_exact": counts.exact,
         "count_cap": listing.COUNT_CAP,
@@ -139,7 +140,7 @@ def execution_rows(request: HttpRequest) -> HttpResponse:
         Execution.objects.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source")
     )
     running = list(listing.iter_running_ids(rows))
-    context = {"rows": rows, "running_ids": running}
+    context = {"rows_html": list_html.render_rows(rows, oob=True), "running_ids": running}
     if not running:
         return render_stop_polling(request, "browser/list.html#row_updates", context)
     return render(request, "browser/list.html#row_updates", context)
