@@ -82,7 +82,8 @@ sqs: venv
 		mkdir -p var; \
 		nohup $(PY) -m moto.server -H 127.0.0.1 -p $$port >var/sqs.log 2>&1 & \
 		for i in $$(seq 100); do $(SQS_PING) && exit 0; sleep 0.2; done; \
-		echo "The local SQS server does not answer at $$SQS_ENDPOINT_URL (see var/sqs.log)" >&2; exit 1; \
+		echo "The local SQS server does not answer at $$SQS_ENDPOINT_URL (see var/sqs.log)." >&2; \
+		echo "If another program holds port $$port, stop it or set SQS_ENDPOINT_URL to a free port." >&2; exit 1; \
 	fi
 
 migrate: venv
@@ -91,7 +92,10 @@ migrate: venv
 run: venv deps redis sqs migrate
 	@$(PY) manage.py runconsole
 
-test: venv deps redis sqs
+# No `sqs` here: the tests use the SQS server at SQS_ENDPOINT_URL when one answers there,
+# and start their own on a free port otherwise (tests/conftest.py, local_sqs), so a port
+# held by something else does not stop the suite.
+test: venv deps redis
 	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
 	@if [ "$(SKIP_POSTGRES)" = 1 ]; then \
 		echo "SKIP_POSTGRES=1: the PostgreSQL run of $(POSTGRES_TESTS) was skipped"; \

@@ -50,7 +50,9 @@ def _ready_block(output: str) -> list[str]:
     return [line.strip() for line in match.group(1).splitlines() if line.strip()]
 
 
-def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp_path):
+def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(
+    tmp_path, local_sqs
+):
     web, sandbox_port = free_port(), free_port()
     console = f"runconsole-{uuid.uuid4().hex[:8]}"
     env = {
@@ -61,6 +63,7 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         "CONSOLE_ADDR": f"127.0.0.1:{web}",
         "CONSOLE_ID": console,
         "DURABLE_CONSOLE_ADMIN_PASSWORD": "a-long-test-password",
+        "SQS_ENDPOINT_URL": local_sqs,
     }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO, env=env, check=True,
