@@ -38,16 +38,29 @@ def after(start: datetime | None, seconds: Any) -> datetime | None:
 
 
 def for_operations(operations: Iterable[Operation]) -> dict[tuple[int, str], Deadlines]:
-    """(execution pk, operation id) -> Deadlines, for callbacks whose history gives one;
-    one query for them all."""
-    operations = list(operations)
-    if not operations:
-        return {}
-    wanted = {(op.execution_id, op.operation_id) for op in operations}
+    """(execution pk, operation id) -> Deadlines, for callbacks whose history gives one."""
+    return for_keys((op.execution_id, op.operation_id) for op in operations)
+
+
+# Callbacks looked up per query: well under the databases' limits on parameters.
+CHUNK = 500
+
+
+def for_keys(keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Deadlines]:
+    """The same for (execution pk, operation id) pairs, a query per 500 of them."""
+    wanted = list(dict.fromkeys(keys))
+    found: dict[tuple[int, str], Deadlines] = {}
+    for index in range(0, len(wanted), CHUNK):
+        found.update(_chunk(wanted[index : index + CHUNK]))
+    return found
+
+
+def _chunk(keys: list[tuple[int, str]]) -> dict[tuple[int, str], Deadlines]:
+    wanted = set(keys)
     events = HistoryEvent.objects.filter(
         event_type="CallbackStarted",
-        execution_id__in={op.execution_id for op in operations},
-        operation_id__in={op.operation_id for op in operations},
+        execution_id__in={execution_id for execution_id, _ in keys},
+        operation_id__in={operation_id for _, operation_id in keys},
     ).only("execution_id", "operation_id", "timestamp", "details")
     found = {}
     for event in events:

@@ -3,7 +3,7 @@ with forms to approve or reject it), the navigation bar's count, and the audit l
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -12,16 +12,17 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from actions import roles
+from actions import deadlines, roles
+from actions.deadlines import Deadlines
 from browser import params, payloads
 from executions.models import (
     TERMINAL_STATUSES,
     AuditEntry,
     AuditOutcome,
     Execution,
-    HistoryEvent,
     Operation,
 )
 
@@ -42,22 +43,33 @@ def pending_count() -> int:
 # ---- approvals inbox ------------------------------------------------------------------
 
 
-@require_GET
-def approvals(request: HttpRequest) -> HttpResponse:
-    pending = pending_callbacks().order_by("started_at", "id")
-    function = params.text(request.GET, "function", 170)
+def inbox_order(function: str = "") -> tuple[list[int], dict[tuple[int, str], Deadlines]]:
+    """The pending callbacks the inbox lists (of one function, or all), nearest deadline
+    first, then those without one, oldest first; and their deadlines. Sorted here, not in
+    SQL: the deadlines are in the history's JSON."""
+    pending = pending_callbacks()
     if function:
         pending = pending.filter(execution__function__name=function)
-    page = Paginator(pending, 50).get_page(params.integer(request.GET, "page", minimum=1))
-    rows = list(page.object_list)
-    started = {
-        (e.execution_id, e.operation_id): e.details
-        for e in HistoryEvent.objects.filter(
-            event_type="CallbackStarted",
-            execution_id__in={op.execution_id for op in rows},
-            operation_id__in={op.operation_id for op in rows},
-        )
-    }
+    keys = list(pending.values_list("pk", "execution_id", "operation_id", "started_at"))
+    times = deadlines.for_keys((execution_id, op_id) for _, execution_id, op_id, _ in keys)
+    never = datetime.max.replace(tzinfo=UTC)
+
+    def order(key: tuple[int, int, str, datetime | None]) -> tuple:
+        pk, execution_id, op_id, started = key
+        due = times.get((execution_id, op_id))
+        first = due.first if due else None
+        return (first is None, first or never, started or never, pk)
+
+    return [key[0] for key in sorted(keys, key=order)], times
+
+
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    function = params.text(request.GET, "function", 170)
+    order, times = inbox_order(function)
+    page = Paginator(order, 50).get_page(params.integer(request.GET, "page", minimum=1))
+    by_pk = pending_callbacks().in_bulk(list(page.object_list))
+    rows = [by_pk[pk] for pk in page.object_list if pk in by_pk]
     # wait_for_callback runs its submitter as a step beside the callback (same parent).
     submitters = {
         (op.execution_id, op.parent_operation_id): op
@@ -72,8 +84,9 @@ def approvals(request: HttpRequest) -> HttpResponse:
     can_act = roles.can_act(request.user)
     back = urlencode({"next": request.get_full_path()})
     items = []
+    now = timezone.now()
     for op in rows:
-        details = started.get((op.execution_id, op.operation_id), {})
+        due = times.get((op.execution_id, op.operation_id), Deadlines())
         submitter = submitters.get((op.execution_id, op.parent_operation_id))
         items.append(
             {
@@ -81,8 +94,10 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 "execution": op.execution,
                 "form_url": reverse("actions:callback_form", args=[op.execution_id, op.callback_id])
                 + f"?{back}",
-                "timeout_at": _deadline(op.started_at, details.get("Timeout")),
-                "heartbeat_at": _deadline(op.started_at, details.get("HeartbeatTimeout")),
+                "timeout_at": due.timeout_at,
+                "heartbeat_at": due.heartbeat_at,
+                "deadline": due.first,
+                "deadline_left": (due.first - now).total_seconds() if due.first else None,
                 "input": payloads.payload(op.execution.input_payload).text,
                 "submitter_result": payloads.payload(submitter.result_payload).text
                 if submitter
@@ -107,16 +122,10 @@ def approvals(request: HttpRequest) -> HttpResponse:
             "query": urlencode({"function": function}),
             "functions": list(functions),
             "can_act": can_act,
+            "matching": len(order),
+            "bulk_token": roles.one_time_token(request.user) if can_act else "",
         },
     )
-
-
-def _deadline(started: datetime | None, seconds: Any) -> datetime | None:
-    try:
-        seconds = int(seconds)
-    except (TypeError, ValueError):
-        return None
-    return started + timedelta(seconds=seconds) if started and seconds > 0 else None
 
 
 @require_GET

@@ -30,8 +30,11 @@ from executions.models import (
     Source,
 )
 
-# The service's limit for callback results and other payloads.
-MAX_PAYLOAD_BYTES = 256 * 1024
+# The service's limits (botocore 1.44.5): a callback result (SendDurableExecutionCallback-
+# Success `Result`) and other payloads up to 1 MB; a callback failure's error fields
+# (type, message, data) up to 1 MB together.
+MAX_PAYLOAD_BYTES = 1024 * 1024
+MAX_ERROR_BYTES = 1024 * 1024
 MAX_ERROR_TYPE = 256
 MAX_ERROR_MESSAGE = 4096
 
@@ -73,6 +76,20 @@ def _text(value: str, field: str, limit: int, required: bool = False) -> str:
     if len(value) > limit:
         raise ActionRefused(f"{field} is longer than {limit:,} characters.")
     return value
+
+
+def error_fields(error_type: str, error_message: str, error_data: str = "") -> tuple[str, str, str]:
+    """A callback failure's error, checked: a type, and the three fields within 1 MB."""
+    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE, required=True)
+    error_message = (error_message or "").strip()
+    data = parse_json_payload(error_data, "Error data").decode() if error_data.strip() else ""
+    size = sum(len(value.encode("utf-8")) for value in (error_type, error_message, data))
+    if size > MAX_ERROR_BYTES:
+        raise ActionRefused(
+            f"The error's type, message and data are {size:,} bytes together; the service "
+            f"accepts at most {MAX_ERROR_BYTES:,}."
+        )
+    return error_type, error_message, data
 
 
 def pending_callback(execution: Execution, callback_id: str) -> Operation:
@@ -167,9 +184,7 @@ def callback_failure(
     error_message: str,
     error_data: str = "",
 ) -> ActionResult:
-    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE, required=True)
-    error_message = _text(error_message, "Error message", MAX_ERROR_MESSAGE)
-    data = parse_json_payload(error_data, "Error data").decode() if error_data.strip() else ""
+    error_type, error_message, data = error_fields(error_type, error_message, error_data or "")
     pending_callback(execution, callback_id)
     return _perform(
         user,

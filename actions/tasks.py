@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from actions import bulk
+from actions.bulk_answers import run_bulk_answer_task  # noqa: F401 (registers the task)
 
 
 # Registered under its old name, so jobs queued before the actions app existed still run.

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from django.urls import path
 
-from actions import pages, refresh, views
+from actions import bulk_answers, pages, refresh, views
 
 app_name = "actions"
 
 urlpatterns = [
     path("approvals/", pages.approvals, name="approvals"),
     path("approvals/count", pages.approvals_count, name="approvals_count"),
+    path("approvals/bulk", bulk_answers.bulk_answer, name="approvals_bulk"),
+    path("approvals/jobs/<int:pk>/", bulk_answers.bulk_answer_job, name="bulk_answer_job"),
     path("audit/", pages.audit, name="audit"),
     path("jobs/<int:pk>/", views.bulk_job, name="bulk_job"),
     path("executions/start/", views.start, name="start"),

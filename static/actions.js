@@ -39,3 +39,87 @@
     });
   });
 })();
+
+// The approvals inbox: deadlines count down ([data-until], every second), and the bulk
+// answer bar counts the callbacks selected (or all that match the filter) and turns its
+// buttons on only when there is something to answer.
+(function () {
+  "use strict";
+
+  var SOON_SECONDS = 300;
+
+  function format(seconds) {
+    var tools = window.durableConsole;
+    return tools && tools.formatDuration ? tools.formatDuration(seconds) : Math.round(seconds) + " s";
+  }
+
+  function countDown() {
+    var now = Date.now();
+    document.querySelectorAll("[data-until]").forEach(function (el) {
+      var until = Date.parse(el.getAttribute("data-until"));
+      if (isNaN(until)) {
+        return;
+      }
+      var left = (until - now) / 1000;
+      el.textContent = left > 0 ? format(left) + " left" : "time is up";
+      el.classList.toggle("text-danger", left < SOON_SECONDS);
+    });
+  }
+
+  function setUpBulk(form) {
+    var checks = function () {
+      return Array.prototype.slice.call(document.querySelectorAll("[data-bulk-check]"));
+    };
+    var all = document.querySelector("[data-bulk-all]");
+    var matching = form.querySelector("[data-bulk-matching]");
+    var scope = form.querySelector("[data-bulk-scope]");
+    var count = form.querySelector("[data-bulk-count]");
+    var buttons = form.querySelectorAll("[data-bulk-submit]");
+
+    function update() {
+      var boxes = checks();
+      var chosen = boxes.filter(function (box) { return box.checked; }).length;
+      var byFilter = scope.value === "filter";
+      var total = byFilter ? Number(matching.getAttribute("data-total")) : chosen;
+      if (byFilter) {
+        count.textContent = "All " + total + " callbacks that match the filter are selected.";
+      } else if (chosen) {
+        count.textContent = chosen + " selected.";
+      } else {
+        count.textContent = "Select callbacks to answer several at once.";
+      }
+      buttons.forEach(function (button) { button.disabled = total === 0; });
+      if (all) {
+        all.checked = boxes.length > 0 && chosen === boxes.length;
+        all.indeterminate = chosen > 0 && chosen < boxes.length;
+      }
+    }
+
+    document.addEventListener("change", function (event) {
+      if (event.target.matches("[data-bulk-all]")) {
+        checks().forEach(function (box) { box.checked = event.target.checked; });
+        scope.value = "selected";
+        update();
+      } else if (event.target.matches("[data-bulk-check]")) {
+        scope.value = "selected";
+        update();
+      }
+    });
+    if (matching) {
+      matching.addEventListener("click", function () {
+        checks().forEach(function (box) { box.checked = true; });
+        scope.value = "filter";
+        update();
+      });
+    }
+    update();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-bulk-form]").forEach(setUpBulk);
+    if (document.querySelector("[data-until]")) {
+      countDown();
+      window.setInterval(countDown, 1000);
+    }
+  });
+})();

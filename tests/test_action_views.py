@@ -98,11 +98,11 @@ def test_invalid_json_is_refused_beside_the_form_and_nothing_is_sent(
     assert response.status_code == 400
     assert "not valid JSON" in response.content.decode()
     assert "{not json" in response.content.decode()  # what was typed is kept
-    big = json.dumps({"x": "y" * 300_000})
+    big = json.dumps({"x": "y" * 1_100_000})
     response = operator_client.post(
         form + "succeed", {"result": big, "token": _token(operator_client, form)}
     )
-    assert response.status_code == 400 and "at most 262,144" in response.content.decode()
+    assert response.status_code == 400 and "at most 1,048,576" in response.content.decode()
     assert not [op for op, _, _ in api_calls.calls if op in SENDS]
 
 

@@ -68,8 +68,8 @@ def test_invalid_json_and_oversized_results_are_refused_without_a_call(
     api_calls.clear()
     with pytest.raises(actions.ActionRefused, match="not valid JSON"):
         actions.callback_success(operator, execution, callback, "{oops")
-    huge = json.dumps({"blob": "x" * (256 * 1024)})
-    with pytest.raises(actions.ActionRefused, match="at most 262,144"):
+    huge = json.dumps({"blob": "x" * (1024 * 1024)})
+    with pytest.raises(actions.ActionRefused, match="at most 1,048,576"):
         actions.callback_success(operator, execution, callback, huge)
     with pytest.raises(actions.ActionRefused, match="Error type is required"):
         actions.callback_failure(operator, execution, callback, "", "no type")

@@ -93,9 +93,9 @@ def test_the_callback_form_shows_why_it_refused_and_keeps_the_input(
     page.get_by_label("Error type").fill("")
     page.get_by_test_id("send-failure").click()  # the browser's `required` stops it
     expect(page.get_by_test_id("callback-error")).to_contain_text("not valid JSON")
-    page.get_by_test_id("result-editor").fill('{"blob": "' + "x" * 270_000 + '"}')
+    page.get_by_test_id("result-editor").fill('{"blob": "' + "x" * 1_100_000 + '"}')
     page.get_by_test_id("send-success").click()
-    expect(page.get_by_test_id("callback-error")).to_contain_text("accepts at most 262,144")
+    expect(page.get_by_test_id("callback-error")).to_contain_text("accepts at most 1,048,576")
     screenshot(page, "callback-form-too-large.png")
     assert Execution.objects.get(arn=arn).status == "RUNNING"
 

@@ -1,0 +1,261 @@
+"""Bulk answers from the approvals inbox: approve or reject several pending callbacks (the
+selected ones, or every one that matches the inbox's filter) with one result.
+
+As bulk stop does (actions/bulk.py): step 1 shows a confirmation that states the count,
+step 2 (confirm=yes, a one-time token) checks the answer, records a BulkJob and queues
+it; the job answers the callbacks one by one through services.callback_success/failure,
+so each answer is audited on its own, and its page shows the progress and what became
+of each callback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django import forms as django_forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.paginator import Page, Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from actions import roles, services
+from actions.forms import ActionForm, IdsField
+from actions.pages import inbox_order, pending_callbacks
+from actions.roles import operator_required
+from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from executions.models import BulkJob, Operation
+
+# A job is a list of ids in one row, as bulk stop's.
+MAX_TARGETS = 10000
+APPROVE, REJECT = "approve", "reject"
+ACTIONS = {APPROVE: "callback_success", REJECT: "callback_failure"}
+NOTHING_SELECTED = "No pending callbacks were selected; nothing to answer."
+DEFAULT_RESULT = '{"approved": true}'
+
+
+class BulkAnswerForm(ActionForm):
+    answer = django_forms.ChoiceField(
+        choices=[(APPROVE, "Approve"), (REJECT, "Reject")],
+        error_messages={
+            "required": "Choose approve or reject.",
+            "invalid_choice": "Choose approve or reject.",
+        },
+    )
+    scope = django_forms.CharField(required=False)
+    ops = IdsField(required=False)
+    function = django_forms.CharField(required=False, strip=False)
+    confirm = django_forms.CharField(required=False)
+    result = django_forms.CharField(required=False, strip=False)
+    error_type = django_forms.CharField(required=False, strip=False)
+    error_message = django_forms.CharField(required=False, strip=False)
+    error_data = django_forms.CharField(required=False, strip=False)
+
+    @property
+    def by_filter(self) -> bool:
+        return self.cleaned_data.get("scope") == "filter"
+
+    @property
+    def confirmed(self) -> bool:
+        return self.cleaned_data.get("confirm") == "yes"
+
+    @property
+    def sends(self) -> bool:
+        return self.confirmed
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = self.cleaned_data
+        if self.by_filter:
+            targets = inbox_order(cleaned.get("function", ""))[0][:MAX_TARGETS]
+        else:
+            cleaned["function"] = ""
+            chosen = set(cleaned.get("ops") or [])
+            targets = [pk for pk in inbox_order()[0] if pk in chosen]
+        cleaned["targets"] = targets
+        if not targets:
+            raise ValidationError(NOTHING_SELECTED, code="nothing")
+        if self.confirmed:
+            try:
+                cleaned["parameters"] = answer_parameters(cleaned)
+            except services.ActionRefused as exc:
+                raise ValidationError(f"Nothing was sent: {exc}", code="refused") from exc
+        return super().clean()
+
+
+def answer_parameters(data: dict[str, Any]) -> dict[str, str]:
+    """The one answer every callback gets, checked now, before any is sent."""
+    if data.get("answer") == APPROVE:
+        result = services.parse_json_payload(data.get("result") or "").decode()
+        return {"result": result}
+    error_type, error_message, error_data = services.error_fields(
+        data.get("error_type", ""), data.get("error_message", ""), data.get("error_data", "")
+    )
+    return {"error_type": error_type, "error_message": error_message, "error_data": error_data}
+
+
+def create_job(user: Any, answer: str, operation_ids: list[int], parameters: dict) -> BulkJob:
+    executions = dict(
+        Operation.objects.filter(pk__in=operation_ids).values_list("pk", "execution_id")
+    )
+    return BulkJob.objects.create(
+        user=user,
+        action=ACTIONS[answer],
+        total=len(operation_ids),
+        execution_ids=[executions.get(pk) for pk in operation_ids],
+        parameters={**parameters, "operations": operation_ids},
+    )
+
+
+def run_bulk_answer(job_id: int) -> dict:
+    """Answer every callback of the job, recording progress and each failure; resumes
+    where it left off (`done`) after a worker restart."""
+    job = BulkJob.objects.filter(
+        pk=job_id, finished_at__isnull=True, action__in=ACTIONS.values()
+    ).first()
+    if job is None:
+        return {"job_id": job_id, "skipped": "missing or finished"}
+    user = get_user_model().objects.filter(pk=job.user_id).first()
+    params = job.parameters or {}
+    operation_ids = params.get("operations", [])
+    failures = list(job.failures)
+    for index, operation_id in enumerate(operation_ids[job.done :], start=job.done):
+        operation = (
+            Operation.objects.select_related("execution", "execution__source")
+            .filter(pk=operation_id)
+            .first()
+        )
+        error = ""
+        if operation is None:
+            error = "No longer in the mirror."
+        elif user is None or not roles.can_act(user):
+            error = "The user who asked for this may no longer act."
+        else:
+            error = _answer(user, job.action, operation, params)
+        if error:
+            failures.append({"operation_id": operation_id, "error": error})
+        BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
+    BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
+    return {"job_id": job_id, "done": len(operation_ids), "failed": len(failures)}
+
+
+def _answer(user: Any, action: str, operation: Operation, params: dict) -> str:
+    """One callback's answer: '' when sent, else why not."""
+    try:
+        if action == "callback_success":
+            result = services.callback_success(
+                user, operation.execution, operation.callback_id, params.get("result", "{}")
+            )
+        else:
+            result = services.callback_failure(
+                user,
+                operation.execution,
+                operation.callback_id,
+                params.get("error_type", ""),
+                params.get("error_message", ""),
+                params.get("error_data", ""),
+            )
+    except services.ActionRefused as exc:
+        return str(exc)
+    return "" if result.ok else result.message
+
+
+@shared_task(soft_time_limit=3000, time_limit=3600)
+def run_bulk_answer_task(job_id: int) -> dict:
+    return run_bulk_answer(job_id)
+
+
+# What became of each callback, for the job's page.
+ANSWERED, FAILED, QUEUED = "answered", "failed", "queued"
+
+
+def job_results(job: BulkJob, page_number: Any = 1) -> Page:
+    operation_ids = (job.parameters or {}).get("operations", [])
+    page = Paginator(list(enumerate(operation_ids)), 100).get_page(page_number)
+    operations = Operation.objects.select_related("execution", "execution__function").in_bulk(
+        [pk for _, pk in page.object_list]
+    )
+    failures = {f.get("operation_id"): f.get("error", "") for f in job.failures}
+    rows = []
+    for index, pk in page.object_list:
+        outcome = FAILED if pk in failures else ANSWERED if index < job.done else QUEUED
+        rows.append(
+            {"operation": operations.get(pk), "outcome": outcome, "error": failures.get(pk, "")}
+        )
+    page.object_list = rows
+    return page
+
+
+# ---- views ----------------------------------------------------------------------------
+
+
+@require_POST
+@operator_required
+def bulk_answer(request: HttpRequest) -> HttpResponse:
+    """Step 1: the confirmation, with the count and the answer to edit; step 2
+    (confirm=yes): the job, queued, and its page."""
+    form = BulkAnswerForm(request.POST, user=request.user)
+    back = _next_url(request)
+    valid = form.is_valid()
+    data = form.cleaned_data
+    if not valid and (form.has_error("answer") or form.has_error(NON_FIELD_ERRORS, "nothing")):
+        messages.warning(request, form.refusal)
+        return redirect(back)
+    if valid and form.confirmed:
+        job = create_job(request.user, data["answer"], data["targets"], data["parameters"])
+        run_bulk_answer_task.delay(job.pk)
+        return redirect("actions:bulk_answer_job", job.pk)
+    # Step 1, or step 2 refused (an answer that cannot be sent, a replayed form): the
+    # confirmation again, with the reason and what was typed.
+    targets = data.get("targets", [])
+    context = {
+        "answer": data["answer"],
+        "count": len(targets),
+        "ids": [] if form.by_filter else targets,
+        "scope": "filter" if form.by_filter else "selected",
+        "function": data.get("function", ""),
+        "sample": sorted(
+            pending_callbacks().filter(pk__in=targets[:10]), key=lambda op: targets.index(op.pk)
+        ),
+        "token": roles.one_time_token(request.user),
+        "next": back,
+        "error": "" if valid else form.refusal,
+        "values": {
+            "result": request.POST.get("result", DEFAULT_RESULT) or DEFAULT_RESULT,
+            "error_type": request.POST.get("error_type", "Rejected"),
+            "error_message": request.POST.get(
+                "error_message", f"Rejected by {request.user.get_username()}"
+            ),
+            "error_data": request.POST.get("error_data", ""),
+        },
+    }
+    status = 400 if context["error"] else 200
+    return render(request, "actions/answer_confirm.html", context, status=status)
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return reverse("actions:approvals")
+
+
+@require_GET
+def bulk_answer_job(request: HttpRequest, pk: int) -> HttpResponse:
+    """A bulk answer's progress: the page, or (polled by htmx) the table, until it ends."""
+    job = get_object_or_404(BulkJob, pk=pk, action__in=ACTIONS.values())
+    context = {
+        "job": job,
+        "approve": job.action == "callback_success",
+        "results": job_results(job, request.GET.get("page")),
+    }
+    if not is_partial(request):
+        return vary_on_htmx(render(request, "actions/answer_job.html", context))
+    if job.finished:
+        return vary_on_htmx(render_stop_polling(request, "actions/_answer_progress.html", context))
+    return vary_on_htmx(render(request, "actions/_answer_progress.html", context))
