@@ -27,6 +27,7 @@ from browser import (
 )
 from browser.optree import TreeNode
 from browser.shortcuts import (
+    first_failure,
     header_context,
     is_partial,
     not_found,
@@ -76,16 +77,16 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
         return tree_html.render_rows(execution, rows, **state.visibility(rows))
 
     html = optree.cached(execution, "ops-html", [int(failed_only), state.cache_part()], render)
+    failed_count = sum(
+        n for status, n in execution.operation_counts.items() if status in FAILED_OPERATION_STATUSES
+    )
     return {
         "failed_only": failed_only,
+        "first_failure": first_failure(execution) if failed_count else None,
         "rows_html": html,
         "tree_limit": treestate.LIMIT,
         "operation_count": execution.operation_count,
-        "failed_count": sum(
-            n
-            for status, n in execution.operation_counts.items()
-            if status in FAILED_OPERATION_STATUSES
-        ),
+        "failed_count": failed_count,
     }
 
 

@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 import visualizer
-from browser import optree, params
+from browser import optree, params, replay
 from executions import nodes, tree
 from executions.models import Execution
 from visualizer.graph import build_dot
@@ -46,8 +46,8 @@ def options(request: HttpRequest) -> dict[str, Any]:
     return {"layout": layout, "expanded": expanded}
 
 
-def _query(layout: str, expanded: list[str]) -> str:
-    parts = []
+def _query(layout: str, expanded: list[str], at: int | None = None) -> str:
+    parts = [f"at={at}"] if at else []
     if layout != "TB":
         parts.append(f"layout={layout}")
     if expanded:
@@ -55,19 +55,32 @@ def _query(layout: str, expanded: list[str]) -> str:
     return "?" + "&".join(parts) if parts else ""
 
 
-def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()) -> str:
+def graph_svg(
+    execution: Execution,
+    layout: str = "TB",
+    expanded: list[str] = (),
+    moment: replay.Moment | None = None,
+) -> str:
+    """The graph as it is now, or with `moment` as it stood after that event (replayed
+    from the stored events: browser/replay.py)."""
     threshold = settings.GRAPH_COLLAPSE_THRESHOLD
     digest = hashlib.sha1(",".join(expanded).encode()).hexdigest()[:12]
-    # The status is in the key too: the End node shows it.
+    at = moment.event_id if moment else None
 
     def draw() -> str:
-        by_id = nodes.load_nodes(execution, nodes.GRAPH_COLUMNS)
+        shown = execution
+        if moment is None:
+            by_id = nodes.load_nodes(execution, nodes.GRAPH_COLUMNS)
+        else:
+            replayed = replay.replay(execution, moment)
+            by_id, shown = replayed.nodes, replayed.execution
         child_arns = [n.child_execution_arn for n in by_id.values() if n.child_execution_arn]
         mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
         tab = reverse("browser:tab", args=[execution.pk, "graph"])
         dot = build_dot(
             tree.nested(by_id),
-            execution_status=execution.status,
+            execution_status=shown.status,
+            execution_error=execution.error,
             rankdir=layout,
             collapse_threshold=threshold,
             expanded=expanded,
@@ -75,11 +88,16 @@ def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()
             child_url=lambda arn: (
                 reverse("browser:detail", args=[mirrored[arn]]) if arn in mirrored else None
             ),
-            expand_url=lambda op_id: tab + _query(layout, sorted({*expanded, op_id})),
+            expand_url=lambda op_id: tab + _query(layout, sorted({*expanded, op_id}), at),
             title=execution.name,
         )
         return render_svg(dot)
 
+    if moment is not None:
+        # A past moment never changes: its drawing is kept by the moment, not the mirror.
+        return replay.cached(
+            execution, moment, "graph", [layout, threshold, digest, DRAWING], draw, CACHE_SECONDS
+        )
     # The status is in the key too: the End node shows it.
     return optree.cached(
         execution,
@@ -93,19 +111,24 @@ def graph_svg(execution: Execution, layout: str = "TB", expanded: list[str] = ()
 def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
     """Context of the graph tab (browser/templates/browser/_graph_tab.html)."""
     opts = options(request)
+    moment = replay.moment_from_request(request, execution)
+    at = moment.event_id if moment else None
     context: dict[str, Any] = {
         "graph_layout": opts["layout"],
         "graph_expanded": opts["expanded"],
         "graph_legend": mark_safe(legend_html("graph-legend list-inline small mb-0 ms-auto")),
         "graph_other_layout_url": reverse("browser:tab", args=[execution.pk, "graph"])
-        + _query("LR" if opts["layout"] == "TB" else "TB", opts["expanded"]),
+        + _query("LR" if opts["layout"] == "TB" else "TB", opts["expanded"], at),
         "graph_collapse_url": reverse("browser:tab", args=[execution.pk, "graph"])
-        + _query(opts["layout"], []),
+        + _query(opts["layout"], [], at),
         "graph_svg_url": reverse("browser:graph_svg", args=[execution.pk])
-        + _query(opts["layout"], opts["expanded"]),
+        + _query(opts["layout"], opts["expanded"], at),
+        **replay.bar_context(execution, "graph", moment),
     }
     try:
-        context["graph_svg"] = mark_safe(graph_svg(execution, opts["layout"], opts["expanded"]))
+        context["graph_svg"] = mark_safe(
+            graph_svg(execution, opts["layout"], opts["expanded"], moment)
+        )
     except RenderError as exc:
         logger.warning("graph of execution %s failed: %s", execution.pk, exc)
         context["graph_error"] = str(exc)
@@ -121,8 +144,9 @@ def graph_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
             "No such execution in the mirror.", status=404, content_type="text/plain"
         )
     opts = options(request)
+    moment = replay.moment_from_request(request, execution)
     try:
-        svg = graph_svg(execution, opts["layout"], opts["expanded"])
+        svg = graph_svg(execution, opts["layout"], opts["expanded"], moment)
     except RenderError as exc:
         return HttpResponse(
             f"The graph could not be drawn: {exc}", status=500, content_type="text/plain"

@@ -4,17 +4,24 @@ URL names, the 404 page, fragment-or-page answers for htmx, and the detail page 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from domain import operations
+from domain.status import FAILED_OPERATION_STATUSES
 from executions import schedule
-from executions.models import Execution
+from executions.models import Execution, Operation
+
+# Executions that ended without succeeding: their header says why.
+ENDED_BADLY = frozenset({"FAILED", "TIMED_OUT", "STOPPED"})
 
 
 def is_partial(request: HttpRequest) -> bool:
@@ -72,6 +79,41 @@ def _aws_console_url(execution: Execution) -> str:
     )
 
 
+@dataclass
+class Failure:
+    """Why an execution ended badly, for its header: the error, and the operation that
+    failed first (None when no operation failed, e.g. a stop or an execution timeout)."""
+
+    error_type: str
+    message: str
+    operation_id: str | None
+    operation_label: str
+
+
+def first_failure(execution: Execution) -> tuple[str, str] | None:
+    """(operation id, label) of the operation that failed (or timed out) first."""
+    first = (
+        Operation.objects.filter(execution=execution, status__in=FAILED_OPERATION_STATUSES)
+        .order_by(F("ended_at").asc(nulls_last=True), "first_event_id")
+        .values_list("operation_id", "name", "subtype", "type")
+        .first()
+    )
+    return (first[0], operations.label(first[1], first[2], first[3], first[0])) if first else None
+
+
+def failure_of(execution: Execution) -> Failure | None:
+    if execution.status not in ENDED_BADLY:
+        return None
+    error = execution.error if isinstance(execution.error, dict) else {}
+    first = first_failure(execution)
+    return Failure(
+        error_type=str(error.get("ErrorType") or ""),
+        message=str(error.get("ErrorMessage") or ""),
+        operation_id=first[0] if first else None,
+        operation_label=first[1] if first else "",
+    )
+
+
 def header_context(execution: Execution) -> dict[str, Any]:
     source = execution.source
     watched = not execution.settled
@@ -88,6 +130,7 @@ def header_context(execution: Execution) -> dict[str, Any]:
     )
     return {
         "execution": execution,
+        "failure": failure_of(execution),
         "first_callback": first_callback,
         "watched": watched,
         "watch_seconds": schedule.WATCH_SECONDS,

@@ -923,3 +923,34 @@ def test_the_theme_block_is_replaced_in_place_and_put_first_when_missing():
     assert with_theme_css(css) == "/* head */\n" + theme_css() + "\n.rule { fill: red; }\n"
     assert with_theme_css(with_theme_css(css)) == with_theme_css(css)
     assert with_theme_css(".rule {}\n") == theme_css() + "\n.rule {}\n"
+
+
+def test_the_way_to_a_failure_is_marked_and_the_end_says_why():
+    operations = [
+        {"id": "ok", "type": "STEP", "subtype": "Step", "name": "fine", "status": "SUCCEEDED"},
+        {
+            "id": "ctx",
+            "type": "CONTEXT",
+            "subtype": "RunInChildContext",
+            "name": "outer",
+            "status": "FAILED",
+            "children": [
+                {"id": "in-ok", "type": "STEP", "name": "a", "status": "SUCCEEDED"},
+                {"id": "in-bad", "type": "STEP", "name": "b", "status": "FAILED"},
+            ],
+        },
+    ]
+    error = {"ErrorType": "PaymentDeclined", "ErrorMessage": "card expired"}
+    graph = build_graph(operations, execution_status="FAILED", execution_error=error)
+    nodes, clusters = graph.nodes, graph.clusters
+    assert nodes["op-in-bad"].failed_path and not nodes["op-in-ok"].failed_path
+    assert not nodes["op-ok"].failed_path
+    assert clusters["cluster-op-ctx"].failed_path
+    assert nodes["end"].label == ["End", "failed: PaymentDeclined"]
+    assert "PaymentDeclined: card expired" in nodes["end"].tooltip
+    dot = to_dot(graph)
+    assert "failed-path" in dot and "penwidth=3" in dot
+    # A success draws no such path and keeps its End plain.
+    plain = build_graph(operations[:1], execution_status="SUCCEEDED", execution_error=None)
+    assert plain.nodes["end"].label == ["End", "succeeded"]
+    assert not any(n.failed_path for n in plain.nodes.values())

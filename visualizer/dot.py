@@ -75,6 +75,10 @@ def _classes(*names: str) -> str:
     return q(" ".join(name.lower().replace(" ", "-") for name in names if name))
 
 
+def _path(item: Node | Cluster) -> str:
+    return "failed-path" if item.failed_path else ""
+
+
 def _node_dot(node: Node, indent: str) -> str:
     colours = STATES[node.state]
     attrs: dict[str, str] = {"id": ident(node.id)}
@@ -88,7 +92,7 @@ def _node_dot(node: Node, indent: str) -> str:
         # the colour of the worst state it hides.
         neutral = node.shape == "summary"
         attrs.update(
-            {"class": _classes(kind, node.shape, f"state-{node.state}")},
+            {"class": _classes(kind, node.shape, f"state-{node.state}", _path(node))},
             shape=shape.shape,
             style=q(",".join(filter(None, ["filled", shape.style]))),
             fillcolor=q(LIGHT.neutral_fill if neutral else colours.fill),
@@ -98,6 +102,9 @@ def _node_dot(node: Node, indent: str) -> str:
         )
         if neutral:
             attrs["penwidth"] = "1.6"
+        if node.failed_path:
+            # The way to what went wrong stands out: a heavier rim.
+            attrs["penwidth"] = "3"
         if shape.peripheries > 1:
             attrs["peripheries"] = str(shape.peripheries)
     if node.tooltip:
@@ -112,20 +119,23 @@ def _node_dot(node: Node, indent: str) -> str:
 
 def _cluster_dot(cluster: Cluster, indent: str) -> list[str]:
     colours = STATES[cluster.state]
+    # A context on the way to a failure is framed in the failure's colour, heavier.
+    frame = STATES["failed"].border if cluster.failed_path else colours.border
     fanout = is_fanout(cluster.kind)
+    width = "2.5" if cluster.failed_path else ("1.6" if fanout else "1")
     inner = indent + "  "
     label = f"{cluster.label}\n{cluster.detail}"
     lines = [
         f"{indent}subgraph {q(cluster.id)} {{",
         f"{inner}id={ident(cluster.id)};",
-        f"{inner}class={_classes('context', cluster.kind, f'state-{cluster.state}')};",
+        f"{inner}class="
+        f"{_classes('context', cluster.kind, f'state-{cluster.state}', _path(cluster))};",
         # Labels on the left keep them clear of the edges that enter at the centre.
         f"{inner}label={text(label, left=True)}; labeljust=l;",
         # Fan-outs are solid: they are the structure; other contexts are dashed wrappers.
-        f"{inner}style={q('rounded' if fanout else 'rounded,dashed')};"
-        f" penwidth={'1.6' if fanout else '1'};",
+        f"{inner}style={q('rounded' if fanout else 'rounded,dashed')}; penwidth={width};",
         # The frame takes the state's colour; the label is written on the canvas.
-        f"{inner}color={q(colours.border)}; fontcolor={q(LIGHT.label)};",
+        f"{inner}color={q(frame)}; fontcolor={q(LIGHT.label)};",
     ]
     if cluster.tooltip:
         lines.append(f"{inner}tooltip={tip(cluster.tooltip)};")

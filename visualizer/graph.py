@@ -89,6 +89,7 @@ class _Builder:
         self.edges: list[tuple[str, str]] = []
         self.drawn = 0  # nodes and clusters so far, for the node budget
         self._attention: dict[int, bool] = {}  # id(op dict) -> needs attention
+        self._failed: dict[int, bool] = {}  # id(op dict) -> on the way to a failure
 
     # -- operations
 
@@ -110,6 +111,7 @@ class _Builder:
             url, kind = (child, "child") if child else (url, kind)
         node = Node(
             id=f"op-{op['id']}",
+            failed_path=self.on_failed_path(op),
             kind=kind,
             label=[clip(name(op), LABEL_LIMIT), detail or second_line(op)],
             state=operation_state(op),
@@ -134,6 +136,7 @@ class _Builder:
             op_id=op["id"],
             tooltip=tooltip(op),
             url=self._url(op),
+            failed_path=self.on_failed_path(op),
         )
         self.drawn += 1
         if op.get("type") != "CONTEXT":
@@ -266,6 +269,25 @@ class _Builder:
                 stack.extend((child, False) for child in children)
         return memo[id(op)]
 
+    def on_failed_path(self, op: dict[str, Any]) -> bool:
+        """Did this operation, or one anywhere inside it, fail or time out? Memoised and
+        iterative like needs_attention."""
+        memo = self._failed
+        stack: list[tuple[dict[str, Any], bool]] = [(op, False)]
+        while stack:
+            node, children_done = stack.pop()
+            if id(node) in memo:
+                continue
+            children = node.get("children") or []
+            if node.get("status") in statuses.FAILED_OPERATION_STATUSES:
+                memo[id(node)] = True
+            elif children_done:
+                memo[id(node)] = any(memo[id(child)] for child in children)
+            else:
+                stack.append((node, True))
+                stack.extend((child, False) for child in children)
+        return memo[id(op)]
+
     def summary(self, owner: str, hidden: list[dict[str, Any]], noun: str, gap: int = 1) -> Node:
         counts: dict[str, int] = {}
         worst = "succeeded"
@@ -293,6 +315,7 @@ class _Builder:
             op_id=owner,
             shape="summary",
             counts=counts,
+            failed_path=any(self.on_failed_path(child) for child in hidden),
         )
 
     # -- helpers
@@ -338,6 +361,7 @@ def build_graph(
     attention_limit: int = 50,
     node_budget: int = 1500,
     expanded_limit: int = 500,
+    execution_error: dict[str, Any] | None = None,
 ) -> Graph:
     """The graph model of one execution: see the module docstring for the options."""
     builder = _Builder(
@@ -359,8 +383,21 @@ def build_graph(
     word = statuses.word(status) or "running"
     start = Node(id="start", label=["Start"], state="succeeded", kind="start",
                  tooltip=clip(title or "Start", 200), shape="terminal")  # fmt: skip
-    end = Node(id="end", label=["End", word], state=execution_state(status), kind="end",
-               tooltip=f"Execution {word}", shape="terminal")  # fmt: skip
+    # An execution that failed says why on its End node: the error's type, its message in
+    # the tooltip.
+    error = execution_error or {}
+    error_type = str(error.get("ErrorType") or "") if isinstance(error, dict) else ""
+    error_message = str(error.get("ErrorMessage") or "") if isinstance(error, dict) else ""
+    ended_badly = status in ("FAILED", "TIMED_OUT", "STOPPED")
+    # The type's last dotted part ("StepError", not the module path); all of it in the tip.
+    short_type = error_type.rsplit(".", 1)[-1]
+    end_label = ["End", f"{word}: {clip(short_type, 40)}" if ended_badly and error_type else word]
+    end_tip = [f"Execution {word}"]
+    if ended_badly and (error_type or error_message):
+        end_tip.append(": ".join(filter(None, [error_type, error_message])))
+    end = Node(id="end", label=end_label, state=execution_state(status), kind="end",
+               tooltip=clip_lines(end_tip, TOOLTIP_LIMIT), shape="terminal",
+               failed_path=ended_badly and status != "STOPPED")  # fmt: skip
     graph.items.append(start)
     if operations:
         entry, exit_ = builder.sequence(graph.items, operations, ROOT, 0)

@@ -20,6 +20,8 @@ class Node:
     op_id: str = ""  # the operation (for a summary: the fan-out or sequence owner)
     shape: str = "step"  # a key of style.SHAPES
     counts: dict[str, int] = field(default_factory=dict)  # summary: hidden, by status
+    # It failed, or (a summary) hides a failure: on the way to what went wrong.
+    failed_path: bool = False
 
 
 @dataclass
@@ -33,6 +35,8 @@ class Cluster:
     items: list[Node | Cluster] = field(default_factory=list)
     tooltip: str = ""
     url: str = ""
+    # It failed or holds an operation that did: the frame shows the way to the failure.
+    failed_path: bool = False
 
 
 @dataclass
