@@ -18,7 +18,7 @@ from executions.models import Execution, Operation
 from notify import deliver, scan
 from notify.channels import SIGNATURE_HEADER
 from notify.models import Delivery, DeliveryStatus, Event, Rule, WebhookFormat
-from sandbox.client import start, wait_for_callback, wait_for_event
+from sandbox.client import start, wait_for_callback, wait_for_event, wait_for_status
 from tests.notify_servers import Receiver, SmtpSink, mirror_recorded
 
 
@@ -260,3 +260,81 @@ def test_the_command_adds_a_rule_and_refuses_bad_input_with_a_reason(capsys):
     with pytest.raises(CommandError, match="where to send"):
         call_command("notify", "add-rule", "x")
     assert Rule.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_execution_that_fails_is_notified_once(smtp, sandbox_source, lambda_sandbox):
+    Rule.objects.create(
+        name="failures", email_to="oncall@example.com", on_callback=False, on_deadline=False,
+        on_failure=True,
+    )  # fmt: skip
+    arn = start(lambda_sandbox, "fraud-detection", {"amount": 50000}, f"ff-{uuid.uuid4().hex[:8]}")
+    wait_for_status(lambda_sandbox, arn)
+    execution = sync.sync_arn(sandbox_source, arn)
+    assert execution.status == "FAILED"
+    scan.scan()
+    scan.scan()
+    _send_until_settled()
+
+    assert len(smtp.messages) == 1
+    assert " ".join(smtp.messages[0]["Subject"].split()).endswith("(fraud-detection) failed")
+    link = f"https://console.example.com/executions/{execution.pk}/"
+    assert link in smtp.messages[0].get_payload(decode=True).decode()
+    assert Delivery.objects.get().event == Event.FAILED
+
+
+# ---- pages ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff_client(client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("stella", password="pw-12345-x", is_staff=True))
+    return client
+
+
+@pytest.mark.django_db
+def test_the_notification_pages_are_for_staff_only(client):
+    from django.contrib.auth.models import User
+
+    client.force_login(User.objects.create_user("nora", password="pw-12345-x"))
+    for url in ("/notifications/", "/notifications/new", "/notifications/deliveries/"):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert "Notifications are set up by staff" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_rule_without_a_destination_is_refused_with_a_reason(staff_client):
+    response = staff_client.post(
+        "/notifications/new", {"name": "nowhere", "enabled": "on", "on_callback": "on",
+                               "deadline_minutes": "30", "webhook_format": "json"},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert "where to send" in response.content.decode()
+    assert Rule.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_create_a_rule_and_send_it_a_test(staff_client):
+    with Receiver(statuses=[500]) as receiver:
+        response = staff_client.post(
+            "/notifications/new",
+            {"name": "team", "enabled": "on", "on_callback": "on", "deadline_minutes": "30",
+             "webhook_url": receiver.url, "webhook_format": "slack"},
+        )  # fmt: skip
+        assert response.status_code == 302
+        rule = Rule.objects.get(name="team")
+        failed = staff_client.post(f"/notifications/{rule.pk}/test", follow=True).content.decode()
+        sent = staff_client.post(f"/notifications/{rule.pk}/test", follow=True).content.decode()
+
+    assert "Test webhook not delivered: Attempt 1: The webhook answered HTTP 500" in failed
+    assert "Test webhook sent." in sent
+    assert len(receiver.requests) == 2
+    text = json.loads(receiver.requests[1]["body"])["text"]
+    assert "Test message of the rule team" in text
+    assert "<https://console.example.com/approvals/|Open in Durable Console>" in text
+    log = staff_client.get("/notifications/deliveries/").content.decode()
+    assert log.count('data-testid="delivery-row"') == 2
+    assert 'data-status="delivered"' in log and 'data-status="pending"' in log
