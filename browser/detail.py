@@ -21,6 +21,8 @@ from browser import (
     optree,
     params,
     payloads,
+    replay,
+    replay_tabs,
     timeline,
     tree_html,
     treestate,
@@ -64,6 +66,9 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
     failed_only = params.choice(request.GET, "failed", ["1", "0"], "0") == "1"
     # Which groups are open or closed comes from the URL (browser/treestate.py).
     state = treestate.TreeState.from_query(request.GET)
+    moment = replay.moment_from_request(request, execution)
+    if moment is not None:
+        return replay_tabs.operations_context(execution, moment, state, failed_only)
 
     def render() -> str:
         # Failed only needs every operation (which ones lead to a failure); otherwise
@@ -87,6 +92,7 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
         "tree_limit": treestate.LIMIT,
         "operation_count": execution.operation_count,
         "failed_count": failed_count,
+        **replay.bar_context(execution, "operations", None),
     }
 
 
@@ -125,6 +131,9 @@ def _events_context(request: HttpRequest, execution: Execution) -> dict[str, Any
 
 def _timeline_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
     expand = params.operation_ids(request.GET, "expand", limit=treestate.LIMIT)
+    moment = replay.moment_from_request(request, execution)
+    if moment is not None:
+        return replay_tabs.timeline_context(execution, moment, expand, _legend)
     now = timezone.now()
     # A running execution's bars grow with the clock: its cached chart lives 5 s.
     bucket = "done" if execution.is_terminal else int(now.timestamp() // 5)
@@ -146,7 +155,7 @@ def _timeline_context(request: HttpRequest, execution: Execution) -> dict[str, A
 
     seconds = optree.CACHE_SECONDS if execution.is_terminal else 10
     html = optree.cached(execution, "timeline-html", [bucket, *expand], render, seconds)
-    return {"timeline_html": html}
+    return {"timeline_html": html, **replay.bar_context(execution, "timeline", None)}
 
 
 def _legend(nodes: Iterable[TreeNode]) -> list[tuple[str, str]]:
@@ -230,6 +239,9 @@ def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
     if not is_partial(request):
         query = state.urlencoded()
         return redirect(_tab_url(execution, "operations") + (f"?{query}" if query else ""))
+    moment = replay.moment_from_request(request, execution)
+    if moment is not None:
+        return HttpResponse(replay_tabs.more_rows(execution, moment, request.GET))
     if parent_id and not execution.operations.filter(operation_id=parent_id).exists():
         return HttpResponse(status=404)
 

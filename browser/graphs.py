@@ -80,7 +80,7 @@ def graph_svg(
         dot = build_dot(
             tree.nested(by_id),
             execution_status=shown.status,
-            execution_error=execution.error,
+            execution_error=shown.error,
             rankdir=layout,
             collapse_threshold=threshold,
             expanded=expanded,

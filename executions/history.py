@@ -13,7 +13,7 @@ from domain import operations
 from domain.status import TERMINAL_OPERATION_STATUSES
 from executions import lambda_api, tree
 from executions.lambda_api import Endpoint
-from executions.models import TERMINAL_STATUSES, Execution, HistoryEvent, Operation
+from executions.models import Execution, HistoryEvent, Operation
 from executions.nodes import COLUMNS, node_from_row, row_values
 
 # Reading new events backwards: the first page is small (a poll usually finds a handful
@@ -180,21 +180,5 @@ def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
 # Execution statuses that only GetDurableExecution can tell apart: transitions the
 # history has no event for (yet).
 TRANSITIONAL_STATUSES = {"PAUSING", "DELETING"}
-_STATUS_BY_EVENT = {
-    "ExecutionSucceeded": "SUCCEEDED",
-    "ExecutionFailed": "FAILED",
-    "ExecutionTimedOut": "TIMED_OUT",
-    "ExecutionStopped": "STOPPED",
-    "ExecutionPaused": "PAUSED",
-    "ExecutionResumed": "RUNNING",
-}
-
-
-def status_from_events(events: list[dict[str, Any]], current: str) -> tuple[str, Any]:
-    """The execution's status after `events` (in order), and when it ended if it did."""
-    for event in reversed(events):
-        status = _STATUS_BY_EVENT.get(event.get("EventType", ""))
-        if status:
-            ended = event.get("EventTimestamp") if status in TERMINAL_STATUSES else None
-            return status, ended
-    return current, None
+# The execution's status after events: the fold's rule (the replay uses it too).
+status_from_events = tree.execution_status

@@ -248,6 +248,30 @@ def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str |
     return op_id
 
 
+# Execution-level events -> the execution's status after them.
+EXECUTION_STATUS_BY_EVENT = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionTimedOut": "TIMED_OUT",
+    "ExecutionStopped": "STOPPED",
+    "ExecutionPaused": "PAUSED",
+    "ExecutionResumed": "RUNNING",
+}
+
+
+def execution_status(events: list[dict[str, Any]], current: str) -> tuple[str, Any]:
+    """The execution's status after `events` (in order), and when it ended if it did;
+    `current` where no event tells it."""
+    for event in reversed(events):
+        found = EXECUTION_STATUS_BY_EVENT.get(event.get("EventType", ""))
+        if found:
+            ended = (
+                event.get("EventTimestamp") if found in status.TERMINAL_EXECUTION_STATUSES else None
+            )
+            return found, ended
+    return current, None
+
+
 def apply_events(nodes: dict[str, OperationNode], events: Iterable[dict[str, Any]]) -> set[str]:
     """Fold events (in EventId order) into `nodes`; return the ids of changed operations."""
     changed: set[str] = set()
