@@ -123,7 +123,6 @@ def approvals(request: HttpRequest) -> HttpResponse:
             "functions": list(functions),
             "can_act": can_act,
             "matching": len(order),
-            "bulk_token": roles.one_time_token(request.user) if can_act else "",
         },
     )
 

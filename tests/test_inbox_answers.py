@@ -159,3 +159,25 @@ def test_a_failures_error_fields_share_one_megabyte():
     assert services.error_fields("Rejected", half, data)[1] == half
     with pytest.raises(services.ActionRefused, match="together; the service accepts at most"):
         services.error_fields("Rejected", half + "m" * 200, data)
+
+
+def test_all_that_match_the_filter_are_every_pending_callback_of_the_function(
+    client, operator, sandbox_source, lambda_sandbox
+):
+    coffees = [_waiting(sandbox_source, lambda_sandbox, f"c{i}") for i in range(2)]
+    arn = start(lambda_sandbox, "fraud-detection", {"amount": 4000}, f"fr-{uuid.uuid4().hex[:8]}")
+    wait_for_callback(lambda_sandbox, arn, "humanVerification")
+    sync.sync_arn(sandbox_source, arn)
+
+    inbox = client.get("/approvals/?function=coffee-order").content.decode()
+    assert len(_rows(inbox)) == 2
+    page = client.post(
+        "/approvals/bulk",
+        {"answer": "reject", "scope": "filter", "function": "coffee-order", "ops": [1]},
+    ).content.decode()
+    assert "Reject 2 callbacks?" in page
+    assert "Every pending callback of coffee-order that matches the inbox" in page
+    assert 'name="ops"' not in page  # the job takes the filter's callbacks when confirmed
+    assert sorted(re.findall(r"of <a[^>]*>([^<]+)</a>", page)) == sorted(
+        op.execution.name for op in coffees
+    )

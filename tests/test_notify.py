@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import uuid
 
@@ -18,7 +19,7 @@ from executions.models import Execution, Operation
 from notify import deliver, scan
 from notify.channels import SIGNATURE_HEADER
 from notify.models import Delivery, DeliveryStatus, Event, Rule, WebhookFormat
-from sandbox.client import start, wait_for_callback, wait_for_event, wait_for_status
+from sandbox.client import start, wait_for, wait_for_callback, wait_for_event, wait_for_status
 from tests.notify_servers import Receiver, SmtpSink, mirror_recorded
 
 
@@ -338,3 +339,54 @@ def test_staff_create_a_rule_and_send_it_a_test(staff_client):
     log = staff_client.get("/notifications/deliveries/").content.decode()
     assert log.count('data-testid="delivery-row"') == 2
     assert 'data-status="delivered"' in log and 'data-status="pending"' in log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_with_beat_notifies_a_new_callback_once(tmp_path, sandbox_source, lambda_sandbox):
+    from tests.conftest import start_celery_worker, stop_process_group
+
+    with Receiver() as receiver:
+        rule = Rule.objects.create(
+            name="beat", webhook_url=receiver.url, callback_pattern="barista*", on_deadline=False
+        )
+        worker = start_celery_worker(
+            tmp_path / "notify-worker.log", NOTIFY_SCAN_SECONDS="1",
+            CONSOLE_BASE_URL="https://console.example.com",
+        )  # fmt: skip
+        try:
+            arn = start(
+                lambda_sandbox, "coffee-order", {"orderId": "beat"}, f"bt-{uuid.uuid4().hex[:8]}"
+            )
+            wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+            # The worker's own sync mirrors it, its beat scans, a send task posts it.
+            wait_for(lambda: _bodies(receiver, arn), 90, interval=0.5, what="the webhook")
+            # Two more scans see the same callback and send nothing more.
+            seen = _scans(tmp_path)
+            scans = wait_for(lambda: _scans(tmp_path) >= seen + 2, 60, what="two more scans")
+        finally:
+            stop_process_group(worker)
+
+    assert scans
+    # The worker mirrors every execution of the sandbox (earlier tests' ones too): one
+    # message for each waiting callback, and one for this one.
+    sent = [(b["execution_arn"], b["operation_id"]) for b in map(json.loads, _all(receiver))]
+    assert len(sent) == len(set(sent))
+    (body,) = _bodies(receiver, arn)
+    operation = Operation.objects.get(execution__arn=arn, operation_id=body["operation_id"])
+    assert body["link"] == _page_of(operation)
+    delivery = Delivery.objects.get(execution=operation.execution)
+    assert (delivery.rule, delivery.status, delivery.attempts) == (rule, "delivered", 1)
+
+
+def _all(receiver: Receiver) -> list[bytes]:
+    return [request["body"] for request in receiver.requests]
+
+
+def _bodies(receiver: Receiver, arn: str) -> list[dict]:
+    return [body for body in map(json.loads, _all(receiver)) if body["execution_arn"] == arn]
+
+
+def _scans(tmp_path) -> int:
+    """Scans the worker finished, from its log."""
+    log = (tmp_path / "notify-worker.log").read_text(errors="replace")
+    return len(re.findall(r"Task notify\.tasks\.scan\[[^\]]+\] succeeded", log))
