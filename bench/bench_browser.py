@@ -99,6 +99,8 @@ def list_cases(functions: list, now: datetime, size: int) -> list[tuple[str, str
             f"/executions/?from={window_from}&to={window_to}&function={f}&status=SUCCEEDED",
         ),  # fmt: skip
         ("list, htmx partial (filter change)", "/executions/?status=RUNNING"),
+        ("list, new-executions poll (none new)", "/executions/news?since=" + cursor_at(0.0)),
+        ("overview (home page)", "/"),
     ]
 
 
