@@ -122,12 +122,9 @@ def scan(now: datetime | None = None) -> list[int]:
     if not rules:
         return []
     created = []
-    existing = set(
-        Delivery.objects.filter(rule__in=rules).values_list(
-            "rule_id", "channel", "subject_key", "event"
-        )
-    )
-    for match in matches(now):
+    found = matches(now)
+    existing = _promised(rules, {match.subject_key for match in found})
+    for match in found:
         for rule in rules:
             if not applies(rule, match, now):
                 continue
@@ -138,6 +135,20 @@ def scan(now: datetime | None = None) -> list[int]:
                 if delivery is not None:
                     created.append(delivery.pk)
     return created
+
+
+def _promised(rules: list[Rule], keys: set[str]) -> set[tuple[int, str, str, str]]:
+    """The deliveries already made about these subjects: most of a scan's matches, which
+    are then not inserted again (the constraint would refuse them anyway)."""
+    keys_list = sorted(keys)
+    promised = set()
+    for index in range(0, len(keys_list), 500):
+        promised.update(
+            Delivery.objects.filter(
+                rule__in=rules, subject_key__in=keys_list[index : index + 500]
+            ).values_list("rule_id", "channel", "subject_key", "event")
+        )
+    return promised
 
 
 def promise_test(rule: Rule) -> list[int]:

@@ -390,3 +390,15 @@ def _scans(tmp_path) -> int:
     """Scans the worker finished, from its log."""
     log = (tmp_path / "notify-worker.log").read_text(errors="replace")
     return len(re.findall(r"Task notify\.tasks\.scan\[[^\]]+\] succeeded", log))
+
+
+@pytest.mark.django_db
+def test_rules_and_deliveries_are_in_the_admin(admin_client):
+    rule = Rule.objects.create(name="admin-rule", email_to="a@example.com")
+    Delivery.objects.create(rule=rule, channel="email", event="test", subject_key="test:x")
+    for url in ("/admin/notify/rule/", f"/admin/notify/rule/{rule.pk}/change/",
+                "/admin/notify/delivery/"):  # fmt: skip
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert "admin-rule" in response.content.decode()
+    assert admin_client.get("/admin/notify/delivery/add/").status_code == 403
