@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-APPS = ["console", "domain", "executions", "browser", "actions", "visualizer"]
+APPS = ["console", "domain", "executions", "browser", "actions", "notify", "visualizer"]
 
 
 def _modules(package: str) -> list[Path]:
