@@ -14,6 +14,7 @@ the forms that carry these calls' input are in actions/forms.py.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,3 +281,60 @@ def start(user: Any, function: Function, name: str, input_text: str) -> ActionRe
         except LambdaApiError:
             pass  # the next poll of the source lists it
     return result
+
+
+# ---- delete, start again --------------------------------------------------------------
+
+DELETE_OPERATION = "DeleteDurableExecution"
+
+
+def delete(user: Any, execution: Execution) -> ActionResult:
+    """Delete an execution that has ended on its backend, then remove it from the mirror.
+
+    The mirror removes the row (its events and operations with it) rather than keep a
+    tombstone: the person asked for it to be gone, and a deleted execution has nothing
+    left to open on the backend either. The audit entry keeps its ARN, who deleted it and
+    when. Refused when the backend is known to lack DeleteDurableExecution; a backend that
+    answers "unknown operation" is remembered as lacking it (in _perform)."""
+    if not execution.is_terminal:
+        raise ActionRefused(
+            f"Only an execution that has ended can be deleted; this one is "
+            f"{execution.status.lower()}. Stop it first."
+        )
+    if execution.source.capabilities.get(DELETE_OPERATION) is False:
+        raise ActionRefused(f"{DELETE_OPERATION} is not supported by this backend.")
+    result = _perform(
+        user,
+        "delete",
+        execution.source,
+        lambda ep: lambda_api.delete_execution(ep, execution.arn),
+        arn=execution.arn,
+        payload=json.dumps({"name": execution.name, "function": execution.function.name}),
+        success=(
+            f"Deleted {execution.name} on the backend and removed it from the mirror "
+            "(the audit log keeps the record)."
+        ),
+    )
+    if result.ok:
+        Execution.objects.filter(pk=execution.pk).delete()
+    return result
+
+
+def start_again_values(execution: Execution) -> tuple[dict[str, str], str]:
+    """The start form's values to start `execution`'s function again with its input (laid
+    out as JSON to be edited), and a warning when that input cannot be reused whole."""
+    name = f"{execution.name[:50]}-again-{uuid.uuid4().hex[:6]}"
+    values = {"function": str(execution.function_id), "name": name, "input": ""}
+    if execution.input_truncated:
+        return values, (
+            f"The input of {execution.name} was cut short by the API when it was read, so it "
+            "is not filled in: paste the whole input, or start with another."
+        )
+    text = execution.input_payload
+    if text is None:
+        return values, f"No input of {execution.name} is recorded; it is started with {{}}."
+    try:
+        values["input"] = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        values["input"] = text  # kept as it was sent; the form says what is wrong with it
+    return values, ""

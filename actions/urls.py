@@ -24,6 +24,7 @@ urlpatterns = [
     path("executions/<int:pk>/stop", views.stop, name="stop"),
     path("executions/<int:pk>/pause", views.pause, name="pause"),
     path("executions/<int:pk>/resume", views.resume, name="resume"),
+    path("executions/<int:pk>/delete", views.delete, name="delete"),
     # Callback ids are base64 and may hold '/', so they are matched as paths.
     path(
         "executions/<int:pk>/callbacks/<path:callback_id>/succeed",

@@ -1,6 +1,7 @@
-"""POST endpoints of operator actions: callbacks, stop, pause/resume, start and bulk stop,
-with the pages that carry their forms (a callback's forms, the start page, a bulk job's
-progress). The read-only pages (approvals inbox, audit log) are in actions/pages.py.
+"""POST endpoints of operator actions: callbacks, stop, pause/resume, delete, start (and
+start again) and bulk stop, with the pages that carry their forms (a callback's forms, the
+start page, a delete's confirmation, a bulk job's progress). The read-only pages (approvals
+inbox, audit log) are in actions/pages.py.
 
 Every POST: login (middleware) -> operator role (403 otherwise, nothing sent) -> a form
 (actions/forms.py: its fields, then the one-time token, so a replayed form sends nothing)
@@ -15,10 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from actions import bulk, forms, roles, tasks
+from actions import bulk, forms, roles, services, tasks
 from actions.roles import operator_required
 from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 from executions.models import BulkJob, Execution, Function, Operation
@@ -154,6 +155,46 @@ def resume(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_execution(request, pk, forms.ResumeForm)
 
 
+@require_http_methods(["GET", "POST"])
+@operator_required
+def delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET: what deleting an ended execution does, and a button to confirm. POST: delete it
+    on its backend and remove it from the mirror; refused, the page says why."""
+    execution = _execution(pk)
+    context = {"execution": execution, "error": "", "status": 200}
+    if request.method == "POST":
+        if not roles.consume_token(request.user, request.POST.get("token", "")):
+            context.update(error=forms.REPLAYED, status=409)
+        else:
+            try:
+                result = services.delete(request.user, execution)
+            except services.ActionRefused as exc:
+                context.update(error=f"Nothing was deleted: {exc}", status=400)
+            else:
+                if result.ok:
+                    messages.success(request, result.message)
+                    return redirect(reverse("browser:list") + f"?function={execution.function_id}")
+                context.update(error=f"Nothing was deleted. {result.message}", status=502)
+        execution.source.refresh_from_db(fields=["capabilities"])
+    elif not execution.is_terminal:
+        context.update(
+            error=f"Only an execution that has ended can be deleted; this one is "
+            f"{execution.status.lower()}.",
+            status=400,
+        )
+    elif execution.source.capabilities.get(services.DELETE_OPERATION) is False:
+        context.update(
+            error=f"Nothing can be deleted here: {services.DELETE_OPERATION} is "
+            "not supported by this backend.",
+            status=400,
+        )
+    context["token"] = roles.one_time_token(request.user)
+    context["can_delete"] = execution.is_terminal and (
+        execution.source.capabilities.get(services.DELETE_OPERATION) is not False
+    )
+    return render(request, "actions/delete_confirm.html", context, status=context.pop("status"))
+
+
 # ---- start ----------------------------------------------------------------------------
 
 
@@ -161,7 +202,28 @@ def start(request: HttpRequest) -> HttpResponse:
     """The start page (anyone may look; only operators see the form), and its POST."""
     if request.method == "POST":
         return _start(request)
+    again = request.GET.get("from", "")
+    if again:
+        return _start_again_page(request, again)
     return _start_page(request, forms.StartForm(user=request.user))
+
+
+def _start_again_page(request: HttpRequest, pk: str) -> HttpResponse:
+    """The start form filled in to start an execution's function again with its input
+    (?from=<execution id>), to be edited before it is sent."""
+    execution = (
+        Execution.objects.select_related("function").filter(pk=pk).first() if pk.isdigit() else None
+    )
+    form = forms.StartForm(user=request.user)
+    if execution is None:
+        return _start_page(
+            request,
+            form,
+            f"There is no execution #{pk} in the mirror to start again; choose a function.",
+            status=404,
+        )
+    values, warning = services.start_again_values(execution)
+    return _start_page(request, form, again=execution, values=values, warning=warning)
 
 
 @operator_required
@@ -179,14 +241,26 @@ def _start(request: HttpRequest) -> HttpResponse:
 
 
 def _start_page(
-    request: HttpRequest, form: forms.StartForm, error: str = "", status: int = 200
+    request: HttpRequest,
+    form: forms.StartForm,
+    error: str = "",
+    status: int = 200,
+    *,
+    again: Execution | None = None,
+    values: dict[str, str] | None = None,
+    warning: str = "",
 ) -> HttpResponse:
-    # Functions known to be durable, and those registered by hand.
+    # Functions known to be durable, and those registered by hand (and the one started
+    # again, whatever it is known as).
     functions = Function.objects.select_related("source").filter(
         source__enabled=True, durable_config__isnull=False
     ) | Function.objects.select_related("source").filter(source__enabled=True, explicit=True)
+    if again is not None:
+        functions = functions | Function.objects.filter(pk=again.function_id)
     # Refused: what was typed is kept.
     sent = {name: form.data.get(name, "") for name in ("function", "name", "input")}
+    if values is not None:
+        sent = values
     can_act = roles.can_act(request.user)
     functions = functions.distinct().order_by("source__name", "name", "qualifier")
     return render(
@@ -195,8 +269,10 @@ def _start_page(
         {
             "functions": functions,
             "examples": forms.example_inputs(functions) if can_act else {},
-            "values": sent if form.is_bound else {},
+            "values": sent if form.is_bound or values is not None else {},
             "error": error,
+            "again": again,
+            "warning": warning,
             "token": roles.one_time_token(request.user) if can_act else "",
             "can_act": can_act,
         },

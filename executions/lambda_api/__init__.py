@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from executions.lambda_api.acting import (
     OPTIONAL_ACTIONS,
+    delete_execution,
     pause_execution,
     resume_execution,
     send_callback_failure,
@@ -68,6 +69,7 @@ __all__ = [
     "add_call_listener",
     "budget_wait",
     "client",
+    "delete_execution",
     "delete_status_events",
     "dumps",
     "forget_clients",

@@ -1,4 +1,4 @@
-"""Acting: callbacks, stop, pause, resume and start."""
+"""Acting: callbacks, stop, pause, resume, delete and start."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def stop_execution(
 
 
 # APIs that some backends lack: AWS's local runner answers UnknownOperationException.
-OPTIONAL_ACTIONS = ("PauseDurableExecution", "ResumeDurableExecution")
+OPTIONAL_ACTIONS = ("PauseDurableExecution", "ResumeDurableExecution", "DeleteDurableExecution")
 # An execution that cannot exist (account 000000000000), so that asking changes nothing.
 _PROBE_ARN = (
     "arn:aws:lambda:{region}:000000000000:function:durable-console-probe:$LATEST"
@@ -73,6 +73,13 @@ def resume_execution(endpoint: Endpoint, arn: str, reason: str = "") -> None:
     if reason:
         params["Reason"] = reason
     call(endpoint, "ResumeDurableExecution", **params)
+
+
+def delete_execution(endpoint: Endpoint, arn: str) -> dict[str, Any]:
+    """DeleteDurableExecution (DELETE .../durable-executions/{arn}, botocore 1.44.5): the
+    service refuses it for an execution that has not ended (ResourceConflictException) and
+    answers 202 with `DeletionRequestTimestamp`; the execution is DELETING, then gone."""
+    return clean(call(endpoint, "DeleteDurableExecution", DurableExecutionArn=arn))
 
 
 def start_execution(

@@ -309,8 +309,12 @@ def test_an_action_the_backend_refuses_as_unknown_is_not_offered_again(
 def test_the_backend_is_asked_once_which_actions_it_has(sandbox_source):
     assert sandbox_source.capabilities == {}
     learned = sync.learn_capabilities(sandbox_source)
-    # AWS's local runner has no pause or resume: the pages will not offer them.
-    assert learned == {"PauseDurableExecution": False, "ResumeDurableExecution": False}
+    # AWS's local runner has no pause, resume or delete: the pages will not offer them.
+    assert learned == {
+        "PauseDurableExecution": False,
+        "ResumeDurableExecution": False,
+        "DeleteDurableExecution": False,
+    }
     sandbox_source.refresh_from_db()
     assert sandbox_source.capabilities == learned
     assert not sandbox_source.supports("PauseDurableExecution")
