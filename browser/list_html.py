@@ -34,14 +34,12 @@ def render_rows(rows: Iterable[Execution], *, oob: bool = False) -> SafeString:
 def _row(e: Execution, oob: bool, detail: str, callback: str) -> str:
     name = escape(e.name)
     arn = escape(e.arn)
+    # Every row can be selected: running ones to stop (the bulk form takes only those),
+    # any two to compare (static/replay.js sends the ticked ones to the comparison).
     select = (
-        ""
-        if e.is_terminal
-        else (
-            f'<input class="form-check-input" type="checkbox" name="ids" value="{e.pk}" '
-            f'form="bulk-form" id="select-{e.pk}" hx-preserve aria-label="Select {name}" '
-            'data-testid="select-row">'
-        )
+        f'<input class="form-check-input" type="checkbox" name="ids" value="{e.pk}" '
+        f'form="bulk-form" id="select-{e.pk}" hx-preserve aria-label="Select {name}" '
+        'data-testid="select-row">'
     )
     where = escape(e.source.name) + (f" · {escape(e.qualifier)}" if e.qualifier else "")
     waiting = (

@@ -228,6 +228,8 @@ def bar_context(execution: Execution, tab: str, moment: Moment | None) -> dict[s
     )
     return {
         "replay_moment": moment,
+        "replay_tabs": REPLAY_TABS,
+        "replay_query": f"?at={moment.event_id}" if moment else "",
         "replay_tab_url": tab_url,
         "replay_last": execution.last_event_id,
         "replay_latest": latest,

@@ -93,6 +93,7 @@ def timeline_context(
             "browser/_timeline_chart.html",
             {
                 "execution": replayed.execution,
+                "moment": moment,
                 "chart": chart,
                 "expand": expand,
                 "legend": legend(bar.row.node for bar in chart.bars),

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from browser import detail, graphs, health_views, views
+from browser import compare, detail, graphs, health_views, views
 
 app_name = "browser"
 
@@ -16,7 +16,14 @@ urlpatterns = [
     path("executions/rows", views.execution_rows, name="rows"),
     # Polled by the list's newest page: how many newer executions match its filter.
     path("executions/news", views.execution_news, name="news"),
+    # Two runs side by side: ?a=&b= (or the list's two selected ?ids=).
+    path("executions/compare", compare.compare_view, name="compare"),
     path("executions/<int:pk>/", detail.execution_detail, name="detail"),
+    path(
+        "executions/<int:pk>/compare-previous",
+        compare.compare_previous,
+        name="compare_previous",
+    ),
     path("executions/<int:pk>/header", detail.execution_header, name="header"),
     path("executions/<int:pk>/callback", detail.first_callback, name="first_callback"),
     path("executions/<int:pk>/export.json", detail.export_json, name="export"),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -21,6 +22,12 @@ from tests.notify_servers import recorded_source
 
 HISTORIES = Path(__file__).parent / "fixtures" / "histories"
 SAMPLES = sorted(p.stem for p in HISTORIES.glob("*.json"))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_render_cache() -> None:
+    # Test databases reuse primary keys, so an earlier test's renders must go.
+    cache.delete_pattern("browser:*")
 
 
 def recorded_events(name: str) -> list[dict[str, Any]]:
@@ -113,3 +120,54 @@ def test_a_moment_outside_the_history_is_refused_with_a_reason(value: str, reaso
     request = RequestFactory().get("/", {"at": value})
     with pytest.raises(params.BadQuery, match=reason):
         replay.moment_from_request(request, execution)
+
+
+@pytest.fixture
+def viewer(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user("replayer", password="x-y-z-w-1"))
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tab", ["graph", "operations", "timeline"])
+def test_each_replaying_tab_says_it_shows_a_past_moment_and_links_back_to_now(
+    viewer, tab: str
+) -> None:
+    events = recorded_events("coffee-order-succeeded")
+    execution = mirror("coffee-order-succeeded", events)
+    url = f"/executions/{execution.pk}/{tab}/"
+
+    # The tab area (what htmx swaps when the slider moves) holds the bar and the tab.
+    page = viewer.get(url, {"at": 3}, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "A past moment" in page
+    assert f"after event 3 of {len(events)}" in page
+    assert events[2]["EventType"] in page
+    assert f'href="{url}"' in page  # back to now
+    assert f'href="/executions/{execution.pk}/timeline/?at=3"' in page  # the tabs keep it
+    now = viewer.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "A past moment" not in now
+    assert 'data-testid="replay-slider"' in now
+
+
+@pytest.mark.django_db
+def test_the_operations_tab_at_a_moment_lists_only_what_had_started_by_then() -> None:
+    events = recorded_events("coffee-order-succeeded")
+    execution = mirror("coffee-order-succeeded", events)
+    callback = next(e for e in events if e["EventType"] == "CallbackStarted")
+    before = replay.replay(
+        execution,
+        replay.moment_from_request(
+            RequestFactory().get("/", {"at": callback["EventId"] - 1}), execution
+        ),
+    )
+    assert callback["Id"] not in before.nodes
+    assert before.execution.status == "RUNNING"
+
+
+@pytest.mark.django_db
+def test_a_moment_beyond_the_history_is_a_400_that_says_why(viewer) -> None:
+    execution = mirror("coffee-order-succeeded", recorded_events("coffee-order-succeeded"))
+    response = viewer.get(f"/executions/{execution.pk}/graph/", {"at": 10_000})
+    assert response.status_code == 400
+    assert "must be an event of this execution" in response.content.decode()
