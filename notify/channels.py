@@ -47,10 +47,15 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def webhook_body(rule: Rule, message: Message) -> bytes:
     if rule.webhook_format == WebhookFormat.SLACK:
-        # Slack's link syntax: <url|label>.
-        lines = message.text.replace(message.link, "").rstrip()
+        # Slack's link syntax: <url|label>. Names are escaped as Slack asks (&, <, >), so
+        # an execution named "<!channel>" does not ping a channel.
+        lines = slack_escape(message.text.replace(message.link, "").rstrip())
         payload: dict[str, Any] = {"text": f"{lines}\n<{message.link}|Open in Durable Console>"}
     else:
         payload = {

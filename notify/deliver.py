@@ -91,7 +91,8 @@ def message_for(delivery: Delivery) -> channels.Message:
     else:
         lines.append("Notifications of this rule reach this address. Open the approvals inbox:")
     lines.append(delivery.link)
-    subject = f"[Durable Console] {delivery.title}"
+    # One line: a name with a line break must not end the email's Subject header.
+    subject = " ".join(f"[Durable Console] {delivery.title}".split())
     return channels.Message(delivery.event, subject, "\n".join(lines), delivery.link, data)
 
 

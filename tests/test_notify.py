@@ -402,3 +402,17 @@ def test_rules_and_deliveries_are_in_the_admin(admin_client):
         assert response.status_code == 200, url
         assert "admin-rule" in response.content.decode()
     assert admin_client.get("/admin/notify/delivery/add/").status_code == 403
+
+
+def test_a_slack_body_escapes_names_and_an_email_subject_stays_one_line():
+    from notify.channels import Message, webhook_body
+
+    rule = Rule(name="s", webhook_url="https://hooks.example.com/x", webhook_format="slack")
+    link = "https://console.example.com/executions/1/"
+    text = f"<!channel> & friends\nline two\n{link}"
+    body = json.loads(webhook_body(rule, Message("callback", "s", text, link)))
+    assert body["text"] == (
+        f"&lt;!channel&gt; &amp; friends\nline two\n<{link}|Open in Durable Console>"
+    )
+    delivery = Delivery(rule=rule, event=Event.TEST, title="two\nlines", link=link)
+    assert deliver.message_for(delivery).subject == "[Durable Console] two lines"
