@@ -28,10 +28,11 @@ def render_rows(rows: Iterable[Execution], *, oob: bool = False) -> SafeString:
     # reverse() once: each row's URLs are these with its id in place of 0.
     detail = reverse("browser:detail", args=[0]).replace("/0/", "/{}/")
     callback = reverse("browser:first_callback", args=[0]).replace("/0/", "/{}/")
-    return mark_safe("".join(_row(e, oob, detail, callback) for e in rows))  # noqa: S308
+    function = reverse("browser:function", args=[0]).replace("/0/", "/{}/")
+    return mark_safe("".join(_row(e, oob, detail, callback, function) for e in rows))  # noqa: S308
 
 
-def _row(e: Execution, oob: bool, detail: str, callback: str) -> str:
+def _row(e: Execution, oob: bool, detail: str, callback: str, function: str) -> str:
     name = escape(e.name)
     arn = escape(e.arn)
     # Every row can be selected: running ones to stop (the bulk form takes only those),
@@ -75,7 +76,9 @@ def _row(e: Execution, oob: bool, detail: str, callback: str) -> str:
         f"{arn}</div>\n"
         f"  </td>\n"
         f'  <td class="function-cell">\n'
-        f'    <span class="small text-nowrap">{escape(e.function.name)}</span>\n'
+        f'    <a class="small text-nowrap text-decoration-none" '
+        f'href="{function.format(e.function_id)}" title="Overview of this function">'
+        f"{escape(e.function.name)}</a>\n"
         f'    <div class="small text-body-secondary text-nowrap">{where}</div>\n'
         f"  </td>\n"
         f'  <td class="status-cell"><span class="badge {exec_badge(e)}" data-testid="row-status">'

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from browser import compare, detail, graphs, health_views, views
+from browser import compare, detail, functions, graphs, health_views, views
 
 app_name = "browser"
 
@@ -16,6 +16,8 @@ urlpatterns = [
     path("executions/rows", views.execution_rows, name="rows"),
     # Polled by the list's newest page: how many newer executions match its filter.
     path("executions/news", views.execution_news, name="news"),
+    # A function's overview: executions over time, durations, failing steps, counts now.
+    path("functions/<int:pk>/", functions.function_overview, name="function"),
     # Two runs side by side: ?a=&b= (or the list's two selected ?ids=).
     path("executions/compare", compare.compare_view, name="compare"),
     path("executions/<int:pk>/", detail.execution_detail, name="detail"),
