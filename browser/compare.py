@@ -60,6 +60,10 @@ class Pair:
     same: bool = True
 
     @property
+    def diff_count(self) -> int:
+        return len(self.result_diff) + len(self.error_diff)
+
+    @property
     def sides(self) -> tuple[tree.OperationNode | None, tree.OperationNode | None]:
         return self.a, self.b
 
@@ -259,6 +263,20 @@ def compare(a: Execution, b: Execution, limit: int = MAX_ROWS) -> Comparison:
     return Comparison(a, b, roots, counts, rows, truncated)
 
 
+def execution_diffs(a: Execution, b: Execution) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """The two executions' own input, result and error, where they differ: (what, diff)."""
+    out = []
+    for what, left, right in (
+        ("input", tree.decode_payload(a.input_payload), tree.decode_payload(b.input_payload)),
+        ("result", tree.decode_payload(a.result_payload), tree.decode_payload(b.result_payload)),
+        ("error", a.error, b.error),
+    ):
+        diff = json_diff(left, right, what)
+        if diff:
+            out.append((what, diff))
+    return out
+
+
 # ---- views -------------------------------------------------------------------------------
 
 
@@ -289,7 +307,15 @@ def _pick(request: HttpRequest) -> tuple[int, int]:
 def compare_view(request: HttpRequest) -> HttpResponse:
     first, second = _pick(request)
     if request.GET.getlist("ids"):
-        # The list's selection becomes the page's own, shareable address.
+        # The list's selection becomes the page's own, shareable address, the run that
+        # started first as A.
+        ordered = list(
+            Execution.objects.filter(pk__in=[first, second])
+            .order_by("started_at", "pk")
+            .values_list("pk", flat=True)
+        )
+        if len(ordered) == 2:
+            first, second = ordered
         return redirect(reverse("browser:compare") + "?" + urlencode({"a": first, "b": second}))
     if first == second:
         raise params.BadQuery("Those are the same execution: choose two different ones.")
@@ -313,6 +339,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             "a": a,
             "b": b,
             "sides": [("a", a), ("b", b)],
+            "execution_diffs": execution_diffs(a, b),
             "swap_url": reverse("browser:compare") + "?" + urlencode({"a": b.pk, "b": a.pk}),
         },
     )

@@ -147,12 +147,18 @@ def test_the_page_shows_both_runs_and_the_differing_step(viewer) -> None:
     assert 'data-path="autoApprove" data-only="a"' in page
     assert 'data-path="scoreRisk" data-only="" data-diff="result"' in page
     assert "result.level" in page
+    # The runs' own error: only the blocked one has one.
+    assert 'data-testid="compare-error-b"' in page
+    assert "TransactionBlockedError" in page
+    assert 'data-testid="compare-error-a"' not in page
 
 
 @pytest.mark.django_db
-def test_two_rows_selected_in_the_list_become_the_pages_address(viewer) -> None:
+def test_two_rows_selected_in_the_list_become_the_pages_address_oldest_first(viewer) -> None:
     low, high = fraud_runs()
-    response = viewer.get("/executions/compare", {"ids": [low.pk, high.pk]})
+    Execution.objects.filter(pk=high.pk).update(started_at=low.started_at + timedelta(hours=1))
+    # The list sends the newest first; the run that started first is A.
+    response = viewer.get("/executions/compare", {"ids": [high.pk, low.pk]})
     assert response.status_code == 302
     assert response["Location"] == f"/executions/compare?a={low.pk}&b={high.pk}"
 
