@@ -52,6 +52,7 @@ from visualizer.labels import (
     TOOLTIP_LIMIT,
     clip,
     clip_lines,
+    end_lines,
     name,
     plural,
     second_line,
@@ -250,43 +251,13 @@ class _Builder:
         return keep
 
     def needs_attention(self, op: dict[str, Any]) -> bool:
-        """Did anything in this operation, or anywhere inside it, not succeed?
-
-        Memoised and iterative, so asking at every level of a deep tree stays O(n)."""
-        memo = self._attention
-        stack: list[tuple[dict[str, Any], bool]] = [(op, False)]
-        while stack:
-            node, children_done = stack.pop()
-            if id(node) in memo:
-                continue
-            children = node.get("children") or []
-            if node.get("status") != "SUCCEEDED":
-                memo[id(node)] = True
-            elif children_done:
-                memo[id(node)] = any(memo[id(child)] for child in children)
-            else:
-                stack.append((node, True))
-                stack.extend((child, False) for child in children)
-        return memo[id(op)]
+        """Did anything in this operation, or anywhere inside it, not succeed?"""
+        return anywhere(op, lambda o: o.get("status") != "SUCCEEDED", self._attention)
 
     def on_failed_path(self, op: dict[str, Any]) -> bool:
-        """Did this operation, or one anywhere inside it, fail or time out? Memoised and
-        iterative like needs_attention."""
-        memo = self._failed
-        stack: list[tuple[dict[str, Any], bool]] = [(op, False)]
-        while stack:
-            node, children_done = stack.pop()
-            if id(node) in memo:
-                continue
-            children = node.get("children") or []
-            if node.get("status") in statuses.FAILED_OPERATION_STATUSES:
-                memo[id(node)] = True
-            elif children_done:
-                memo[id(node)] = any(memo[id(child)] for child in children)
-            else:
-                stack.append((node, True))
-                stack.extend((child, False) for child in children)
-        return memo[id(op)]
+        """Did this operation, or one anywhere inside it, fail or time out?"""
+        failed = statuses.FAILED_OPERATION_STATUSES
+        return anywhere(op, lambda o: o.get("status") in failed, self._failed)
 
     def summary(self, owner: str, hidden: list[dict[str, Any]], noun: str, gap: int = 1) -> Node:
         counts: dict[str, int] = {}
@@ -327,6 +298,28 @@ class _Builder:
 
     def _url(self, op: dict[str, Any]) -> str:
         return (self.o.node_url(op["id"]) or "") if self.o.node_url else ""
+
+
+def anywhere(
+    op: dict[str, Any], holds: Callable[[dict[str, Any]], bool], memo: dict[int, bool]
+) -> bool:
+    """Does `holds` hold for this operation or one anywhere inside it? Memoised (by the
+    dicts' ids, in `memo`) and iterative, so asking at every level of a deep tree stays
+    O(n) and far from the recursion limit."""
+    stack: list[tuple[dict[str, Any], bool]] = [(op, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in memo:
+            continue
+        children = node.get("children") or []
+        if holds(node):
+            memo[id(node)] = True
+        elif children_done:
+            memo[id(node)] = any(memo[id(child)] for child in children)
+        else:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+    return memo[id(op)]
 
 
 def _cluster_detail(subtype: str, count: int) -> str:
@@ -380,24 +373,12 @@ def build_graph(
     )
     graph = Graph(rankdir=rankdir if rankdir in RANKDIRS else "TB", title=clip(title or "", 200))
     status = execution_status or ""
-    word = statuses.word(status) or "running"
     start = Node(id="start", label=["Start"], state="succeeded", kind="start",
                  tooltip=clip(title or "Start", 200), shape="terminal")  # fmt: skip
-    # An execution that failed says why on its End node: the error's type, its message in
-    # the tooltip.
-    error = execution_error or {}
-    error_type = str(error.get("ErrorType") or "") if isinstance(error, dict) else ""
-    error_message = str(error.get("ErrorMessage") or "") if isinstance(error, dict) else ""
-    ended_badly = status in ("FAILED", "TIMED_OUT", "STOPPED")
-    # The type's last dotted part ("StepError", not the module path); all of it in the tip.
-    short_type = error_type.rsplit(".", 1)[-1]
-    end_label = ["End", f"{word}: {clip(short_type, 40)}" if ended_badly and error_type else word]
-    end_tip = [f"Execution {word}"]
-    if ended_badly and (error_type or error_message):
-        end_tip.append(": ".join(filter(None, [error_type, error_message])))
+    end_label, end_tip = end_lines(status, execution_error)
     end = Node(id="end", label=end_label, state=execution_state(status), kind="end",
-               tooltip=clip_lines(end_tip, TOOLTIP_LIMIT), shape="terminal",
-               failed_path=ended_badly and status != "STOPPED")  # fmt: skip
+               tooltip=end_tip, shape="terminal",
+               failed_path=status in ("FAILED", "TIMED_OUT"))  # fmt: skip
     graph.items.append(start)
     if operations:
         entry, exit_ = builder.sequence(graph.items, operations, ROOT, 0)

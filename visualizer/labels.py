@@ -118,3 +118,20 @@ def status_word(op: dict[str, Any]) -> str:
 def clip_lines(lines: list[str], limit: int) -> str:
     text = "\n".join(clip(line, limit) for line in lines if line)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def end_lines(execution_status: str, error: Any) -> tuple[list[str], str]:
+    """The End node's label and tooltip. An execution that ended badly says why: the
+    error type's last dotted part ("StepError", not the module path) on the node, the
+    whole type and the message in the tooltip."""
+    word = status.word(execution_status) or "running"
+    error = error if isinstance(error, dict) else {}
+    error_type = str(error.get("ErrorType") or "")
+    message = str(error.get("ErrorMessage") or "")
+    ended_badly = execution_status in ("FAILED", "TIMED_OUT", "STOPPED")
+    short_type = error_type.rsplit(".", 1)[-1]
+    label = ["End", f"{word}: {clip(short_type, 40)}" if ended_badly and error_type else word]
+    tip = [f"Execution {word}"]
+    if ended_badly and (error_type or message):
+        tip.append(": ".join(filter(None, [error_type, message])))
+    return label, clip_lines(tip, TOOLTIP_LIMIT)
