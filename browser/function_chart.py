@@ -49,8 +49,8 @@ class Column:
     counts: dict[str, int] = field(default_factory=dict)  # by API status
     segments: list[Segment] = field(default_factory=list)
     label: str = ""  # written under the column, for some of them
-    label_x: float = 0.0  # percent
-    label_anchor: str = "start"
+    label_x: float = 0.0  # percent: the column's middle
+    label_minor: bool = False
 
     @property
     def summary(self) -> str:
@@ -136,14 +136,16 @@ def build(
                 height = n * scale
                 y -= height
                 column.segments.append(Segment(state, n, round(y, 2), round(height, 2)))
+    # Labels under some columns, centred, counted back from the newest (always labelled);
+    # every other one is "minor" and left out on a phone's narrow chart (functions.css).
     every = max(1, math.ceil(len(starts) / MAX_LABELS))
     for i, start in enumerate(starts):
-        if (len(starts) - 1 - i) % every == 0:  # the newest column is always labelled
+        back = len(starts) - 1 - i
+        if back % every == 0:
             column = columns[start]
             column.label = start.strftime("%H:%M" if bucket == "hour" else "%b %d")
-            column.label_x = column.x
-            if i == len(starts) - 1:  # the newest: written back from the right edge
-                column.label_x, column.label_anchor = round(column.x + column.width, 3), "end"
+            column.label_x = round(column.x + column.width / 2, 3)
+            column.label_minor = (back // every) % 2 == 1
     grid = [
         GridLine(round(TOP + PLOT_HEIGHT - value * scale, 2), value)
         for value in range(0, top + 1, step)

@@ -32,9 +32,9 @@ from executions.models import Execution, Function, Operation, StatusCount
 
 # The windows one can look at: (label, span, bucket).
 RANGES = {
-    "24h": ("Last 24 hours", timedelta(hours=24), "hour"),
-    "7d": ("Last 7 days", timedelta(days=7), "day"),
-    "30d": ("Last 30 days", timedelta(days=30), "day"),
+    "24h": ("24 hours", timedelta(hours=24), "hour"),
+    "7d": ("7 days", timedelta(days=7), "day"),
+    "30d": ("30 days", timedelta(days=30), "day"),
 }
 DEFAULT_RANGE = "24h"
 PERCENTILES = (("p50", 0.5), ("p90", 0.9), ("p99", 0.99))
