@@ -217,3 +217,16 @@ def test_the_list_and_the_detail_page_link_to_the_overview(viewer, function, mix
 
     assert f'href="/functions/{function.pk}/" title="Overview of this function"' in listing
     assert f'href="/functions/{function.pk}/" data-testid="function-overview-link"' in detail
+
+
+def test_the_failing_steps_are_looked_for_in_the_newest_runs_only(
+    viewer, function, mixed, monkeypatch
+):
+    # Of the ten runs where "charge" failed (the slowest ten, started last), the newest four.
+    monkeypatch.setattr(functions, "FAILING_STEPS_SAMPLE", 4 + 3)  # + the 3 running ones
+
+    steps = functions.failing_steps(function, _hour(23))
+    html = viewer.get(f"/functions/{function.pk}/").content.decode()
+
+    assert [(s.name, s.failures) for s in steps] == [("charge", 4)]
+    assert "in its newest 7 executions" in html
