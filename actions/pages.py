@@ -148,6 +148,7 @@ ACTION_WORDS = {
     "pause": ("Paused execution", "Pause execution"),
     "resume": ("Resumed execution", "Resume execution"),
     "start": ("Started execution", "Start execution"),
+    "delete": ("Deleted execution", "Delete execution"),
 }
 
 

@@ -163,3 +163,14 @@ def test_start_again_from_an_unknown_execution_says_so(client, sandbox_source):
 
     assert response.status_code == 404
     assert "no execution #987654 in the mirror" in response.content.decode()
+
+
+def test_the_audit_log_says_a_delete_was_tried_and_refused(client, failed):
+    operator = _client(client, "otto", "operator")
+    Source.objects.filter(pk=failed.source_id).update(capabilities={DELETE: True})
+    operator.post(f"/executions/{failed.pk}/delete", {"token": _stale_form_token(operator)})
+
+    html = operator.get("/audit/?action=delete").content.decode()
+
+    assert 'data-testid="audit-action" title="delete">Delete execution<' in html  # not done
+    assert failed.name in html
