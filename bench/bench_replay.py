@@ -46,6 +46,23 @@ def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None] | No
     return median(samples)
 
 
+def interleaved(
+    fns: list[Callable[[], object]], repeat: int, before: Callable[[], None]
+) -> list[float]:
+    """Median ms of each of `fns`, called in turn `repeat` times (`before` each call)."""
+    for fn in fns:
+        fn()
+    samples: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for index, fn in enumerate(fns):
+            before()
+            t0 = time.perf_counter()
+            response = fn()
+            samples[index].append((time.perf_counter() - t0) * 1000)
+            assert getattr(response, "status_code", 200) == 200
+    return [median(values) for values in samples]
+
+
 def _differ(execution, rng: random.Random) -> int:
     """Make `execution` differ from its twin in a few places; return how many."""
     from executions.models import Operation
@@ -119,14 +136,23 @@ def run(args: argparse.Namespace, where: str) -> None:
         ("timeline tab", f"{base}/timeline/"),
     ]
     rows: list[tuple[str, float, float, float | None]] = []
+    moments = (("half-way", middle), ("last event", last), ("40th event", early))
     for label, url in pages:
-        now_cold = timed(get(url), args.repeat, before=forget_renders)
-        rows.append((f"{label}, now", now_cold, timed(get(url), args.repeat), None))
-        for name, at in (("half-way", middle), ("last event", last), ("40th event", early)):
-            moment_url = f"{url}?at={at}"
-            cold = timed(get(moment_url), args.repeat, before=forget_renders)
-            warm = timed(get(moment_url), args.repeat)
-            rows.append((f"{label} at the {name} (?at={at})", cold, warm, cold / now_cold))
+        # Cold requests of the tab now and at each moment take turns, so that a burst of
+        # load on the shared machine weighs on all of them alike (ratios within a run).
+        urls = [url] + [f"{url}?at={at}" for _, at in moments]
+        cold = interleaved([get(u) for u in urls], args.repeat, forget_renders)
+        warm = [timed(get(u), args.repeat) for u in urls]
+        rows.append((f"{label}, now", cold[0], warm[0], None))
+        for index, (name, at) in enumerate(moments, start=1):
+            rows.append(
+                (
+                    f"{label} at the {name} (?at={at})",
+                    cold[index],
+                    warm[index],
+                    cold[index] / cold[0],
+                )
+            )
     expand = f"{base}/tree-rows?parent={map_id}&at={middle}"
     rows.append(
         (

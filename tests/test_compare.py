@@ -124,6 +124,16 @@ def test_a_long_map_that_differs_in_one_item_shows_that_item_and_folds_the_rest(
 
 
 @pytest.mark.django_db
+def test_past_the_row_limit_the_rest_is_counted_not_written() -> None:
+    low, high = fraud_runs()
+
+    comparison = compare.compare(low, high, limit=1)
+
+    assert len(comparison.rows) == 1
+    assert comparison.truncated == 2  # the two steps that ran in one run only
+
+
+@pytest.mark.django_db
 def test_durations_differ_only_by_more_than_half() -> None:
     low, high = fraud_runs()
     step = Operation.objects.get(execution=high, name="scoreRisk")

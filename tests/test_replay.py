@@ -184,3 +184,59 @@ def test_a_moment_beyond_the_history_is_a_400_that_says_why(viewer) -> None:
     response = viewer.get(f"/executions/{execution.pk}/graph/", {"at": 10_000})
     assert response.status_code == 400
     assert "must be an event of this execution" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_more_rows_of_the_table_at_a_moment_hold_only_what_had_started(viewer) -> None:
+    events = recorded_events("durable-function-example")
+    execution = mirror("durable-function-example", events)
+    fanout = execution.operations.get(subtype="Map")
+    children = list(
+        execution.operations.filter(parent_operation_id=fanout.operation_id).order_by(
+            "first_event_id"
+        )
+    )
+    assert len(children) >= 3
+    moment_id = children[1].first_event_id
+
+    rows = viewer.get(
+        f"/executions/{execution.pk}/tree-rows",
+        {"parent": fanout.operation_id, "at": moment_id},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    assert f'data-op="{children[0].operation_id}"' in rows
+    assert f'data-op="{children[1].operation_id}"' in rows
+    assert f'data-op="{children[2].operation_id}"' not in rows
+
+
+@pytest.mark.django_db
+def test_the_tables_links_to_more_rows_ask_for_the_same_moment() -> None:
+    execution = mirror("coffee-order-succeeded", recorded_events("coffee-order-succeeded"))
+    ops = f"/executions/{execution.pk}/operations/"
+    rows = f"/executions/{execution.pk}/tree-rows"
+    html = (
+        f'<a href="{ops}?expand=x" hx-get="{rows}?parent=x">'
+        f'<a href="{ops}" hx-get="{rows}?parent=&amp;offset=200">'
+        f'<a href="{ops}x1" hx-get="{ops}x1">'
+    )
+
+    linked = replay.link_rows_to_moment(html, execution, moment(execution, 3))
+
+    assert linked == (
+        f'<a href="{ops}?at=3&amp;expand=x" hx-get="{rows}?at=3&amp;parent=x">'
+        f'<a href="{ops}?at=3" hx-get="{rows}?at=3&amp;parent=&amp;offset=200">'
+        f'<a href="{ops}x1" hx-get="{ops}x1">'  # an operation's panel: as it is now
+    )
+
+
+@pytest.mark.django_db
+def test_replay_and_comparison_need_a_signed_in_user(client) -> None:
+    execution = mirror("coffee-order-succeeded", recorded_events("coffee-order-succeeded"))
+    for url in (
+        f"/executions/{execution.pk}/graph/?at=2",
+        f"/executions/compare?a={execution.pk}&b={execution.pk}",
+    ):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")

@@ -71,6 +71,7 @@ def test_the_slider_takes_a_running_execution_back_to_before_its_callback(
     expect(page).to_have_url(f"{live_server.url}/executions/{execution.pk}/operations/?at={before}")
     expect(page.locator(f"tr[data-op='{callback.operation_id}']")).to_have_count(0)
     expect(page.get_by_test_id("replay-notice")).to_be_visible()
+    screenshot(page, "replay-operations-before-callback-1440-light.png")
     page.goto(f"{live_server.url}/executions/{execution.pk}/graph/?at={before}")
     expect(page.locator(node)).to_have_count(0)
 
@@ -86,6 +87,8 @@ def test_the_slider_takes_a_running_execution_back_to_before_its_callback(
     expect(page).to_have_url(f"{live_server.url}/executions/{execution.pk}/graph/")
     expect(page.get_by_test_id("replay-notice")).to_have_count(0)
     expect(page.locator(node)).to_have_count(1)
+    expect(page.get_by_test_id("replay-label")).to_contain_text("now")
+    screenshot(page, "replay-graph-now-1440-light.png")
 
     for size in (DESKTOP, PHONE):
         page.set_viewport_size(size)
