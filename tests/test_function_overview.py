@@ -230,3 +230,33 @@ def test_the_failing_steps_are_looked_for_in_the_newest_runs_only(
 
     assert [(s.name, s.failures) for s in steps] == [("charge", 4)]
     assert "in its newest 7 executions" in html
+
+
+def test_hostile_step_names_errors_and_inputs_stay_text_on_the_new_pages(
+    client, sandbox_source, lambda_sandbox
+):
+    from tests.hostile import HTML, MARKERS, SCRIPT, hostile_execution
+
+    client.force_login(User.objects.create_superuser("hana", password="x-long-password-1"))
+    execution = hostile_execution(lambda_sandbox, sandbox_source)
+    # Its steps succeed; one is marked failed here, so the table lists its name and error.
+    assert Operation.objects.filter(execution=execution, name=HTML).update(
+        status="FAILED", error={"ErrorType": HTML, "ErrorMessage": SCRIPT}
+    )
+    Source.objects.filter(pk=sandbox_source.pk).update(
+        capabilities={"DeleteDurableExecution": True}
+    )
+    pages = [
+        f"/functions/{execution.function_id}/",
+        f"/functions/{execution.function_id}/?range=30d",
+        f"/executions/start/?from={execution.pk}",
+        f"/executions/{execution.pk}/delete",
+    ]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        for marker in MARKERS:
+            assert marker not in body, (url, marker)
+    steps = client.get(f"/functions/{execution.function_id}/").content.decode()
+    assert 'data-testid="failing-steps"' in steps and "&lt;img src=x onerror=" in steps
