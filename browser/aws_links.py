@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from django.utils.dateparse import parse_datetime
 
-from executions.models import Execution, HistoryEvent, Operation
+from executions.models import Execution, Function, HistoryEvent, Operation
 
 # Around an invocation: log lines are written a little before and after the times the
 # history records (START and REPORT lines, clock skew).
@@ -69,6 +69,17 @@ def log_events_url(region: str, group: str, request_id: str, start: datetime, en
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}"
         f"#logsV2:log-groups/log-group/{_fragment(quote(group, safe=''))}"
         f"/log-events{_fragment(query)}"
+    )
+
+
+def function_console_url(function: Function) -> str:
+    """The function's durable executions in the Lambda console ("" unless on AWS)."""
+    if not function.source.is_aws:
+        return ""
+    region = function.source.region
+    return (
+        f"https://{region}.console.aws.amazon.com/lambda/home?region={region}"
+        f"#/functions/{quote(function.name, safe='')}?tab=durable-executions"
     )
 
 

@@ -24,7 +24,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from browser import function_chart, params
+from browser import aws_links, function_chart, params
 from browser.shortcuts import not_found
 from domain import operations, status
 from domain.durations import format_duration
@@ -254,5 +254,6 @@ def function_overview(request: HttpRequest, pk: int) -> HttpResponse:
         "steps_sample": FAILING_STEPS_SAMPLE,
         "now": current_counts(function),
         "latest": latest,
+        "aws_console_url": aws_links.function_console_url(function),
     }
     return render(request, "browser/function.html", context)

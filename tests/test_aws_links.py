@@ -180,3 +180,20 @@ def test_a_recorded_history_on_a_local_endpoint_links_nowhere_either(viewer, aws
     panel = _html(viewer.get(f"/executions/{execution.pk}/operations/{step.operation_id}"))
 
     assert "console.aws.amazon.com" not in page + panel
+
+
+def test_the_overview_of_a_function_on_aws_opens_it_in_the_lambda_console(viewer, aws_source):
+    execution = _recorded_on_aws(aws_source)
+    sandboxed = Source.objects.create(
+        name="local", region="us-east-1", endpoint_url="http://127.0.0.1:9", enabled=False
+    )
+    local = Function.objects.create(source=sandboxed, name="fraud-detection")
+
+    on_aws = _html(viewer.get(f"/functions/{execution.function_id}/"))
+    elsewhere = _html(viewer.get(f"/functions/{local.pk}/"))
+
+    assert (
+        'href="https://eu-west-1.console.aws.amazon.com/lambda/home?region=eu-west-1'
+        '#/functions/fraud-detection?tab=durable-executions"'
+    ) in on_aws
+    assert "console.aws.amazon.com" not in elsewhere
