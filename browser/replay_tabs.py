@@ -24,7 +24,9 @@ def operations_context(
     def render() -> dict[str, Any]:
         op_tree = replay.operation_tree(replay.replay(execution, moment))
         rows = optree.tree_rows(op_tree, expand=state.expand, failed_only=failed_only)
-        html = tree_html.render_rows(execution, rows, **state.visibility(rows))
+        html = tree_html.render_rows(
+            execution, rows, **state.visibility(rows), now=moment.timestamp
+        )
         counts = tree.counts_by_status(op_tree.by_id.values())
         return {
             "rows_html": replay.link_rows_to_moment(html, execution, moment),
@@ -65,7 +67,9 @@ def more_rows(execution: Execution, moment: replay.Moment, query: Any) -> str:
                 op_tree, parent_id=parent_id, depth=depth, offset=offset, expand=state.expand
             )
         )
-        html = tree_html.render_rows(execution, rows, **state.visibility(rows))
+        html = tree_html.render_rows(
+            execution, rows, **state.visibility(rows), now=moment.timestamp
+        )
         return replay.link_rows_to_moment(html, execution, moment)
 
     parts = [parent_id, offset, state.cache_part()]

@@ -8,6 +8,7 @@ a twentieth of that. The markup is what static/console.js and the tests read:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from urllib.parse import quote
 
 from django.urls import reverse
@@ -38,7 +39,10 @@ def render_rows(
     rows: Iterable[TreeRow | MoreRow],
     closed: set[str],
     shut: set[str],
+    now: datetime | None = None,
 ) -> SafeString:
+    """The rows' HTML; with `now` (a past moment, browser/replay.py) a running operation's
+    duration runs to then rather than on with the clock."""
     ops_url = reverse("browser:tab", args=[execution.pk, "operations"])
     rows_url = reverse("browser:tree_rows", args=[execution.pk])
     # reverse() once: every operation's URL is this with its id in place of the marker.
@@ -48,12 +52,18 @@ def render_rows(
         if isinstance(row, MoreRow):
             out.append(_more_row(row, shut, ops_url, rows_url))
         else:
-            out.append(_row(row, closed, shut, ops_url, rows_url, op_url))
+            out.append(_row(row, closed, shut, ops_url, rows_url, op_url, now))
     return mark_safe("".join(out))  # noqa: S308 (every value is escaped above)
 
 
 def _row(
-    row: TreeRow, closed: set[str], shut: set[str], ops_url: str, rows_url: str, op_url: str
+    row: TreeRow,
+    closed: set[str],
+    shut: set[str],
+    ops_url: str,
+    rows_url: str,
+    op_url: str,
+    now: datetime | None = None,
 ) -> str:
     node = row.node
     op_id = escape(node.id)
@@ -98,7 +108,7 @@ def _row(
     if node.ended_at:
         took = elapsed(node.started_at, node.ended_at)
     elif node.started_at and node.running:
-        took = elapsed(node.started_at)
+        took = elapsed(node.started_at, now)
     else:
         took = ""
     attempts = node.attempt_count or 0

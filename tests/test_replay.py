@@ -240,3 +240,27 @@ def test_replay_and_comparison_need_a_signed_in_user(client) -> None:
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith("/login/")
+
+
+@pytest.mark.django_db
+def test_an_operation_running_at_the_moment_shows_its_duration_up_to_then(viewer) -> None:
+    events = recorded_events("coffee-order-succeeded")
+    execution = mirror("coffee-order-succeeded", events)
+    started = next(e for e in events if e["EventType"] == "CallbackStarted")
+    later = next(
+        e
+        for e in events
+        if e["EventId"] > started["EventId"] and e["Id"] != started["Id"] and e.get("Id")
+    )
+    replayed = fast(execution, later["EventId"])
+    assert replayed.nodes[started["Id"]].running
+
+    page = viewer.get(
+        f"/executions/{execution.pk}/operations/",
+        {"at": later["EventId"]},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    assert f'data-op="{started["Id"]}"' in page
+    # Not a live duration (console.js counts those on with the clock).
+    assert "data-since" not in page
