@@ -61,6 +61,30 @@
     }, 250);
   });
 
+  // The list's "Compare selected" is offered once two rows are ticked (the server says why
+  // otherwise, for a page without this script).
+  function syncCompare() {
+    var button = document.querySelector("[data-compare-form] button[type='submit']");
+    if (!button) {
+      return;
+    }
+    var ticked = document.querySelectorAll("input[name='ids']:checked").length;
+    button.disabled = ticked !== 2;
+    button.title =
+      ticked === 2
+        ? "Compare the two ticked executions side by side"
+        : "Tick two executions to compare them (" + ticked + " ticked)";
+  }
+
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (box && box.matches && box.matches("input[name='ids']")) {
+      syncCompare();
+    }
+  });
+  document.addEventListener("DOMContentLoaded", syncCompare);
+  document.addEventListener("htmx:afterSettle", syncCompare);
+
   // The list's "Compare selected": the ticked rows' checkboxes belong to the bulk-stop
   // form, so their ids are copied into the comparison's query when it is sent.
   document.addEventListener("submit", function (event) {

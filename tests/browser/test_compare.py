@@ -41,8 +41,14 @@ def test_comparing_a_succeeded_and_a_failed_fraud_run_shows_the_differing_step(
 
     page.goto(f"{live_server.url}/executions/?name=cmp-{tag}")
     expect(page.get_by_test_id("select-row")).to_have_count(2)
+    compare_button = page.get_by_test_id("compare-selected")
+    expect(compare_button).to_be_disabled()  # until two are ticked
     page.locator(f"#select-{a.pk}").check()
+    expect(compare_button).to_be_disabled()
     page.locator(f"#select-{b.pk}").check()
+    expect(compare_button).to_be_enabled()
+    page.set_viewport_size(DESKTOP)
+    screenshot(page, "compare-list-selected-1440-light.png")
     page.get_by_test_id("compare-selected").click()
 
     expect(page).to_have_url(f"{live_server.url}/executions/compare?a={a.pk}&b={b.pk}")
