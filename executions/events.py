@@ -152,6 +152,8 @@ def apply(source: Source, event: StatusEvent) -> str:
     terminal = event.status in TERMINAL_STATUSES
     with transaction.atomic():
         execution = Execution.objects.select_for_update().filter(arn=event.arn).first()
+        if execution is None and event.status == "DELETING":
+            return "ignored"  # being deleted (by this console, say): nothing to mirror
         if execution is None:
             execution, created = Execution.objects.insert_once(
                 event.arn,

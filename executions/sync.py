@@ -143,6 +143,11 @@ def list_function_executions(function: Function) -> list[int]:
     for record in lambda_api.list_executions(
         endpoint, function.name, function.qualifier, started_after=started_after
     ):
+        if (
+            record.get("Status") == "DELETING"
+            and not Execution.objects.filter(arn=record["DurableExecutionArn"]).exists()
+        ):
+            continue  # being deleted (by this console, say): nothing to mirror
         execution, needs_sync = upsert_listed(function, record)
         if needs_sync:
             changed.append(execution.pk)

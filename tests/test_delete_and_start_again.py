@@ -174,3 +174,34 @@ def test_the_audit_log_says_a_delete_was_tried_and_refused(client, failed):
 
     assert 'data-testid="audit-action" title="delete">Delete execution<' in html  # not done
     assert failed.name in html
+
+
+def test_a_deleting_status_event_does_not_bring_a_deleted_execution_back(db):
+    # After a delete the row is gone; AWS then announces DELETING for it: ignored, where an
+    # execution first seen running is inserted as usual.
+    from datetime import UTC, datetime
+
+    from executions import events
+    from executions.models import Credentials, Function
+
+    source = Source.objects.create(
+        name="aws-us", region="us-east-1", credentials=Credentials.DEFAULT, enabled=False
+    )
+    Function.objects.create(source=source, name="orders")
+    base = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution"
+    now = datetime.now(UTC)
+
+    def event(arn: str, status: str) -> events.StatusEvent:
+        return events.StatusEvent(
+            arn=arn,
+            name=arn.rsplit("/", 2)[-2],
+            function_arn="arn:aws:lambda:us-east-1:123456789012:function:orders",
+            status=status,
+            started_at=now,
+            ended_at=None,
+            time=now,
+        )
+
+    assert events.apply(source, event(f"{base}/gone/2", "DELETING")) == "ignored"
+    assert events.apply(source, event(f"{base}/new/3", "RUNNING")) == "inserted"
+    assert list(Execution.objects.values_list("name", flat=True)) == ["new"]
