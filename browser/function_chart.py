@@ -51,6 +51,9 @@ class Column:
     label: str = ""  # written under the column, for some of them
     label_x: float = 0.0  # percent: the column's middle
     label_minor: bool = False
+    # The list's start-time filter for the column's executions (?from=&to=, UTC).
+    list_from: str = ""
+    list_to: str = ""
 
     @property
     def summary(self) -> str:
@@ -114,6 +117,12 @@ def build(
         start: Column(start, round(i * width + gap / 2, 3), round(width - gap, 3))
         for i, start in enumerate(starts)
     }
+    for start, column in columns.items():
+        if bucket == "hour":
+            column.list_from = start.strftime("%Y-%m-%dT%H:%M")
+            column.list_to = start.strftime("%Y-%m-%dT%H:59:59.999999")
+        else:  # a bare date as the upper bound is the end of that day
+            column.list_from = column.list_to = start.strftime("%Y-%m-%d")
     for (start, execution_status), n in counts.items():
         column = columns.get(start.astimezone(UTC))
         if column is None:  # started in the future, or before the first bucket

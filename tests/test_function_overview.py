@@ -171,6 +171,13 @@ def test_the_overview_page_shows_every_figure(viewer, function, mixed):
     assert 'data-state="failed" data-count="10"' in html
     assert "CardDeclined declined 9" in html
     assert f'href="/executions/?function={function.pk}&amp;status=FAILED">10 failed<' in html
+    three = _hour(3).strftime("%Y-%m-%dT%H")
+    column = (
+        f"/executions/?function={function.pk}&amp;from={three}%3A00&amp;to={three}%3A59%3A59.999999"
+    )
+    assert f'<a href="{column}"' in html
+    listed = viewer.get(column.replace("&amp;", "&")).content.decode()
+    assert '<strong class="tabular">100</strong> executions match the filters' in listed
 
 
 def test_a_week_is_drawn_per_day_and_includes_the_older_run(viewer, function, mixed):

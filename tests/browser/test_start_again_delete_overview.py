@@ -6,6 +6,7 @@ out to its logs and trace. Screenshots at 1440x900 and 390x844, light and dark."
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -162,6 +163,12 @@ def test_the_overview_draws_a_function_with_mixed_outcomes(
     _no_sideways_scroll(page)
     _screenshots(page, "function-overview", size)
 
+    # A column opens the list of the executions it counts.
+    chart.get_by_test_id("chart-column").last.click()
+    expect(page).to_have_url(re.compile(rf"/executions/\?function={failed.function_id}&from="))
+    expect(page.locator(f"#execution-{failed.pk}")).to_be_visible()
+    page.go_back()
+
     # From the list too: the function column leads here. (Desktop only: on a phone an
     # ended row's end time does not wrap and lies over the function's name, a fault of the
     # list's phone layout, left to it.)
@@ -199,8 +206,6 @@ def test_an_execution_on_aws_links_out_to_its_logs_and_trace(live_server, page: 
 
 
 def _logs_prefix():
-    import re
-
     return re.compile(
         r"^https://eu-west-1\.console\.aws\.amazon\.com/cloudwatch/home\?region=eu-west-1"
         r"#logsV2:log-groups/log-group/\$252Faws\$252Flambda\$252Ffraud-detection/log-events"
