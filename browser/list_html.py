@@ -84,7 +84,7 @@ def _row(e: Execution, oob: bool, detail: str, callback: str, function: str) -> 
         f'  <td class="status-cell"><span class="badge {exec_badge(e)}" data-testid="row-status">'
         f"{escape(exec_label(e))}</span>{waiting}</td>\n"
         f'  <td class="text-nowrap small started-cell">{time(e.started_at)}</td>\n'
-        f'  <td class="text-nowrap small ended-cell">{ended}</td>\n'
+        f'  <td class="small ended-cell">{ended}</td>\n'
         f'  <td class="text-end tabular ops-cell">{e.operation_count}</td>\n'
         f'  <td class="text-end tabular callbacks-cell">{callbacks}</td>\n'
         f"</tr>\n"

@@ -201,6 +201,10 @@ def _sort_key(execution: Execution) -> tuple[datetime, int]:
     return (execution.started_at or Cursor.EPOCH, execution.pk)
 
 
+def _key_order(key: tuple[datetime | None, int]) -> tuple[datetime, int]:
+    return (key[0] or Cursor.EPOCH, key[1])
+
+
 def _fetch(
     qs: QuerySet[Execution], statuses: list[str], where: Q, newest_first: bool, limit: int
 ) -> list[Execution]:
@@ -211,12 +215,16 @@ def _fetch(
     would make the database read every matching row and sort them.
     """
     order = ("-started_at", "-id") if newest_first else ("started_at", "id")
-    base = qs.filter(where).select_related("function", "source").order_by(*order)
+    base = qs.filter(where).order_by(*order)
     if len(statuses) <= 1:
-        return list(base[:limit])
-    parts = [list(base.filter(status=s)[:limit]) for s in statuses]
-    merged = heapq.merge(*parts, key=_sort_key, reverse=newest_first)
-    return [row for _, row in zip(range(limit), merged, strict=False)]
+        return list(base.select_related("function", "source")[:limit])
+    # Each status's keys only (an index-only walk), merged here; then the rows that won,
+    # in one query: building limit x statuses rows to keep `limit` cost more than the walks.
+    keys = [list(base.filter(status=s).values_list("started_at", "id")[:limit]) for s in statuses]
+    merged = heapq.merge(*keys, key=_key_order, reverse=newest_first)
+    ids = [pk for _, (_, pk) in zip(range(limit), merged, strict=False)]
+    rows = Execution.objects.filter(id__in=ids).select_related("function", "source")
+    return sorted(rows, key=_sort_key, reverse=newest_first)
 
 
 def list_page(

@@ -83,6 +83,8 @@ class Execution(models.Model):
             models.Index(fields=["function", "-started_at", "-id"], name="exec_function_idx"),
             # The list filtered by source, newest first.
             models.Index(fields=["source", "-started_at", "-id"], name="exec_source_idx"),
+            # The overview's recent failures: by status, newest end first.
+            models.Index(fields=["status", "-ended_at", "-id"], name="exec_ended_idx"),
             # Name lookups (exact and prefix matches).
             models.Index(fields=["name"], name="exec_name_idx"),
             # The sync sweep: non-terminal executions, or terminal ones not fully read.

@@ -256,7 +256,10 @@ def test_the_list_on_a_phone_shows_name_status_and_age_first(
 ):
     tag = uuid.uuid4().hex[:6]
     arn = start(lambda_sandbox, "coffee-order", {"orderId": tag}, f"phone-{tag}")
+    ended_arn = start(lambda_sandbox, "order-processor", {}, f"phone-ended-{tag}")
     wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
+    wait_for_status(lambda_sandbox, ended_arn)
+    ended = sync.sync_arn(sandbox_source, ended_arn)
     execution = sync.sync_arn(sandbox_source, arn)
     make_user("pia")
     log_in(page, live_server.url, "pia")
@@ -270,6 +273,14 @@ def test_the_list_on_a_phone_shows_name_status_and_age_first(
     for part in (row.get_by_role("link", name=f"phone-{tag}"), status, row.locator(".ended-cell")):
         box = part.bounding_box()
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    # An ended row's end time wraps inside its card instead of covering the name.
+    ended_row = page.locator(f"#execution-{ended.pk}")
+    name_box = ended_row.locator(".name-cell").bounding_box()
+    end_box = ended_row.locator(".ended-cell").bounding_box()
+    assert end_box["x"] + end_box["width"] <= PHONE["width"]
+    assert end_box["y"] >= name_box["y"] + name_box["height"] - 1 or end_box["x"] >= (
+        name_box["x"] + name_box["width"]
+    )
     # The filters fold away behind one button on a phone, and open on demand.
     expect(page.get_by_label("Name contains")).to_be_hidden()
     screenshot(page, "list-phone.png")
