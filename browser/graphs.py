@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,14 @@ def _query(layout: str, expanded: list[str], at: int | None = None) -> str:
     return "?" + "&".join(parts) if parts else ""
 
 
+def _child_arns(operations: list[dict[str, Any]]) -> Iterator[str]:
+    stack = list(operations)
+    while stack:
+        op = stack.pop()
+        yield op.get("child_execution_arn") or ""
+        stack.extend(op["children"])
+
+
 def graph_svg(
     execution: Execution,
     layout: str = "TB",
@@ -70,15 +79,15 @@ def graph_svg(
     def draw() -> str:
         shown = execution
         if moment is None:
-            by_id = nodes.load_nodes(execution, nodes.GRAPH_COLUMNS)
+            operations = nodes.load_nested(execution, nodes.GRAPH_COLUMNS)
         else:
             replayed = replay.replay(execution, moment)
-            by_id, shown = replayed.nodes, replayed.execution
-        child_arns = [n.child_execution_arn for n in by_id.values() if n.child_execution_arn]
+            operations, shown = tree.nested(replayed.nodes), replayed.execution
+        child_arns = [arn for arn in _child_arns(operations) if arn]
         mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
         tab = reverse("browser:tab", args=[execution.pk, "graph"])
         dot = build_dot(
-            tree.nested(by_id),
+            operations,
             execution_status=shown.status,
             execution_error=shown.error,
             rankdir=layout,

@@ -11,7 +11,7 @@ payload columns.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -161,19 +161,17 @@ def _converter(column: str) -> Callable[[Any], Any] | None:
     return None
 
 
-def load_nodes(
+def _query(
     execution: Execution | int,
-    columns: tuple[str, ...] = COLUMNS,
+    columns: tuple[str, ...],
     *,
     parents: Iterable[str] | None = None,
     ids: Iterable[str] | None = None,
     offset: int = 0,
     limit: int | None = None,
-) -> dict[str, tree.OperationNode]:
-    """An execution's operations as nodes with these columns (COLUMNS, GRAPH_COLUMNS or
-    LIGHT_COLUMNS), in start order, in one query: all of them, or with `parents` the
-    children of those operations ("" for the top level), each parent's from its `offset`-th
-    child and at most `limit` of them; with `ids`, those operations."""
+) -> Any:
+    """The operations as (operation id, *columns), timestamps and JSON as text, in start
+    order (see load_nodes for `parents`, `ids`, `offset` and `limit`)."""
     as_text = {
         f"{c}__text": Cast(c, TextField())
         for c in columns
@@ -194,23 +192,67 @@ def load_nodes(
             query = query.annotate(nth=nth).filter(nth__gt=offset)
             if limit is not None:
                 query = query.filter(nth__lte=offset + limit)
-    query = (
+    return (
         query.order_by("first_event_id", "position")
         .annotate(**as_text)
         .values_list("operation_id", *selected)
     )
+
+
+def load_nodes(
+    execution: Execution | int,
+    columns: tuple[str, ...] = COLUMNS,
+    *,
+    parents: Iterable[str] | None = None,
+    ids: Iterable[str] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> dict[str, tree.OperationNode]:
+    """An execution's operations as nodes with these columns (COLUMNS, GRAPH_COLUMNS or
+    LIGHT_COLUMNS), in start order, in one query: all of them, or with `parents` the
+    children of those operations ("" for the top level), each parent's from its `offset`-th
+    child and at most `limit` of them; with `ids`, those operations."""
+    query = _query(execution, columns, parents=parents, ids=ids, offset=offset, limit=limit)
+    make = _maker(columns)
+    with tree.gc_paused():
+        return {op_id: make(op_id, values) for op_id, values in _rows(query, columns)}
+
+
+def _rows(query: Any, columns: tuple[str, ...]) -> Iterator[tuple[str, list[Any]]]:
+    """(operation id, the columns' values made Python values) of each row of `query`."""
     sql, params = query.query.sql_with_params()
     converters = [(i, f) for i, c in enumerate(columns) if (f := _converter(c)) is not None]
-    make = _maker(columns)
-    loaded = {}
-    with tree.gc_paused(), connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for op_id, *values in cursor.fetchall():
-            for index, convert in converters:
-                if values[index] is not None:
-                    values[index] = convert(values[index])
-            loaded[op_id] = make(op_id, values)
-    return loaded
+        rows = cursor.fetchall()
+    for op_id, *values in rows:
+        for index, convert in converters:
+            if values[index] is not None:
+                values[index] = convert(values[index])
+        yield op_id, values
+
+
+def load_nested(execution: Execution | int, columns: tuple[str, ...] = GRAPH_COLUMNS) -> list:
+    """The whole tree as nested dicts (each with `id`, these columns and `children`), top
+    level first: what executions.tree.nested() makes of load_nodes(), without building a
+    node and then a dict for each of 10,000 operations (a third of the graph's time)."""
+    keys = ("id", *columns)
+    blanks = [c for c in columns if c in BLANK_AS_NONE]
+    by_id: dict[str, dict[str, Any]] = {}
+    with tree.gc_paused():
+        for op_id, values in _rows(_query(execution, columns), columns):
+            data = dict(zip(keys, (op_id, *values), strict=True))
+            for column in blanks:
+                if data[column] == "":
+                    data[column] = None
+            data["children"] = []
+            by_id[op_id] = data
+        roots = []
+        # In start order already; an orphan (its parent not known) hangs off the top.
+        for data in by_id.values():
+            parent = by_id.get(data["parent_operation_id"] or "")
+            (parent["children"] if parent is not None else roots).append(data)
+    return roots
 
 
 def children_per_parent(execution: Execution | int) -> dict[str, dict[str, int]]:

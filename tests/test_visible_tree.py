@@ -116,3 +116,21 @@ def test_an_orphan_makes_it_read_the_whole_tree(big):
     part = optree.tree_rows(optree.visible_tree(big))
     assert _shape(part) == _shape(whole)
     assert any(r[1] == "last" for r in _shape(part))
+
+
+def test_the_graphs_nested_tree_is_the_folds(big):
+    """nodes.load_nested (the graph's reader) gives what tree.nested makes of the nodes,
+    orphans at the top level included."""
+    from executions import nodes, tree
+
+    Operation.objects.filter(execution=big, operation_id="last").update(parent_operation_id="gone")
+    columns = nodes.GRAPH_COLUMNS
+    expected = tree.nested(nodes.load_nodes(big, columns))
+    got = nodes.load_nested(big, columns)
+
+    def plain(ops):
+        keys = ("id", *columns)
+        return [({k: op.get(k) for k in keys}, plain(op["children"])) for op in ops]
+
+    assert plain(got) == plain(expected)
+    assert [op["id"] for op in got][-1] == "last"
