@@ -71,10 +71,10 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
         return replay_tabs.operations_context(execution, moment, state, failed_only)
 
     def render() -> str:
-        # Failed only needs every operation (which ones lead to a failure); otherwise
-        # only what the table shows is read.
+        # Only what the table shows is read: the failures and what holds them, or the
+        # visible part of the tree.
         op_tree = (
-            optree.operation_tree(execution)
+            optree.failure_tree(execution)
             if failed_only
             else optree.visible_tree(execution, expand=state.expand)
         )

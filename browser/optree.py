@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from django.core.cache import cache
 from django.db.models import Count
 
-from domain import operations
+from domain import operations, status
 from executions import nodes, tree
 from executions.models import Execution, Operation
 
@@ -149,6 +149,22 @@ def visible_tree(
             roots.append(node)
     totals = {parent: sum(n.values()) for parent, n in counts.items()}
     return OperationTree(roots, by_id, execution.last_event_id, {parent_id: offset}, totals)
+
+
+def failure_tree(execution: Execution) -> OperationTree:
+    """What "failed only" shows: the failed (or timed-out) operations and the operations
+    above them, read without the rest (a level of ancestors per query)."""
+    by_id = nodes.load_nodes(
+        execution, nodes.LIGHT_COLUMNS, statuses=status.FAILED_OPERATION_STATUSES
+    )
+    wanted = {n.parent_operation_id for n in by_id.values() if n.parent_operation_id}
+    while wanted - set(by_id):
+        found = nodes.load_nodes(execution, nodes.LIGHT_COLUMNS, ids=wanted - set(by_id))
+        if not found:
+            break  # parents the mirror does not hold: the orphans hang off the top
+        by_id.update(found)
+        wanted = {n.parent_operation_id for n in found.values() if n.parent_operation_id}
+    return OperationTree(tree.link(by_id), by_id, execution.last_event_id)
 
 
 def ancestors_of(execution: Execution, operation: Operation) -> list[tuple[str, str]]:

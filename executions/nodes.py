@@ -167,6 +167,7 @@ def _query(
     *,
     parents: Iterable[str] | None = None,
     ids: Iterable[str] | None = None,
+    statuses: Iterable[str] | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> Any:
@@ -181,6 +182,8 @@ def _query(
     query = Operation.objects.filter(execution=execution)
     if ids is not None:
         query = query.filter(operation_id__in=list(ids))
+    if statuses is not None:
+        query = query.filter(status__in=list(statuses))
     if parents is not None:
         query = query.filter(parent_operation_id__in=list(parents))
         if offset or limit is not None:
@@ -205,14 +208,24 @@ def load_nodes(
     *,
     parents: Iterable[str] | None = None,
     ids: Iterable[str] | None = None,
+    statuses: Iterable[str] | None = None,
     offset: int = 0,
     limit: int | None = None,
 ) -> dict[str, tree.OperationNode]:
     """An execution's operations as nodes with these columns (COLUMNS, GRAPH_COLUMNS or
     LIGHT_COLUMNS), in start order, in one query: all of them, or with `parents` the
     children of those operations ("" for the top level), each parent's from its `offset`-th
-    child and at most `limit` of them; with `ids`, those operations."""
-    query = _query(execution, columns, parents=parents, ids=ids, offset=offset, limit=limit)
+    child and at most `limit` of them; with `ids`, those operations; with `statuses`, those
+    in one of them."""
+    query = _query(
+        execution,
+        columns,
+        parents=parents,
+        ids=ids,
+        statuses=statuses,
+        offset=offset,
+        limit=limit,
+    )
     make = _maker(columns)
     with tree.gc_paused():
         return {op_id: make(op_id, values) for op_id, values in _rows(query, columns)}

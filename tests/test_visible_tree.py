@@ -74,7 +74,8 @@ def _shape(rows):
             out.append(("more", row.parent_id, row.depth, row.offset, row.remaining))
         else:
             node = row.node
-            counts = sorted(node.child_counts.items())
+            # Counts are shown (and so compared) on collapsed rows only.
+            counts = sorted(node.child_counts.items()) if row.collapsed else None
             out.append(("row", node.id, row.depth, row.collapsed, row.expanded, counts))
     return out
 
@@ -134,3 +135,12 @@ def test_the_graphs_nested_tree_is_the_folds(big):
 
     assert plain(got) == plain(expected)
     assert [op["id"] for op in got][-1] == "last"
+
+
+def test_failed_only_reads_the_failures_and_what_holds_them(big):
+    whole = optree.tree_rows(optree.operation_tree(big), failed_only=True)
+    part_tree = optree.failure_tree(big)
+    part = optree.tree_rows(part_tree, failed_only=True)
+    assert _shape(part) == _shape(whole)
+    assert [r[1] for r in _shape(part)] == ["map", "item-7", "item-7-step", "last"]
+    assert len(part_tree) == 4
