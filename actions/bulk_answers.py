@@ -26,7 +26,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from actions import roles, services
-from actions.forms import ActionForm, IdsField
+from actions.forms import ActionForm, BulkChoice, IdsField
 from actions.pages import inbox_order, pending_callbacks
 from actions.roles import operator_required
 from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
@@ -40,7 +40,7 @@ NOTHING_SELECTED = "No pending callbacks were selected; nothing to answer."
 DEFAULT_RESULT = '{"approved": true}'
 
 
-class BulkAnswerForm(ActionForm):
+class BulkAnswerForm(BulkChoice, ActionForm):
     answer = django_forms.ChoiceField(
         choices=[(APPROVE, "Approve"), (REJECT, "Reject")],
         error_messages={
@@ -56,18 +56,6 @@ class BulkAnswerForm(ActionForm):
     error_type = django_forms.CharField(required=False, strip=False)
     error_message = django_forms.CharField(required=False, strip=False)
     error_data = django_forms.CharField(required=False, strip=False)
-
-    @property
-    def by_filter(self) -> bool:
-        return self.cleaned_data.get("scope") == "filter"
-
-    @property
-    def confirmed(self) -> bool:
-        return self.cleaned_data.get("confirm") == "yes"
-
-    @property
-    def sends(self) -> bool:
-        return self.confirmed
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data

@@ -227,16 +227,11 @@ class IdsField(forms.Field):
         return [int(v) for v in value or [] if isinstance(v, str) and v.isdecimal()]
 
 
-class BulkStopForm(ActionForm):
-    """Step 1 names the executions (selected ids, or every running one that matches the
-    list's filter); step 2 (`confirm=yes`) spends the token and queues the job."""
+class BulkChoice:
+    """What a bulk form's first and second posts share: `scope` (the ticked rows, or all
+    that match the filter) and `confirm` (the confirmation page's answer)."""
 
-    scope = _raw()
-    ids = IdsField(required=False)
-    filter = _raw()
-    confirm = _raw()
-    error_type = _raw()
-    error_message = _raw()
+    cleaned_data: dict[str, Any]
 
     @property
     def by_filter(self) -> bool:
@@ -249,6 +244,18 @@ class BulkStopForm(ActionForm):
     @property
     def sends(self) -> bool:
         return self.confirmed
+
+
+class BulkStopForm(BulkChoice, ActionForm):
+    """Step 1 names the executions (selected ids, or every running one that matches the
+    list's filter); step 2 (`confirm=yes`) spends the token and queues the job."""
+
+    scope = _raw()
+    ids = IdsField(required=False)
+    filter = _raw()
+    confirm = _raw()
+    error_type = _raw()
+    error_message = _raw()
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data

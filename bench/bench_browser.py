@@ -31,24 +31,10 @@ from bench.common import (
     drop_throwaway_database,
     git_revision,
     machine,
-    median,
+    timed,
     use_throwaway_database,
 )
 from bench.generate import generate_big_execution, generate_executions, make_functions
-
-
-def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None] | None = None):
-    fn()  # warm-up: connection, template loading
-    samples = []
-    for _ in range(repeat):
-        if before:
-            before()
-        t0 = time.perf_counter()
-        response = fn()
-        samples.append((time.perf_counter() - t0) * 1000)
-        status = getattr(response, "status_code", 200)
-        assert status in (200, 286), status
-    return median(samples)
 
 
 def list_cases(functions: list, now: datetime, size: int) -> list[tuple[str, str]]:

@@ -7,6 +7,8 @@ import platform
 import statistics
 import subprocess
 import tempfile
+import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -90,3 +92,20 @@ def git_revision() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def timed(fn: Callable[[], object], repeat: int, before: Callable[[], None] | None = None) -> float:
+    """Median milliseconds of `repeat` calls of `fn` (after one warm-up call: connection,
+    template loading), `before` run untimed before each; every answer must be a 200 or a
+    286 (htmx's stop-polling)."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        if before:
+            before()
+        t0 = time.perf_counter()
+        response = fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+        status = getattr(response, "status_code", 200)
+        assert status in (200, 286), status
+    return median(samples)
