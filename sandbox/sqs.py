@@ -3,8 +3,8 @@ PyPI), which speaks the real SQS protocol to boto3.
 
 `make run` starts one at SQS_ENDPOINT_URL when none answers there, the way it starts
 Redis; the tests use that one when it answers and start their own on a free port when it
-does not (so a port held by something else, a stale server say, does not stop them). `ensure_queue` creates the
-queue the sandbox publishes to and a source reads from.
+does not (so a port held by something else, a stale server say, does not stop them).
+`ensure_queue` creates the queue the sandbox publishes to and a source reads from.
 """
 
 from __future__ import annotations

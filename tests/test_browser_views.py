@@ -209,10 +209,8 @@ def test_the_row_poller_refreshes_running_rows_and_stops_with_286_once_all_are_t
 
     assert running.status_code == 200
     assert f'hx-get="/executions/rows?ids={waiting.pk}"' in text(running)
-    assert (
-        f'<tr id="execution-{done.pk}" data-status="SUCCEEDED" data-state="succeeded" hx-swap-oob="true">'
-        in text(running)
-    )
+    row = f'<tr id="execution-{done.pk}" data-status="SUCCEEDED" data-state="succeeded"'
+    assert f'{row} hx-swap-oob="true">' in text(running)
     assert finished.status_code == 286
     assert 'data-status="STOPPED" data-state="ended" hx-swap-oob="true"' in text(finished)
     assert "hx-trigger" not in text(finished)

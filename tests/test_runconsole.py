@@ -50,9 +50,7 @@ def _ready_block(output: str) -> list[str]:
     return [line.strip() for line in match.group(1).splitlines() if line.strip()]
 
 
-def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(
-    tmp_path, local_sqs
-):
+def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp_path, local_sqs):
     web, sandbox_port = free_port(), free_port()
     console = f"runconsole-{uuid.uuid4().hex[:8]}"
     env = {
