@@ -97,7 +97,7 @@ def overview_context() -> dict[str, Any]:
     )
     failures = (
         Execution.objects.filter(
-            status__in=["FAILED", "TIMED_OUT"],
+            status__in=status.FAILED_STATUSES,
             ended_at__gte=timezone.now() - RECENT_FAILURES,
         )
         .select_related("function")

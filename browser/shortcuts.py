@@ -16,12 +16,9 @@ from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling
 
 from domain import operations
-from domain.status import FAILED_OPERATION_STATUSES
+from domain.status import ENDED_BADLY, FAILED_OPERATION_STATUSES
 from executions import schedule
 from executions.models import Execution, Operation
-
-# Executions that ended without succeeding: their header says why.
-ENDED_BADLY = frozenset({"FAILED", "TIMED_OUT", "STOPPED"})
 
 
 def is_partial(request: HttpRequest) -> bool:
@@ -114,24 +111,28 @@ def failure_of(execution: Execution) -> Failure | None:
     )
 
 
+def first_pending_callback(execution: Execution) -> str | None:
+    """The operation id of the oldest callback waiting for an answer, if any."""
+    if not execution.callbacks_waiting:
+        return None
+    return (
+        execution.operations.pending_callbacks()
+        .order_by("started_at", "first_event_id")
+        .values_list("operation_id", flat=True)
+        .first()
+    )
+
+
 def header_context(execution: Execution) -> dict[str, Any]:
     source = execution.source
     watched = not execution.settled
     if watched:
         # Someone is looking: the scheduler checks this execution often for a while.
         schedule.watch(execution.pk)
-    first_callback = (
-        execution.operations.pending_callbacks()
-        .order_by("started_at", "first_event_id")
-        .values_list("operation_id", flat=True)
-        .first()
-        if execution.callbacks_waiting
-        else None
-    )
     return {
         "execution": execution,
         "failure": failure_of(execution),
-        "first_callback": first_callback,
+        "first_callback": first_pending_callback(execution),
         "watched": watched,
         "watch_seconds": schedule.WATCH_SECONDS,
         "stale_since": source.stale_since or execution.sync_error_at,

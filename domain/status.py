@@ -36,8 +36,12 @@ TERMINAL_EXECUTION_STATUSES = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ST
 TERMINAL_OPERATION_STATUSES = frozenset(
     {"SUCCEEDED", "FAILED", "TIMED_OUT", "STOPPED", "CANCELLED"}
 )
-# What "failed" means when looking for what went wrong: failed or timed out.
-FAILED_OPERATION_STATUSES = frozenset({"FAILED", "TIMED_OUT"})
+# What "failed" means when looking for what went wrong, for an operation or an
+# execution: failed or timed out.
+FAILED_STATUSES = frozenset({"FAILED", "TIMED_OUT"})
+FAILED_OPERATION_STATUSES = FAILED_STATUSES
+# An execution that ended without succeeding: its header and its graph's End node say why.
+ENDED_BADLY = TERMINAL_EXECUTION_STATUSES - {"SUCCEEDED"}
 
 # The order in which statuses are listed (counts, summaries, legends): what is done, what
 # went wrong, then what is still going.

@@ -20,10 +20,9 @@ from django.utils import timezone
 
 from actions import deadlines
 from actions.pages import pending_callbacks
-from executions.models import Execution, ExecutionStatus, Operation
+from domain.status import FAILED_STATUSES
+from executions.models import Execution, Operation
 from notify.models import Delivery, Event, Rule
-
-FAILED_STATUSES = (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)
 
 
 @dataclass

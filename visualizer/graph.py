@@ -378,7 +378,7 @@ def build_graph(
     end_label, end_tip = end_lines(status, execution_error)
     end = Node(id="end", label=end_label, state=execution_state(status), kind="end",
                tooltip=end_tip, shape="terminal",
-               failed_path=status in ("FAILED", "TIMED_OUT"))  # fmt: skip
+               failed_path=status in statuses.FAILED_STATUSES)  # fmt: skip
     graph.items.append(start)
     if operations:
         entry, exit_ = builder.sequence(graph.items, operations, ROOT, 0)

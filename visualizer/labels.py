@@ -128,7 +128,7 @@ def end_lines(execution_status: str, error: Any) -> tuple[list[str], str]:
     error = error if isinstance(error, dict) else {}
     error_type = str(error.get("ErrorType") or "")
     message = str(error.get("ErrorMessage") or "")
-    ended_badly = execution_status in ("FAILED", "TIMED_OUT", "STOPPED")
+    ended_badly = execution_status in status.ENDED_BADLY
     short_type = error_type.rsplit(".", 1)[-1]
     label = ["End", f"{word}: {clip(short_type, 40)}" if ended_badly and error_type else word]
     tip = [f"Execution {word}"]
