@@ -30,6 +30,7 @@ from browser import (
 from browser.optree import TreeNode
 from browser.shortcuts import (
     first_failure,
+    first_pending_callback,
     header_context,
     is_partial,
     not_found,
@@ -319,7 +320,8 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
 @with_execution
 def first_callback(request: HttpRequest, execution: Execution) -> HttpResponse:
     """The list's callbacks badge: the oldest callback waiting, where it can be answered."""
-    operation_id = header_context(execution)["first_callback"]
+    # Not header_context(): following a link from the list is not watching the page.
+    operation_id = first_pending_callback(execution)
     if operation_id is None:
         messages.info(request, "No callback of this execution waits for an answer any more.")
         return redirect("browser:detail", execution.pk)
