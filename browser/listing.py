@@ -205,10 +205,10 @@ def _key_order(key: tuple[datetime | None, int]) -> tuple[datetime, int]:
     return (key[0] or Cursor.EPOCH, key[1])
 
 
-def _fetch(
+def _keys(
     qs: QuerySet[Execution], statuses: list[str], where: Q, newest_first: bool, limit: int
-) -> list[Execution]:
-    """Up to `limit` rows in (started_at, id) order.
+) -> list[tuple[datetime | None, int]]:
+    """The (started_at, id) of up to `limit` matching executions, in that order.
 
     Several statuses are read as one keyset query per status, merged here: each query
     walks exec_status_idx in order and stops after `limit` rows, where `status IN (...)`
@@ -216,13 +216,25 @@ def _fetch(
     """
     order = ("-started_at", "-id") if newest_first else ("started_at", "id")
     base = qs.filter(where).order_by(*order)
-    if len(statuses) <= 1:
-        return list(base.select_related("function", "source")[:limit])
-    # Each status's keys only (an index-only walk), merged here; then the rows that won,
-    # in one query: building limit x statuses rows to keep `limit` cost more than the walks.
-    keys = [list(base.filter(status=s).values_list("started_at", "id")[:limit]) for s in statuses]
+    parts = [base] if len(statuses) <= 1 else [base.filter(status=s) for s in statuses]
+    keys = [list(part.values_list("started_at", "id")[:limit]) for part in parts]
+    if len(keys) == 1:
+        return keys[0]
     merged = heapq.merge(*keys, key=_key_order, reverse=newest_first)
-    ids = [pk for _, (_, pk) in zip(range(limit), merged, strict=False)]
+    return [key for _, key in zip(range(limit), merged, strict=False)]
+
+
+def _fetch(
+    qs: QuerySet[Execution], statuses: list[str], where: Q, newest_first: bool, limit: int
+) -> list[Execution]:
+    """Up to `limit` rows in (started_at, id) order."""
+    if len(statuses) <= 1:
+        order = ("-started_at", "-id") if newest_first else ("started_at", "id")
+        base = qs.filter(where).order_by(*order)
+        return list(base.select_related("function", "source")[:limit])
+    # Each status's keys only (an index-only walk), merged; then the rows that won, in one
+    # query: building limit x statuses rows to keep `limit` cost more than the walks.
+    ids = [pk for _, pk in _keys(qs, statuses, where, newest_first, limit)]
     rows = Execution.objects.filter(id__in=ids).select_related("function", "source")
     return sorted(rows, key=_sort_key, reverse=newest_first)
 
@@ -267,7 +279,7 @@ def newer_count(flt: ListFilter, since: Cursor | None, cap: int = NEWS_CAP) -> i
     newest page; None when that page was empty), counted up to cap + 1."""
     qs = flt.apply(Execution.objects.all(), statuses=len(flt.statuses) <= 1)
     where = _newer_than(since) if since is not None else Q()
-    return len(_fetch(qs, flt.statuses, where, False, cap + 1))
+    return len(_keys(qs, flt.statuses, where, False, cap + 1))
 
 
 # Above this many matching executions, filtered counts are not counted (the page says so).
