@@ -150,14 +150,17 @@ def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
         )
         execution.operation_counts = counts
         execution.operation_count = sum(counts.values())
-        execution.pending_callbacks = (
-            Operation.objects.filter(execution=locked).pending_callbacks().count()
-        )
-        execution.waiting_for, execution.waiting_until = operations.waiting_for(
+        # The unfinished operations, read once: what waits for an answer, and what the
+        # execution waits for.
+        unfinished = list(
             Operation.objects.filter(execution=locked)
             .exclude(status__in=TERMINAL_OPERATION_STATUSES)
             .values_list("type", "subtype", "status", "wait_scheduled_end")
         )
+        execution.pending_callbacks = sum(
+            1 for type_, _, status, _ in unfinished if operations.is_pending_callback(type_, status)
+        )
+        execution.waiting_for, execution.waiting_until = operations.waiting_for(unfinished)
         execution.last_event_id = max(int(e["EventId"]) for e in events)
         _apply_execution_events(execution, events)
         Execution.objects.filter(pk=locked.pk).update(

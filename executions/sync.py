@@ -197,14 +197,12 @@ def learn_capabilities(source: Source) -> dict[str, bool]:
     if not unknown:
         return source.capabilities
     endpoint = Endpoint.of(source)
-    learned = dict(source.capabilities)
-    for operation in unknown:
-        answer = lambda_api.supports(endpoint, operation)
-        if answer is not None:
-            learned[operation] = answer
-    if learned != source.capabilities:
+    # No answer (throttled, unreachable) is not remembered: asked again next poll.
+    answers = {op: lambda_api.supports(endpoint, op) for op in unknown}
+    learned = {op: answer for op, answer in answers.items() if answer is not None}
+    if learned:
         remember_capabilities(source, learned)
-    return learned
+    return source.capabilities
 
 
 def remember_capabilities(source: Source, capabilities: dict[str, bool]) -> None:
