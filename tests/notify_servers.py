@@ -97,6 +97,26 @@ def recorded_source() -> Source:
     return source
 
 
+def mirror_events(
+    name: str, function_name: str, events: list[dict[str, Any]], arn: str
+) -> Execution:
+    """A running execution of the recorded source, its history these recorded events
+    (stored by the sync's own store_events)."""
+    function, _ = Function.objects.get_or_create(source=recorded_source(), name=function_name)
+    execution = Execution.objects.create(
+        arn=arn,
+        name=name,
+        source=function.source,
+        function=function,
+        status="RUNNING",
+        started_at=events[0]["EventTimestamp"],
+        last_synced_at=timezone.now(),
+    )
+    history.store_events(execution, events)
+    execution.refresh_from_db()
+    return execution
+
+
 def mirror_recorded(name: str, fixture: str, callback_started_ago: float) -> Execution:
     """Mirror a recorded history as a running execution named `name`, its events moved in
     time so that its first CallbackStarted happened `callback_started_ago` seconds ago."""
@@ -110,17 +130,4 @@ def mirror_recorded(name: str, fixture: str, callback_started_ago: float) -> Exe
     shift = timezone.now() - timedelta(seconds=callback_started_ago) - anchor
     for event in events:
         event["EventTimestamp"] = datetime.fromisoformat(event["EventTimestamp"]) + shift
-    source = recorded_source()
-    function, _ = Function.objects.get_or_create(source=source, name="coffee-order")
-    execution = Execution.objects.create(
-        arn=f"recorded/{name}",
-        name=name,
-        source=source,
-        function=function,
-        status="RUNNING",
-        started_at=events[0]["EventTimestamp"],
-        last_synced_at=timezone.now(),
-    )
-    history.store_events(execution, events)
-    execution.refresh_from_db()
-    return execution
+    return mirror_events(name, "coffee-order", events, f"recorded/{name}")

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
-from django.utils import timezone
 
 from browser import params, replay
 from executions import history, tree
-from executions.models import Execution, Function
+from executions.models import Execution
 from executions.nodes import COLUMNS, load_nodes, row_values
-from tests.notify_servers import recorded_source
+from tests.notify_servers import mirror_events
 
 HISTORIES = Path(__file__).parent / "fixtures" / "histories"
 SAMPLES = sorted(p.stem for p in HISTORIES.glob("*.json"))
@@ -44,20 +43,7 @@ def recorded_events(name: str) -> list[dict[str, Any]]:
 
 
 def mirror(name: str, events: list[dict[str, Any]]) -> Execution:
-    source = recorded_source()
-    function, _ = Function.objects.get_or_create(source=source, name=name.split("-")[0])
-    execution = Execution.objects.create(
-        arn=f"recorded/replay/{name}",
-        name=name,
-        source=source,
-        function=function,
-        status="RUNNING",
-        started_at=events[0]["EventTimestamp"],
-        last_synced_at=timezone.now(),
-    )
-    history.store_events(execution, events)
-    execution.refresh_from_db()
-    return execution
+    return mirror_events(name, name.split("-")[0], events, f"recorded/replay/{name}")
 
 
 def comparable(nodes: dict[str, tree.OperationNode]) -> dict[str, dict[str, Any]]:
