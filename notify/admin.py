@@ -30,7 +30,7 @@ class RuleAdmin(admin.ModelAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     """The log of what was sent; rows are made by the scan, not by hand."""
 
-    list_display = ["created_at", "rule", "channel", "event", "title", "status", "attempts"]
+    list_display = ["created_at", "rule_name", "channel", "event", "title", "status", "attempts"]
     list_filter = ["status", "channel", "event", "rule"]
     search_fields = ["title", "subject_key", "last_error"]
     readonly_fields = [f.name for f in Delivery._meta.fields]

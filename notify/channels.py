@@ -5,6 +5,10 @@ Webhook bodies carry `X-Durable-Console-Signature: sha256=<hex HMAC-SHA256 of th
 with the rule's secret>`; a receiver recomputes it over the raw body to know the message
 is the console's. With the Slack format the body is `{"text": ...}`, which Slack's (and
 Mattermost's, Teams' workflow) incoming webhooks post as a message.
+
+Webhooks (Slack's too) go out through notify/outgoing.py, the one client with the address
+guard: public addresses only (unless OUTGOING_ALLOWED_NETWORKS names the host), no
+redirects, and a failure says the status or "could not connect", never the answer's body.
 """
 
 from __future__ import annotations
@@ -12,20 +16,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
 
+from notify import outgoing
 from notify.models import Channel, Rule, WebhookFormat
 
 SIGNATURE_HEADER = "X-Durable-Console-Signature"
 WEBHOOK_TIMEOUT_SECONDS = 10
-# What of a failing receiver's answer is kept in the log.
-ERROR_BODY_CHARS = 300
 
 
 class SendFailed(Exception):
@@ -70,27 +71,17 @@ def webhook_body(rule: Rule, message: Message) -> bytes:
 
 def send_webhook(rule: Rule, message: Message) -> None:
     body = webhook_body(rule, message)
-    request = urllib.request.Request(
-        rule.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "durable-console-notify/1",
-            SIGNATURE_HEADER: signature(rule.secret, body),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "durable-console-notify/1",
+        SIGNATURE_HEADER: signature(rule.secret, body),
+    }
     try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
-            response.read(ERROR_BODY_CHARS)
-    except urllib.error.HTTPError as exc:
-        answer = exc.read(ERROR_BODY_CHARS).decode("utf-8", "replace").strip()
-        raise SendFailed(
-            f"The webhook answered HTTP {exc.code} {exc.reason}" + (f": {answer}" if answer else "")
-        ) from exc
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SendFailed(f"Could not reach the webhook: {reason}") from exc
+        answer = outgoing.post(rule.webhook_url, body, headers, WEBHOOK_TIMEOUT_SECONDS)
+    except outgoing.OutgoingError as exc:
+        raise SendFailed(str(exc)) from exc
+    if not answer.ok:
+        raise SendFailed(answer.failure("webhook"))
 
 
 def send_email(rule: Rule, message: Message) -> None:

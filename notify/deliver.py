@@ -71,7 +71,7 @@ def _still_waiting(delivery: Delivery) -> str:
 def message_for(delivery: Delivery) -> channels.Message:
     execution = delivery.execution
     data = {
-        "rule": delivery.rule.name,
+        "rule": delivery.rule_name,
         "delivery_id": delivery.pk,
         "execution_arn": execution.arn if execution else "",
         "execution_name": execution.name if execution else "",
@@ -125,6 +125,9 @@ def attempt(delivery_id: int, now: datetime | None = None) -> str:
         if moot:
             _finish(delivery, DeliveryStatus.SKIPPED, f"skipped: {moot}")
             return DeliveryStatus.SKIPPED
+    if delivery.rule is None:
+        _finish(delivery, DeliveryStatus.SKIPPED, "skipped: the rule was deleted")
+        return DeliveryStatus.SKIPPED
     if not delivery.rule.enabled and delivery.event != Event.TEST:
         _finish(delivery, DeliveryStatus.SKIPPED, "skipped: the rule was turned off")
         return DeliveryStatus.SKIPPED

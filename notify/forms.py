@@ -13,7 +13,10 @@ class RuleForm(forms.ModelForm):
         required=False,
         max_length=2000,
         assume_scheme="https",
-        help_text="HTTP(S) URL to POST to. Blank: no webhook.",
+        help_text=(
+            "HTTP(S) URL to POST to, at a public address (or one OUTGOING_ALLOWED_NETWORKS "
+            "names). Blank: no webhook."
+        ),
     )
 
     class Meta:

@@ -1,20 +1,27 @@
 """Notification pages, for staff: the rules (list, create, edit, delete, send a test) and
-the delivery log."""
+the delivery log. Staff read them; only operators and admins change, test or delete a rule
+(a rule sends messages out of the console, to addresses its author chooses), and each
+change is in the audit log."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from actions import roles
 from browser import params
+from executions.models import AuditEntry, AuditOutcome
 from notify import deliver, scan
 from notify.forms import RuleForm
 from notify.models import Delivery, DeliveryStatus, Rule
@@ -28,6 +35,50 @@ def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def _may_change(request: HttpRequest) -> None:
+    if not roles.can_act(request.user):
+        raise PermissionDenied(
+            "Notification rules are changed, tested and deleted by operators and admins; your "
+            "account may read them. Ask an administrator for the operator role "
+            f"(python manage.py grant {request.user.get_username()} operator)."
+        )
+
+
+# What of a rule the audit log keeps: everything but its signing secret, and of a webhook
+# URL only where it points (Slack's and others' webhook URLs carry their own secret).
+AUDITED_FIELDS = [
+    "name", "enabled", "source", "function_pattern", "callback_pattern", "on_callback",
+    "on_deadline", "deadline_minutes", "on_failure", "email_to", "webhook_url", "webhook_format",
+]  # fmt: skip
+
+
+def _audited(rule: Rule, fields: list[str]) -> str:
+    values: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(rule, name)
+        if name == "source":
+            value = rule.source.name if rule.source_id else ""
+        elif name == "webhook_url" and value:
+            parts = urlsplit(value)
+            value = f"{parts.scheme}://{parts.hostname}/…"
+        values[name] = value
+    return json.dumps(values, ensure_ascii=False, sort_keys=True)
+
+
+def _audit(request: HttpRequest, action: str, rule: Rule, payload: str, error: str = "") -> None:
+    AuditEntry.objects.create(
+        user=request.user,
+        username=request.user.get_username(),
+        action=action,
+        source=rule.source if rule.source_id else None,
+        source_name=rule.source.name if rule.source_id else "",
+        payload=f"rule {rule.name}: {payload}" if payload else f"rule {rule.name}",
+        outcome=AuditOutcome.FAILED if error else AuditOutcome.SUCCEEDED,
+        error=error,
+        completed_at=timezone.now(),
+    )
 
 
 @require_GET
@@ -46,10 +97,16 @@ def rules(request: HttpRequest) -> HttpResponse:
 @staff_required
 def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     rule = get_object_or_404(Rule, pk=pk) if pk is not None else None
+    _may_change(request)
     form = RuleForm(request.POST or None, instance=rule)
     if request.method == "POST":
         if form.is_valid():
+            changed = [name for name in AUDITED_FIELDS if name in form.changed_data]
             saved = form.save()
+            if rule is None:
+                _audit(request, "rule_created", saved, _audited(saved, AUDITED_FIELDS))
+            elif changed:
+                _audit(request, "rule_changed", saved, _audited(saved, changed))
             messages.success(request, f"Saved the rule {saved.name}.")
             return redirect("notify:rules")
         status = 400
@@ -63,13 +120,21 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def rule_test(request: HttpRequest, pk: int) -> HttpResponse:
     """Send a test message to each of the rule's channels now, and say what happened."""
     rule = get_object_or_404(Rule, pk=pk)
+    _may_change(request)
     ids = scan.promise_test(rule)
     if not ids:
         messages.error(request, f"The rule {rule.name} has no email address or webhook to test.")
         return redirect("notify:rules")
     for delivery_id in ids:
         deliver.attempt(delivery_id)
-    for delivery in Delivery.objects.filter(pk__in=ids):
+    tested = list(Delivery.objects.filter(pk__in=ids))
+    failures = [
+        f"{d.get_channel_display()}: {d.last_error or d.get_status_display()}"
+        for d in tested
+        if d.status != DeliveryStatus.DELIVERED
+    ]
+    _audit(request, "rule_tested", rule, "", error="; ".join(failures))
+    for delivery in tested:
         if delivery.status == DeliveryStatus.DELIVERED:
             messages.success(request, f"Test {delivery.get_channel_display().lower()} sent.")
         else:
@@ -86,8 +151,12 @@ def rule_test(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_required
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(Rule, pk=pk)
+    _may_change(request)
+    _audit(request, "rule_deleted", rule, _audited(rule, AUDITED_FIELDS))
     rule.delete()
-    messages.success(request, f"Deleted the rule {rule.name} and its delivery log.")
+    messages.success(
+        request, f"Deleted the rule {rule.name}. What it sent stays in the delivery log."
+    )
     return redirect("notify:rules")
 
 

@@ -47,9 +47,15 @@ class SmtpSink:
         self.controller.stop()
 
 
+# Where every Receiver listens. Webhooks go only to public addresses unless
+# OUTGOING_ALLOWED_NETWORKS names them (notify/outgoing.py), so a test that sends to a
+# Receiver allows this network, as a company allows its internal hosts.
+RECEIVER_NETWORK = "127.0.0.1/32"
+
+
 class Receiver:
-    """An HTTP server that records every POST and answers with the statuses it is given
-    in turn (then 200)."""
+    """An HTTP server on 127.0.0.1 that records every POST and answers with the statuses it
+    is given in turn (then 200). Allow RECEIVER_NETWORK to send to it."""
 
     def __init__(self, statuses: list[int] | None = None) -> None:
         self.requests: list[dict[str, Any]] = []

@@ -1,0 +1,118 @@
+"""Who may change notification rules (operators and admins, not a staff viewer), the
+audit log of every change, and deliveries that outlive their rule."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core import mail
+
+from executions.models import AuditEntry
+from notify import deliver, scan
+from notify.models import Delivery, DeliveryStatus, Rule
+
+pytestmark = pytest.mark.django_db
+
+RULE = {
+    "name": "payments team",
+    "enabled": "on",
+    "on_callback": "on",
+    "deadline_minutes": "30",
+    "email_to": "team@example.com",
+    "webhook_format": "json",
+}
+
+
+def _staff(name: str, role: str | None) -> User:
+    user = User.objects.create_user(name, password="pw-for-tests-123", is_staff=True)
+    if role:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+@pytest.fixture
+def viewer(client):
+    client.force_login(_staff("vera", "viewer"))
+    return client
+
+
+@pytest.fixture
+def operator(client):
+    client.force_login(_staff("otto", "operator"))
+    return client
+
+
+def test_a_staff_viewer_reads_the_rules_but_cannot_create_test_change_or_delete_one(viewer):
+    rule = Rule.objects.create(name="existing", email_to="a@example.com")
+    page = viewer.get("/notifications/").content.decode()
+    assert "existing" in page and "New rule" not in page and "Send a test" not in page
+
+    for method, url, data in [
+        ("get", "/notifications/new", None),
+        ("post", "/notifications/new", RULE),
+        ("get", f"/notifications/{rule.pk}/", None),
+        ("post", f"/notifications/{rule.pk}/", {**RULE, "name": "renamed"}),
+        ("post", f"/notifications/{rule.pk}/test", {}),
+        ("post", f"/notifications/{rule.pk}/delete", {}),
+    ]:
+        response = getattr(viewer, method)(url, data)
+        assert response.status_code == 403, url
+        assert "changed, tested and deleted by operators and admins" in response.content.decode()
+    assert list(Rule.objects.values_list("name", flat=True)) == ["existing"]
+    assert not Delivery.objects.exists() and not mail.outbox
+    assert not AuditEntry.objects.exists()
+
+
+def test_every_change_to_a_rule_is_in_the_audit_log_without_its_secrets(operator):
+    webhook = {"webhook_url": "https://8.8.8.8/services/T000/B000/very-secret-token"}
+    response = operator.post("/notifications/new", {**RULE, **webhook})
+    assert response.status_code == 302
+    rule = Rule.objects.get(name="payments team")
+    # The webhook goes (so the test below sends no request out), the address changes.
+    operator.post(f"/notifications/{rule.pk}/", {**RULE, "email_to": "other@example.com"})
+    operator.post(f"/notifications/{rule.pk}/test", {})
+    operator.post(f"/notifications/{rule.pk}/delete", {})
+
+    entries = list(AuditEntry.objects.order_by("id"))
+    assert [(e.action, e.username) for e in entries] == [
+        ("rule_created", "otto"),
+        ("rule_changed", "otto"),
+        ("rule_tested", "otto"),
+        ("rule_deleted", "otto"),
+    ]
+    created = json.loads(entries[0].payload.split(": ", 1)[1])
+    assert created["email_to"] == "team@example.com"
+    assert created["webhook_url"] == "https://8.8.8.8/…"
+    # A change records what changed, and only that.
+    assert json.loads(entries[1].payload.split(": ", 1)[1]) == {
+        "email_to": "other@example.com",
+        "webhook_url": "",
+    }
+    assert entries[2].outcome == "SUCCEEDED" and len(mail.outbox) == 1
+    for entry in entries:
+        assert "very-secret-token" not in entry.payload and rule.secret not in entry.payload
+    audit = operator.get("/audit/").content.decode()
+    assert "Created notification rule" in audit and "Deleted notification rule" in audit
+
+
+def test_deleting_a_rule_keeps_what_it_sent_in_the_delivery_log(operator):
+    rule = Rule.objects.create(name="old rule", email_to="a@example.com")
+    [delivered] = scan.promise_test(rule)
+    deliver.attempt(delivered)
+    [pending] = scan.promise_test(rule)
+
+    operator.post(f"/notifications/{rule.pk}/delete", {})
+
+    assert not Rule.objects.exists()
+    kept = Delivery.objects.get(pk=delivered)
+    assert kept.rule_id is None and kept.rule_name == "old rule"
+    assert kept.status == DeliveryStatus.DELIVERED
+    # A message still pending when its rule went is not sent by nobody's rule.
+    assert deliver.attempt(pending) == DeliveryStatus.SKIPPED
+    assert Delivery.objects.get(pk=pending).last_error == "skipped: the rule was deleted"
+    assert len(mail.outbox) == 1
+    log = operator.get("/notifications/deliveries/").content.decode()
+    assert log.count('data-testid="delivery-row"') == 2
+    assert "old rule" in log and "deleted" in log
