@@ -62,12 +62,14 @@ deps:
 
 REDIS_PING := $(PY) -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" >/dev/null 2>&1
 
-# Start a throwaway local Redis (no persistence) when none answers at REDIS_URL.
+# Start a throwaway local Redis (no persistence) when none answers at REDIS_URL. It listens
+# on loopback only (IPv6's when the machine has it): nobody else on the network can reach it.
 redis: venv
 	@if ! $(REDIS_PING); then \
 		port=$$($(PY) -c "import os, urllib.parse; print(urllib.parse.urlparse(os.environ['REDIS_URL']).port or 6379)"); \
-		echo "Starting redis-server on port $$port"; \
-		redis-server --daemonize yes --port $$port --save "" --appendonly no >/dev/null; \
+		echo "Starting redis-server on port $$port (127.0.0.1 and ::1 only)"; \
+		redis-server --daemonize yes --bind 127.0.0.1 -::1 --protected-mode yes \
+			--port $$port --save "" --appendonly no >/dev/null; \
 		for i in $$(seq 50); do $(REDIS_PING) && exit 0; sleep 0.2; done; \
 		echo "Redis does not answer at $$REDIS_URL" >&2; exit 1; \
 	fi

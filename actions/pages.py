@@ -149,6 +149,13 @@ ACTION_WORDS = {
     "resume": ("Resumed execution", "Resume execution"),
     "start": ("Started execution", "Start execution"),
     "delete": ("Deleted execution", "Delete execution"),
+    "sign_in": ("Signed in", "Sign in"),
+    "sign_in_failed": ("Failed sign-in", "Failed sign-in"),
+    "sign_out": ("Signed out", "Sign out"),
+    "rule_created": ("Created notification rule", "Create notification rule"),
+    "rule_changed": ("Changed notification rule", "Change notification rule"),
+    "rule_tested": ("Tested notification rule", "Test notification rule"),
+    "rule_deleted": ("Deleted notification rule", "Delete notification rule"),
 }
 
 

@@ -1,6 +1,6 @@
-"""The two requests that reach a Lambda endpoint on a reader's behalf: look an execution
-up by its ARN (mirroring it when it is new), and "Refresh now" (queue a sync and watch
-for it to land)."""
+"""The two requests that reach a Lambda endpoint on demand: look an execution up by its
+ARN (mirroring it when it is new), and "Refresh now" (queue a sync and watch for it to
+land). Both spend the read quota, so both are POSTs and for operators."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
+from actions import roles
+from browser import params
 from browser.shortcuts import is_partial, not_found, render_stop_polling, with_execution
 from executions import sync
 from executions.lambda_api import LambdaApiError
@@ -27,25 +30,47 @@ logger = logging.getLogger(__name__)
 REFRESH_PATIENCE_SECONDS = 60
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 def execution_lookup(request: HttpRequest) -> HttpResponse:
-    """Redirect to the execution with this ARN, mirroring it first when it is new to us.
+    """Redirect to the execution with this ARN.
 
-    The one GET that may call a Lambda endpoint: the person asked for an execution the
-    mirror has not seen, and each enabled source is asked for it in turn.
+    GET reads the mirror only. An ARN the mirror lacks can be asked of the sources with
+    a POST, by an operator: it spends the account's read quota and adds to what is
+    mirrored, neither of which a viewer, or a link on another site, may cause.
     """
-    arn = request.GET.get("arn", "").strip()
+    arn = (request.POST if request.method == "POST" else request.GET).get("arn", "").strip()
     if not arn:
         return render(request, "actions/lookup.html", {})
+    if len(arn) > 2048:
+        raise params.BadQuery("“arn” is longer than 2048 characters; no ARN is that long.")
     execution = Execution.objects.filter(arn=arn).first()
+    if execution is not None:
+        return redirect("browser:detail", pk=execution.pk)
+    if request.method == "GET":
+        return not_found(
+            request,
+            "No execution with this ARN in the mirror",
+            "The console has not mirrored it (yet). Check the ARN"
+            + (
+                ", or ask the enabled sources for it below."
+                if roles.can_act(request.user)
+                else "; an operator can ask the sources for it."
+            ),
+            arn=arn,
+            ask_sources=roles.can_act(request.user),
+        )
+    if not roles.can_act(request.user):
+        raise PermissionDenied(
+            "Asking the sources for an execution spends the account's read quota, so it is "
+            "for operators. Ask an operator, or wait for the next sync to mirror it."
+        )
     tried: list[tuple[str, str]] = []
-    if execution is None:
-        for source in Source.objects.filter(enabled=True):
-            try:
-                execution = sync.sync_arn(source, arn)
-                break
-            except LambdaApiError as exc:
-                tried.append((source.name, "not there" if exc.not_found else str(exc)))
+    for source in Source.objects.filter(enabled=True):
+        try:
+            execution = sync.sync_arn(source, arn)
+            break
+        except LambdaApiError as exc:
+            tried.append((source.name, "not there" if exc.not_found else str(exc)))
     if execution is None:
         return not_found(
             request,
@@ -54,6 +79,7 @@ def execution_lookup(request: HttpRequest) -> HttpResponse:
             "or add the source it belongs to.",
             arn=arn,
             tried=tried,
+            asked=True,
         )
     return redirect("browser:detail", pk=execution.pk)
 
@@ -73,8 +99,14 @@ def _refresh_context(execution: Execution, since: str, asked: str) -> dict[str, 
 @require_http_methods(["GET", "POST"])
 @with_execution
 def execution_refresh(request: HttpRequest, execution: Execution) -> HttpResponse:
-    """POST: queue a sync now. GET (the partial's poll): has the sync landed yet?"""
+    """POST: queue a sync now, ahead of the schedule (operators: it spends the read
+    budget on demand). GET (the partial's poll): has the sync landed yet?"""
     if request.method == "POST":
+        if not roles.can_act(request.user):
+            raise PermissionDenied(
+                "Refresh now spends the account's read quota on demand, so it is for "
+                "operators. The page follows the execution on its own while it is open."
+            )
         since = execution.last_synced_at.isoformat() if execution.last_synced_at else ""
         try:
             queue_execution_sync(execution.pk, force=True)

@@ -33,6 +33,7 @@ from browser.shortcuts import (
     first_pending_callback,
     header_context,
     is_partial,
+    mark_watched,
     not_found,
     render_stop_polling,
     vary_on_htmx,
@@ -193,6 +194,7 @@ def execution_detail(request: HttpRequest, execution: Execution, tab: str = "") 
             f"Executions have the tabs {', '.join(TABS)}; “{tab}” is not one of them.",
         )
     query = request.GET.urlencode()
+    mark_watched(request, execution)
     context = {
         **header_context(execution),
         **TAB_CONTEXTS[tab](request, execution),
@@ -213,6 +215,7 @@ def execution_header(request: HttpRequest, execution: Execution) -> HttpResponse
     `execution-changed` (the open tab and the operation panel reload on it); 286 once the
     execution has settled, so the page stops polling only when all of it is final."""
     changed = request.GET.get("since") != execution.mirror_state
+    mark_watched(request, execution)
     template = "browser/detail.html#header"
     context = {**header_context(execution), "changed": changed}
     if execution.settled:
@@ -311,6 +314,7 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
     }
     if is_partial(request):
         return vary_on_htmx(render(request, "browser/_operation_panel.html", context))
+    mark_watched(request, execution)
     return vary_on_htmx(
         render(request, "browser/operation.html", {**header_context(execution), **context})
     )

@@ -123,12 +123,30 @@ def first_pending_callback(execution: Execution) -> str | None:
     )
 
 
+def mark_watched(request: HttpRequest, execution: Execution) -> None:
+    """Someone is looking at the execution's page: the scheduler checks it often for a while.
+
+    A GET that changes what the console spends its read budget on, so only the page's own
+    requests count: the header poll (htmx sets HX-Request, which another site cannot send
+    without a CORS preflight the console never grants) and a page opened from the console
+    or typed in (Sec-Fetch-Site same-origin or none). A link on another site, or an image
+    pointing here, marks nothing. What it changes is bounded anyway: the budget caps the
+    calls, and one person watches at most schedule.WATCH_PER_PERSON executions.
+    """
+    if execution.settled:
+        return
+    fetched_from = request.headers.get("Sec-Fetch-Site", "")
+    own_page = fetched_from in ("same-origin", "none") or (
+        getattr(request, "htmx", False) and fetched_from in ("", "same-origin")
+    )
+    if own_page:
+        schedule.watch(execution.pk, person=request.user.pk or "")
+
+
 def header_context(execution: Execution) -> dict[str, Any]:
+    """What the execution's header shows. Reads only (mark_watched is the views' to call)."""
     source = execution.source
     watched = not execution.settled
-    if watched:
-        # Someone is looking: the scheduler checks this execution often for a while.
-        schedule.watch(execution.pk)
     return {
         "execution": execution,
         "failure": failure_of(execution),

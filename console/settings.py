@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -150,26 +149,33 @@ if env_bool("CONTENT_SECURITY_POLICY_REPORT_ONLY"):
 else:
     CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_REPORT_ONLY = _csp, None
 
-# Sign-in attempts, limited by django-axes (console/security.py has its hooks): after this
-# many failures per client address or per username, sign-in is refused (HTTP 429) for the
-# window since the last failure, even with the right password; a success clears them.
-# Attempts are kept in the database and listed in the admin.
+# Sign-in attempts (access/signin.py): every attempt is counted, atomically in Redis, before
+# its password is checked. After LOGIN_RATE_LIMIT_ATTEMPTS failures of one username from one
+# client address, that pair waits LOGIN_RATE_LIMIT_WINDOW_SECONDS, then twice as long after
+# each further failure, up to LOGIN_RATE_LIMIT_MAX_SECONDS; failures are forgotten
+# LOGIN_RATE_LIMIT_FORGET_SECONDS after the last one, and a success clears them. One
+# address is also limited across all usernames (LOGIN_RATE_LIMIT_ADDRESS_ATTEMPTS, 0 = no
+# limit), which delays only that address. Nobody can delay a user signing in from another
+# address. `manage.py signin unlock USER` lifts a delay.
 LOGIN_RATE_LIMIT_ATTEMPTS = int(os.environ.get("LOGIN_RATE_LIMIT_ATTEMPTS", "5"))
 LOGIN_RATE_LIMIT_WINDOW_SECONDS = int(os.environ.get("LOGIN_RATE_LIMIT_WINDOW_SECONDS", "900"))
-# Behind a proxy, the request header with the client address (e.g. HTTP_X_FORWARDED_FOR).
-LOGIN_RATE_LIMIT_IP_HEADER = os.environ.get("LOGIN_RATE_LIMIT_IP_HEADER", "")
-AXES_FAILURE_LIMIT = LOGIN_RATE_LIMIT_ATTEMPTS
-AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_RATE_LIMIT_WINDOW_SECONDS)
-AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
-AXES_RESET_ON_SUCCESS = True
-# Attempts refused during a lockout are not counted and do not extend it.
-AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-AXES_CLIENT_IP_CALLABLE = "console.security.client_ip"
-AXES_USERNAME_CALLABLE = "console.security.client_username"
-AXES_LOCKOUT_CALLABLE = "console.security.lockout_response"
+LOGIN_RATE_LIMIT_MAX_SECONDS = int(os.environ.get("LOGIN_RATE_LIMIT_MAX_SECONDS", "86400"))
+LOGIN_RATE_LIMIT_FORGET_SECONDS = int(os.environ.get("LOGIN_RATE_LIMIT_FORGET_SECONDS", "86400"))
+LOGIN_RATE_LIMIT_ADDRESS_ATTEMPTS = int(os.environ.get("LOGIN_RATE_LIMIT_ADDRESS_ATTEMPTS", "50"))
+if os.environ.get("LOGIN_RATE_LIMIT_IP_HEADER"):
+    raise ImproperlyConfigured(
+        "LOGIN_RATE_LIMIT_IP_HEADER is gone: it trusted the client's own end of the header. "
+        "Set TRUSTED_PROXY_HOPS to the number of proxies in front of the console (1 behind "
+        "an ALB or one nginx) instead; see docs/DEPLOYMENT.md."
+    )
+# The client's address (access/clientip.py): the socket's, unless TRUSTED_PROXY_HOPS proxies
+# stand in front, each appending to TRUSTED_PROXY_HEADER; then the entry that many places
+# from the right. Set it only when the console cannot be reached except through them.
+TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
+TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
 AUTHENTICATION_BACKENDS = [
-    # First, so that a locked-out client is refused before any password is checked.
-    "console.security.LoginAttemptBackend",
+    # First, so that an attempt over the limit is refused before any password is checked.
+    "access.signin.RateLimitBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -187,7 +193,7 @@ INSTALLED_APPS = [
     # built-in partials; Django 6.0 adopted this package).
     "template_partials",
     "csp",  # Content-Security-Policy headers (django-csp)
-    "axes",  # sign-in lockouts (django-axes)
+    "access",  # sign-in, its rate limit, the client's address
     "executions",  # the mirror (models, sync, Lambda API)
     "browser",  # the read side
     "actions",  # the operator actions
@@ -211,8 +217,6 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Malformed query parameters become a 400 page that says what was wrong.
     "browser.params.BadQueryMiddleware",
-    # Last, as django-axes asks: turns a sign-in it refused into the lockout page.
-    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -290,6 +294,9 @@ CACHES = {
             # The cache only saves work: with Redis down (or restarting) pages are built
             # afresh instead of failing.
             "IGNORE_EXCEPTIONS": True,
+            # JSON, not pickle: a value planted in Redis can never run code here.
+            "SERIALIZER": "console.cache_serializer.JSONSerializer",
+            "CLIENT_CLASS": "console.cache_serializer.Client",
         },
     }
 }
@@ -328,7 +335,9 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_KEY_PREF
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
+# JSON only, for tasks and results alike: a pickle planted in Redis is refused, not run.
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TIMEZONE = TIME_ZONE
 # A task that hangs on a slow endpoint must not hold a worker for ever.
@@ -392,9 +401,6 @@ LOGGING = {
         # botocore logs every request at DEBUG; keep it quieter than our own code.
         "botocore": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
-        # django-axes: failed sign-ins and lockouts (WARNING), not its INFO chatter (its
-        # version at every start, each success; the admin lists attempts and sign-ins).
-        "axes": {"level": "WARNING"},
         "django.server": {"level": ACCESS_LOG_LEVEL},  # runserver's request log
     },
 }

@@ -10,6 +10,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
+from access.signin import SignInView
+
 FAVICON = settings.BASE_DIR / "static" / "favicon.ico"
 
 
@@ -25,7 +27,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     # LoginView is exempt from LoginRequiredMiddleware; LogoutView accepts POST only.
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # One sign-in page for everything, so the rate limit cannot be side-stepped.
     path("admin/login/", RedirectView.as_view(url="/login/?next=/admin/")),

@@ -68,12 +68,37 @@ def _in_flight_key(source_id: int) -> str:
 # ---- marks from the pages and the actions ------------------------------------------
 
 
-def watch(execution_id: int) -> None:
-    """Someone has the execution's page open: check it often for a while."""
+# One person keeps at most this many executions watched at once. Watching spends only the
+# console's own share of the read quota (the budget caps it), but a script polling a
+# thousand pages would otherwise crowd out everyone else's pages; past the cap, the
+# person's other pages are checked at the usual pace.
+WATCH_PER_PERSON = 20
+
+
+def watch(execution_id: int, person: int | str = "") -> bool:
+    """Someone has the execution's page open: check it often for a while. False when the
+    person already watches WATCH_PER_PERSON other executions (or Redis is down)."""
+    now = time.time()
+    until = now + WATCH_TTL_SECONDS
+    member = str(execution_id)
     try:
-        redis_client().zadd(_watched_key(), {str(execution_id): time.time() + WATCH_TTL_SECONDS})
+        client = redis_client()
+        if person != "":
+            mine = redis_key("schedule", "watching", str(person))
+            pipe = client.pipeline()
+            pipe.zremrangebyscore(mine, "-inf", now)
+            pipe.zscore(mine, member)
+            pipe.zcard(mine)
+            _, already, count = pipe.execute()
+            if already is None and count >= WATCH_PER_PERSON:
+                return False
+            client.zadd(mine, {member: until})
+            client.expire(mine, int(WATCH_TTL_SECONDS) + 1)
+        client.zadd(_watched_key(), {member: until})
     except Exception as exc:  # Redis down: the page still works, just less fresh
         logger.warning("could not mark execution %s watched: %s", execution_id, exc)
+        return False
+    return True
 
 
 def watched_ids() -> set[int]:

@@ -212,3 +212,15 @@ def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
 def stop_process_group(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
     """Stop a process started with start_new_session and everything in its group."""
     stop_process_groups([proc], sig)
+
+
+@pytest.fixture(autouse=True)
+def _no_sign_in_delays() -> None:
+    """Every test starts with no sign-in counted: the test client always signs in from
+    127.0.0.1, so one test's wrong passwords would delay the next test's users."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for key in client.scan_iter(f"{settings.REDIS_KEY_PREFIX}:signin:*", count=1000):
+        client.delete(key)

@@ -75,6 +75,16 @@ def user_client(client: Any, django_user_model: Any) -> Any:
     return client
 
 
+@pytest.fixture
+def operator_client(client: Any, django_user_model: Any) -> Any:
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("otto", password="x-y-z-w-1")
+    user.groups.add(Group.objects.get_or_create(name="operator")[0])
+    client.force_login(user)
+    return client
+
+
 def htmx(client: Any, url: str, **extra: Any) -> Any:
     return client.get(url, HTTP_HX_REQUEST="true", **extra)
 
@@ -248,24 +258,45 @@ def test_lookup_redirects_to_a_mirrored_execution_by_its_arn(user_client, mirror
     assert api_calls.calls == []
 
 
-def test_lookup_mirrors_an_execution_the_mirror_lacks_then_redirects(
-    user_client, sandbox_source, lambda_sandbox
+def test_an_operator_asks_the_sources_for_an_execution_the_mirror_lacks(
+    operator_client, sandbox_source, lambda_sandbox, api_calls
 ):
     arn = start(lambda_sandbox, "order-processor", {"orderId": "LOOKUP-1"}, _name("lookup"))
     wait_for_status(lambda_sandbox, arn)
     assert not Execution.objects.filter(arn=arn).exists()
 
-    response = user_client.get("/executions/lookup/", {"arn": arn})
+    # Opening the address reads the mirror only, and offers to ask the sources.
+    looked = operator_client.get("/executions/lookup/", {"arn": arn})
+    assert looked.status_code == 404 and api_calls.calls == []
+    assert 'data-testid="ask-sources"' in text(looked)
+    assert not Execution.objects.filter(arn=arn).exists()
+
+    response = operator_client.post("/executions/lookup/", {"arn": arn})
 
     execution = Execution.objects.get(arn=arn)
     assert response["Location"] == f"/executions/{execution.pk}/"
     assert execution.status == "SUCCEEDED" and execution.operation_count > 0
 
 
-def test_lookup_of_an_arn_no_source_knows_is_a_clear_404(user_client, sandbox_source):
+def test_a_viewers_lookup_reads_the_mirror_and_may_not_ask_the_sources(
+    user_client, sandbox_source, lambda_sandbox, api_calls
+):
+    arn = start(lambda_sandbox, "order-processor", {"orderId": "LOOKUP-2"}, _name("lookup"))
+    wait_for_status(lambda_sandbox, arn)
+
+    looked = user_client.get("/executions/lookup/", {"arn": arn})
+    asked = user_client.post("/executions/lookup/", {"arn": arn})
+
+    assert looked.status_code == 404 and 'data-testid="ask-sources"' not in text(looked)
+    assert "an operator can ask the sources" in text(looked)
+    assert asked.status_code == 403 and "read quota, so it is for operators" in text(asked)
+    assert api_calls.calls == [] and not Execution.objects.filter(arn=arn).exists()
+
+
+def test_lookup_of_an_arn_no_source_knows_is_a_clear_404(operator_client, sandbox_source):
     arn = "arn:aws:lambda:us-east-1:123456789012:function:nope:$LATEST/durable-execution/x/y"
 
-    response = user_client.get("/executions/lookup/", {"arn": arn})
+    response = operator_client.post("/executions/lookup/", {"arn": arn})
 
     assert response.status_code == 404
     page = text(response)
@@ -571,16 +602,18 @@ def test_the_header_poll_announces_changes_and_stops_with_286_once_terminal(user
     assert list(json.loads(finishing["HX-Trigger"])) == ["execution-changed"]
 
 
-def test_refresh_now_queues_a_sync_and_its_partial_polls_until_the_sync_lands(user_client, mirror):
+def test_refresh_now_queues_a_sync_and_its_partial_polls_until_the_sync_lands(
+    operator_client, mirror
+):
     execution = mirror["waiting"]
     url = f"/executions/{execution.pk}/refresh"
 
-    queued = user_client.post(url, HTTP_HX_REQUEST="true")
+    queued = operator_client.post(url, HTTP_HX_REQUEST="true")
     poll_url = re.search(r'hx-get="([^"]+)"', text(queued)).group(1).replace("&amp;", "&")
-    pending = user_client.get(poll_url)
+    pending = operator_client.get(poll_url)
     sync.sync_execution(execution.pk, force=True)
-    landed = user_client.get(poll_url)
-    without_htmx = user_client.post(url)
+    landed = operator_client.get(poll_url)
+    without_htmx = operator_client.post(url)
 
     assert queued.status_code == 200 and "Sync queued" in text(queued)
     assert pending.status_code == 200 and 'hx-trigger="every 1s"' in text(pending)
@@ -588,6 +621,24 @@ def test_refresh_now_queues_a_sync_and_its_partial_polls_until_the_sync_lands(us
     assert list(json.loads(landed["HX-Trigger"])) == ["execution-refreshed"]
     assert 'data-testid="refresh-result">Synced' in text(landed)
     assert without_htmx.status_code == 302
+
+
+def test_a_viewer_may_not_refresh_now_and_is_not_offered_it(user_client, mirror):
+    import redis
+    from django.conf import settings
+
+    queue = f"{settings.REDIS_KEY_PREFIX}:celery:celery"  # the task queue, as kombu keeps it
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    execution = mirror["waiting"]
+    queued_before = broker.llen(queue)
+
+    refused = user_client.post(f"/executions/{execution.pk}/refresh", HTTP_HX_REQUEST="true")
+    page = user_client.get(f"/executions/{execution.pk}/")
+
+    assert refused.status_code == 403
+    assert "for operators" in text(refused)
+    assert 'data-testid="refresh-now"' not in text(page)
+    assert broker.llen(queue) == queued_before  # no sync was queued
 
 
 def test_unknown_executions_tabs_and_operations_are_404_pages(user_client, mirror):
@@ -682,3 +733,62 @@ def test_rendered_trees_are_cached_by_execution_and_last_event(user_client, mirr
 )
 def test_durations_read_like_people_write_them(seconds, expected):
     assert format_duration(seconds) == expected
+
+
+# ---- watching: what a GET may change --------------------------------------------------
+
+
+def _watched(execution: Execution) -> bool:
+    from executions import schedule
+
+    return schedule.is_watched(execution.pk)
+
+
+def _unwatch(execution: Execution) -> None:
+    from executions.locks import redis_client, redis_key
+
+    redis_client().delete(redis_key("schedule", "watched"))
+    for key in redis_client().scan_iter(redis_key("schedule", "watching", "*")):
+        redis_client().delete(key)
+
+
+def test_the_pages_own_poll_marks_an_execution_watched(user_client, mirror):
+    execution = mirror["waiting"]
+    _unwatch(execution)
+    user_client.get(
+        f"/executions/{execution.pk}/header",
+        HTTP_HX_REQUEST="true",
+        HTTP_SEC_FETCH_SITE="same-origin",
+    )
+    assert _watched(execution)
+
+
+def test_a_link_or_an_image_on_another_site_marks_nothing_watched(user_client, mirror):
+    execution = mirror["waiting"]
+    _unwatch(execution)
+    for url in (f"/executions/{execution.pk}/", f"/executions/{execution.pk}/header"):
+        response = user_client.get(url, HTTP_SEC_FETCH_SITE="cross-site")
+        assert response.status_code == 200
+    # Even with htmx's header, a request another site made is not the page's own poll.
+    user_client.get(
+        f"/executions/{execution.pk}/header",
+        HTTP_HX_REQUEST="true",
+        HTTP_SEC_FETCH_SITE="cross-site",
+    )
+    assert not _watched(execution)
+
+
+def test_one_person_watches_at_most_twenty_executions_at_once(user_client, mirror, monkeypatch):
+    from executions import schedule
+
+    execution = mirror["waiting"]
+    _unwatch(execution)
+    # Twenty other pages already open (as their polls would have marked them).
+    user = user_client.session["_auth_user_id"]
+    for other in range(10_000, 10_000 + schedule.WATCH_PER_PERSON):
+        assert schedule.watch(other, person=int(user))
+    user_client.get(f"/executions/{execution.pk}/header", HTTP_HX_REQUEST="true")
+    assert not _watched(execution)
+    # Someone else's page is not crowded out by this person's.
+    assert schedule.watch(execution.pk, person=999_999)
+    assert _watched(execution)
