@@ -22,13 +22,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from actions import roles, services
-from actions.forms import ActionForm, BulkChoice, IdsField
+from actions.forms import ActionForm, BulkChoice, IdsField, next_url
 from actions.pages import inbox_order, pending_callbacks
 from actions.roles import operator_required
+from browser import params as query_params  # `params` below is a job's answer
 from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 from executions.models import BulkJob, Operation
 
@@ -49,7 +49,7 @@ class BulkAnswerForm(BulkChoice, ActionForm):
         },
     )
     scope = django_forms.CharField(required=False)
-    ops = IdsField(required=False)
+    ops = IdsField(name="ops", required=False)
     function = django_forms.CharField(required=False, strip=False)
     confirm = django_forms.CharField(required=False)
     result = django_forms.CharField(required=False, strip=False)
@@ -188,7 +188,7 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
     """Step 1: the confirmation, with the count and the answer to edit; step 2
     (confirm=yes): the job, queued, and its page."""
     form = BulkAnswerForm(request.POST, user=request.user)
-    back = _next_url(request)
+    back = next_url(request, reverse("actions:approvals"))
     valid = form.is_valid()
     data = form.cleaned_data
     if not valid and (form.has_error("answer") or form.has_error(NON_FIELD_ERRORS, "nothing")):
@@ -226,13 +226,6 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
     return render(request, "actions/answer_confirm.html", context, status=status)
 
 
-def _next_url(request: HttpRequest) -> str:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return target
-    return reverse("actions:approvals")
-
-
 @require_GET
 def bulk_answer_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk answer's progress: the page, or (polled by htmx) the table, until it ends."""
@@ -240,7 +233,7 @@ def bulk_answer_job(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "job": job,
         "approve": job.action == "callback_success",
-        "results": job_results(job, request.GET.get("page")),
+        "results": job_results(job, query_params.integer(request.GET, "page", minimum=1)),
     }
     if not is_partial(request):
         return vary_on_htmx(render(request, "actions/answer_job.html", context))

@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
+from django.http import HttpRequest, QueryDict
+from django.utils.http import url_has_allowed_host_and_scheme
 
 from actions import bulk, roles, services
 from actions.services import ActionResult
+from browser import params
 from executions.models import Execution, ExecutionStatus, Function, Operation
 
 REPLAYED = (
@@ -82,6 +85,18 @@ class ActionForm(forms.Form):
         """The first reason this form was refused (fields first, then the token, then the
         service), or ''."""
         return next((str(errors[0]) for errors in self.errors.values()), "")
+
+
+def next_url(request: HttpRequest, fallback: str) -> str:
+    """Where a POST goes back to: the form's (or the link's) `next`, if it is a path or an
+    address on this site, else `fallback`. A bare word ("2026-13-01", "login") is refused
+    too: redirect() would look it up as the name of a view, and fail or go elsewhere."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return fallback
+    if target.startswith("/") or urlsplit(target).scheme in ("http", "https"):
+        return target
+    return fallback
 
 
 # ---- callbacks ------------------------------------------------------------------------
@@ -201,10 +216,30 @@ def example_inputs(functions: Iterable[Function]) -> dict[int, dict[str, str]]:
     return examples
 
 
+class IdChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField whose id is read as params reads a number in a URL (digits 0-9,
+    within a 64-bit integer), refused with a message naming the field `name`. Django's
+    own hands the text to the lookup, where int() reads "١" as 1 and a 20-digit id
+    overflows the database's integer."""
+
+    def __init__(self, *args: Any, name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.name = name
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not isinstance(value, self.queryset.model):
+            try:
+                params.whole_number(self.name, str(value).strip(), minimum=1)
+            except params.BadQuery as exc:
+                raise ValidationError(str(exc), code="invalid_choice") from None
+        return super().to_python(value)
+
+
 class StartForm(ActionForm):
     # A field, so it is checked before the token: a form without a function spends nothing.
-    function = forms.ModelChoiceField(
+    function = IdChoiceField(
         queryset=Function.objects.select_related("source"),
+        name="function",
         error_messages={"required": CHOOSE_A_FUNCTION, "invalid_choice": CHOOSE_A_FUNCTION},
     )
     name = _raw()
@@ -219,12 +254,22 @@ class StartForm(ActionForm):
 
 
 class IdsField(forms.Field):
-    """Execution ids from checkboxes; anything that is not a number is left out."""
+    """Ids from checkboxes (executions, or the inbox's callbacks), blanks left out. Each is
+    read as params reads a number in a URL (digits 0-9, within a 64-bit integer): anything
+    else is refused with a message naming the field `name`, as no checkbox sends it."""
 
     widget = forms.MultipleHiddenInput
 
+    def __init__(self, *, name: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.name = name
+
     def to_python(self, value: Any) -> list[int]:
-        return [int(v) for v in value or [] if isinstance(v, str) and v.isdecimal()]
+        values = [str(v).strip() for v in value or []]
+        try:
+            return [params.whole_number(self.name, v, minimum=1) for v in values if v]
+        except params.BadQuery as exc:
+            raise ValidationError(str(exc), code="invalid") from None
 
 
 class BulkChoice:
@@ -251,7 +296,7 @@ class BulkStopForm(BulkChoice, ActionForm):
     list's filter); step 2 (`confirm=yes`) spends the token and queues the job."""
 
     scope = _raw()
-    ids = IdsField(required=False)
+    ids = IdsField(name="ids", required=False)
     filter = _raw()
     confirm = _raw()
     error_type = _raw()
@@ -260,7 +305,10 @@ class BulkStopForm(BulkChoice, ActionForm):
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data
         if self.by_filter:
-            cleaned["targets"] = bulk.running_matching(cleaned.get("filter", ""))
+            try:
+                cleaned["targets"] = bulk.running_matching(cleaned.get("filter", ""))
+            except params.BadQuery as exc:  # the list's filter, as its URL carries it
+                raise ValidationError(f"The list's filter cannot be read: {exc}") from None
         else:
             cleaned["filter"] = ""
             cleaned["targets"] = bulk.running_among(cleaned.get("ids", []))

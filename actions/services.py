@@ -14,6 +14,7 @@ the forms that carry these calls' input are in actions/forms.py.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -56,7 +57,12 @@ class ActionResult:
 
 
 def parse_json_payload(text: str, what: str = "Result") -> bytes:
-    """Validate JSON text and return it as bytes; refuse invalid or oversized payloads."""
+    """Validate JSON text and return it as bytes; refuse invalid or oversized payloads.
+
+    Any valid JSON within the size limit is accepted, however deeply nested, as the service
+    accepts it: json.loads gives up past about a thousand levels (RecursionError), so such a
+    payload is checked again without recursion. The pages that show payloads show one too
+    deep to lay out as the text it is (browser/payloads.py)."""
     text = (text or "").strip() or "{}"
     data = text.encode("utf-8")
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -64,10 +70,72 @@ def parse_json_payload(text: str, what: str = "Result") -> bytes:
             f"{what} is {len(data):,} bytes; the service accepts at most {MAX_PAYLOAD_BYTES:,}."
         )
     try:
-        json.loads(text)
+        # parse_int=str: a number of more than 4,300 digits is valid JSON, which int() refuses.
+        json.loads(text, parse_int=str)
     except ValueError as exc:
         raise ActionRefused(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        problem = json_error(text)
+        if problem:
+            raise ActionRefused(f"{what} is not valid JSON: {problem}") from None
     return data
+
+
+# A token of JSON after any whitespace, as json.loads reads them (NaN and Infinity too; no
+# raw control character in a string): a run of opening brackets (of arrays, the last may
+# open an object), a run of closing ones, an object's key with its colon, a comma, a value.
+_JSON_STRING = r'"(?:[^"\\\x00-\x1f]++|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*+"'
+_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+"
+_JSON_TOKEN = re.compile(
+    r"[ \t\n\r]*+(?:"
+    r"(?P<open>\[*[\[{])|(?P<close>[\]}]++)"
+    rf"|(?P<key>{_JSON_STRING}[ \t\n\r]*+:)|(?P<comma>,)"
+    rf"|(?P<value>{_JSON_STRING}|{_JSON_NUMBER}|true|false|null|NaN|-?Infinity))"
+)
+_CLOSING = str.maketrans("[{", "]}")
+# What may come next: a value; a value or "]" (after "["); a key; a key or "}" (after "{");
+# "," or a closing bracket (after a value inside a container), or the end (after the top one).
+_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _AFTER = range(5)
+
+
+def json_error(text: str) -> str:
+    """What keeps `text` from being one JSON value, or "" when it is one: what json.loads
+    accepts, checked with a stack of open brackets instead of recursion, so at any depth."""
+    closers: list[str] = []  # the bracket that closes each open container, innermost last
+    expect = _VALUE
+    pos = 0
+    while True:
+        token = _JSON_TOKEN.match(text, pos)
+        if token is None:
+            rest = text[pos:].lstrip(" \t\n\r")
+            at = len(text) - len(rest)
+            if rest:
+                return f"unexpected “{rest[0]}” at character {at:,}"
+            if expect == _AFTER and not closers:
+                return ""
+            return f"the text ends at character {at:,} before the JSON value does"
+        kind, found, pos = token.lastgroup, token.group(token.lastgroup), token.end()
+        if kind == "open" and expect in (_VALUE, _VALUE_OR_CLOSE):
+            closers.extend(found.translate(_CLOSING))
+            expect = _KEY_OR_CLOSE if found[-1] == "{" else _VALUE_OR_CLOSE
+        elif kind == "close" and expect in (_AFTER, _VALUE_OR_CLOSE, _KEY_OR_CLOSE):
+            expected = "".join(reversed(closers[-len(found) :]))
+            if expected != found:
+                wrong = next(
+                    (i for i, (a, b) in enumerate(zip(expected, found, strict=False)) if a != b),
+                    len(expected),
+                )
+                return f"unexpected “{found[wrong]}” at character {token.start(kind) + wrong:,}"
+            del closers[-len(found) :]
+            expect = _AFTER
+        elif kind == "key" and expect in (_KEY, _KEY_OR_CLOSE):
+            expect = _VALUE
+        elif kind == "comma" and expect == _AFTER and closers:
+            expect = _KEY if closers[-1] == "}" else _VALUE
+        elif kind == "value" and expect in (_VALUE, _VALUE_OR_CLOSE):
+            expect = _AFTER
+        else:
+            return f"unexpected “{found[0]}” at character {token.start(kind):,}"
 
 
 def _text(value: str, field: str, limit: int, required: bool = False) -> str:

@@ -15,24 +15,16 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from actions import bulk, forms, roles, services, tasks
 from actions.roles import operator_required
+from browser import params
 from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 from executions.models import BulkJob, Execution, Function, Operation
 
 NOT_THIS_EXECUTIONS = "This callback does not belong to this execution; nothing was sent."
-
-
-def _next_url(request: HttpRequest, fallback: str) -> str:
-    """Where to go back to: the form's (or the link's) `next`, if it is on this site."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return target
-    return fallback
 
 
 def _execution(pk: int) -> Execution:
@@ -91,7 +83,7 @@ def _answer_callback(
     result = form.submit()
     if result is not None and result.ok:
         messages.success(request, f"{result.message} ({execution.name})")
-        target = _next_url(request, reverse("browser:detail", args=[pk]))
+        target = forms.next_url(request, reverse("browser:detail", args=[pk]))
         return HttpResponseClientRedirect(target) if is_partial(request) else redirect(target)
     context = _callback_context(request, execution, operation)
     context["error"] = form.refusal if result is None else result.message
@@ -134,7 +126,7 @@ def _act_on_execution(
         messages.success(request, result.message)
     else:
         messages.error(request, result.message)
-    return redirect(_next_url(request, reverse("browser:detail", args=[pk])))
+    return redirect(forms.next_url(request, reverse("browser:detail", args=[pk])))
 
 
 @require_POST
@@ -202,18 +194,16 @@ def start(request: HttpRequest) -> HttpResponse:
     """The start page (anyone may look; only operators see the form), and its POST."""
     if request.method == "POST":
         return _start(request)
-    again = request.GET.get("from", "")
-    if again:
+    again = params.integer(request.GET, "from", minimum=1)
+    if again is not None:
         return _start_again_page(request, again)
     return _start_page(request, forms.StartForm(user=request.user))
 
 
-def _start_again_page(request: HttpRequest, pk: str) -> HttpResponse:
+def _start_again_page(request: HttpRequest, pk: int) -> HttpResponse:
     """The start form filled in to start an execution's function again with its input
     (?from=<execution id>), to be edited before it is sent."""
-    execution = (
-        Execution.objects.select_related("function").filter(pk=pk).first() if pk.isdigit() else None
-    )
+    execution = Execution.objects.select_related("function").filter(pk=pk).first()
     form = forms.StartForm(user=request.user)
     if execution is None:
         return _start_page(
@@ -288,7 +278,7 @@ def _start_page(
 def bulk_stop(request: HttpRequest) -> HttpResponse:
     """Step 1 shows a confirmation that says how many; step 2 (confirm=yes) queues the job."""
     form = forms.BulkStopForm(request.POST, user=request.user)
-    back = _next_url(request, reverse("browser:list"))
+    back = forms.next_url(request, reverse("browser:list"))
     if not form.is_valid():
         (messages.error if form.replayed else messages.warning)(request, form.refusal)
         return redirect(back)
@@ -315,7 +305,8 @@ def bulk_stop(request: HttpRequest) -> HttpResponse:
 def bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress: the page, or (polled by htmx) the bar, until it finishes."""
     job = get_object_or_404(BulkJob, pk=pk)
-    context = {"job": job, "results": bulk.job_results(job, request.GET.get("page"))}
+    page = params.integer(request.GET, "page", minimum=1)
+    context = {"job": job, "results": bulk.job_results(job, page)}
     if not is_partial(request):
         return vary_on_htmx(render(request, "actions/bulk_job.html", context))
     if context["job"].finished:

@@ -288,19 +288,16 @@ def _pick(request: HttpRequest) -> tuple[int, int]:
     if ids:
         if len(ids) != 2:
             raise params.BadQuery(
-                f"Select exactly two executions to compare; {len(ids)} were selected."
+                f"“ids” must select exactly two executions to compare; {len(ids)} were selected."
             )
-        values = []
-        for value in ids:
-            if not value.strip().isdigit():
-                raise params.BadQuery(f"“ids” must be execution numbers, not “{value[:40]}”.")
-            values.append(int(value))
-        return values[0], values[1]
+        first, second = (params.whole_number("ids", value.strip(), minimum=1) for value in ids)
+        return first, second
     a = params.integer(request.GET, "a", minimum=1)
     b = params.integer(request.GET, "b", minimum=1)
     if a is None or b is None:
         raise params.BadQuery(
-            "Name the two executions to compare (?a=&b=), or select two in the list."
+            "Name the two executions to compare with “a” and “b” (?a=&b=), or select two in "
+            "the list."
         )
     return a, b
 
@@ -320,7 +317,7 @@ def compare_view(request: HttpRequest) -> HttpResponse:
             first, second = ordered
         return redirect(reverse("browser:compare") + "?" + urlencode({"a": first, "b": second}))
     if first == second:
-        raise params.BadQuery("Those are the same execution: choose two different ones.")
+        raise params.BadQuery("“a” and “b” are the same execution: choose two different ones.")
     found = Execution.objects.select_related("function", "source").in_bulk([first, second])
     missing = [pk for pk in (first, second) if pk not in found]
     if missing:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -19,8 +20,17 @@ from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, Sta
 PAGE_SIZE = 50
 
 
+# The last moment Python's datetime holds (and so the filters can name).
+LATEST = datetime.max.replace(tzinfo=UTC)
+# The year a value starts with: datetime holds years 1 to 9999, and its refusal of 99999 or 0
+# would not say that the year is what is wrong.
+_YEAR = re.compile(r"\s*([+-]?[0-9]+)-")
+
+
 def _parse_when(text: str, *, end: bool) -> datetime | None:
-    """A date (`2026-01-31`) or a datetime-local value (`2026-01-31T10:30`), read as UTC.
+    """A date (`2026-01-31`) or a datetime-local value (`2026-01-31T10:30`), read as UTC;
+    None when it is neither. A moment that lies outside the range of datetime once read as
+    UTC (`0001-01-01T00:00+05:00`) raises OverflowError.
 
     A bare date as the upper bound means "up to the end of that day".
     """
@@ -31,11 +41,39 @@ def _parse_when(text: str, *, end: bool) -> datetime | None:
         if len(text) == 10:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return moment + timedelta(days=1) if end else moment
+            if end:
+                # The day after 9999-12-31 does not exist: the last moment there is stands
+                # for it (the list's `<` then leaves out that one microsecond).
+                return LATEST if day == date.max else moment + timedelta(days=1)
+            return moment
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    # Compared in UTC by the database, which is where an offset can step out of the range.
+    return moment.astimezone(UTC)
+
+
+def _when(key: str, value: str, *, end: bool) -> None:
+    """Refuse (params.BadQuery) a `from` or `to` the list cannot search by, saying why."""
+    year = _YEAR.match(value)
+    if year and not 1 <= int(year.group(1)) <= 9999:
+        raise params.BadQuery(
+            f"“{key}” must be a date in a year from 1 to 9999, not “{params.shown(value)}”."
+        )
+    try:
+        moment = _parse_when(value, end=end)
+    except OverflowError:
+        raise params.BadQuery(
+            f"“{key}” must be a moment from 0001-01-01 00:00 to 9999-12-31 23:59 UTC, and "
+            f"“{params.shown(value)}” is outside that once its offset is applied."
+        ) from None
+    if moment is None:
+        raise params.BadQuery(
+            f"“{key}” must be a date (2026-01-31) or a date and time "
+            f"(2026-01-31T10:30), not “{params.shown(value)}”."
+        )
 
 
 @dataclass
@@ -64,11 +102,8 @@ class ListFilter:
             started_to=params.text(query, "to", 40),
         )
         for key, value, end in (("from", flt.started_from, False), ("to", flt.started_to, True)):
-            if value and _parse_when(value, end=end) is None:
-                raise params.BadQuery(
-                    f"“{key}” must be a date (2026-01-31) or a date and time "
-                    f"(2026-01-31T10:30), not “{value}”."
-                )
+            if value:
+                _when(key, value, end=end)
         return flt
 
     @property
@@ -157,17 +192,21 @@ class Cursor:
         return f"{micros}.{self.id}"
 
     @classmethod
-    def parse(cls, text: str | None) -> Cursor | None:
-        """A cursor from the URL; a malformed one is refused (params.BadQuery)."""
+    def parse(cls, text: str | None, name: str) -> Cursor | None:
+        """A cursor from the URL's `name` parameter; a malformed one is refused
+        (params.BadQuery)."""
         if not text:
             return None
         micros, _, pk = text.partition(".")
         try:
-            return cls(cls.EPOCH + timedelta(microseconds=int(micros)), int(pk))
-        except (ValueError, OverflowError):
+            return cls(
+                cls.EPOCH + timedelta(microseconds=params.whole_number(name, micros)),
+                params.whole_number(name, pk),
+            )
+        except (ValueError, OverflowError):  # params.BadQuery is a ValueError
             raise params.BadQuery(
-                f"The page cursor “{text[:40]}” is not one this console wrote; "
-                "start again from the newest executions."
+                f"“{name}” holds “{params.shown(text)}”, which is not a page cursor this "
+                "console wrote; start again from the newest executions."
             ) from None
 
     @classmethod

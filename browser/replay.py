@@ -90,7 +90,7 @@ def moment_from_request(request: HttpRequest, execution: Execution) -> Moment | 
         .first()
     )
     if row is None:
-        raise params.BadQuery(f"The mirror holds no event up to {at} of this execution.")
+        raise params.BadQuery(f"“at”: the mirror holds no event up to {at} of this execution.")
     event_id, event_type, timestamp, name = row
     return Moment(event_id, execution.last_event_id, event_type, timestamp, name)
 

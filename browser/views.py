@@ -72,8 +72,8 @@ def execution_list(request: HttpRequest) -> HttpResponse:
     flt = listing.ListFilter.from_query(request.GET)
     page = listing.list_page(
         flt,
-        after=listing.Cursor.parse(request.GET.get("after")),
-        before=listing.Cursor.parse(request.GET.get("before")),
+        after=listing.Cursor.parse(request.GET.get("after"), "after"),
+        before=listing.Cursor.parse(request.GET.get("before"), "before"),
     )
     counts = listing.status_counts(flt)
     selected = flt.statuses or ExecutionStatus.values
@@ -119,7 +119,7 @@ def _news_url(flt: listing.ListFilter, page: listing.ListPage) -> str:
 def execution_news(request: HttpRequest) -> HttpResponse:
     """How many executions matching the list's filter started after its top row."""
     flt = listing.ListFilter.from_query(request.GET)
-    count = listing.newer_count(flt, listing.Cursor.parse(request.GET.get("since")))
+    count = listing.newer_count(flt, listing.Cursor.parse(request.GET.get("since"), "since"))
     context = {
         "news_url": request.get_full_path(),
         "new_count": count,
@@ -133,9 +133,8 @@ def execution_news(request: HttpRequest) -> HttpResponse:
 def execution_rows(request: HttpRequest) -> HttpResponse:
     """Fresh rows of running executions, for the list's poller; 286 once all are terminal."""
     raw_ids = [i.strip() for i in request.GET.get("ids", "").split(",") if i.strip()]
-    if not all(i.isdigit() for i in raw_ids):
-        raise params.BadQuery("“ids” must be execution ids separated by commas.")
-    ids = [int(i) for i in raw_ids]
+    # Digits 0-9 only, and no larger than an id can be: int() alone also reads "١٢٣".
+    ids = [params.whole_number("ids", i, minimum=1) for i in raw_ids]
     rows = list(
         Execution.objects.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source")
     )

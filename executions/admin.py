@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db import models
 
@@ -77,3 +79,7 @@ class SetAsideMessageAdmin(admin.ModelAdmin):
     list_display = ["received_at", "source", "message_id", "reason"]
     list_filter = ["source"]
     readonly_fields = ["source", "message_id", "body", "reason", "received_at"]
+
+    def has_add_permission(self, request: Any) -> bool:
+        # Set aside by the consumer only: a form of read-only fields could add nothing whole.
+        return False

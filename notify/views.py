@@ -98,7 +98,7 @@ def rules(request: HttpRequest) -> HttpResponse:
 def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     rule = get_object_or_404(Rule, pk=pk) if pk is not None else None
     _may_change(request)
-    form = RuleForm(request.POST or None, instance=rule)
+    form = RuleForm(request.POST if request.method == "POST" else None, instance=rule)
     if request.method == "POST":
         if form.is_valid():
             changed = [name for name in AUDITED_FIELDS if name in form.changed_data]
