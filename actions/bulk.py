@@ -12,7 +12,8 @@ from django.core.paginator import Page, Paginator
 from django.http import QueryDict
 from django.utils import timezone
 
-from actions import roles, services
+from access import roles
+from actions import services
 from browser import listing
 from executions.models import TERMINAL_STATUSES, BulkJob, Execution
 

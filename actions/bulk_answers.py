@@ -24,13 +24,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from actions import roles, services
-from actions.forms import ActionForm, BulkChoice, IdsField, next_url
-from actions.pages import inbox_order, pending_callbacks
-from actions.roles import operator_required
-from browser import params as query_params  # `params` below is a job's answer
-from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from access import roles
+from access.roles import operator_required
+from actions import services, tokens
+from actions.forms import ActionForm, BulkChoice
+from actions.pages import inbox_order
 from executions.models import BulkJob, Operation
+from web import params as query_params  # `params` below is a job's answer
+from web.forms import IdsField, next_url
+from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 
 # A job is a list of ids in one row, as bulk stop's.
 MAX_TARGETS = 10000
@@ -208,9 +210,10 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
         "scope": "filter" if form.by_filter else "selected",
         "function": data.get("function", ""),
         "sample": sorted(
-            pending_callbacks().filter(pk__in=targets[:10]), key=lambda op: targets.index(op.pk)
+            Operation.objects.awaiting_answer().filter(pk__in=targets[:10]),
+            key=lambda op: targets.index(op.pk),
         ),
-        "token": roles.one_time_token(request.user),
+        "token": tokens.one_time_token(request.user),
         "next": back,
         "error": "" if valid else form.refusal,
         "values": {

@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from actions import pages, roles
+from access import roles
+from actions import pages
 
 
 def approvals(request: HttpRequest) -> dict:

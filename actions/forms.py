@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, QueryDict
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.http import QueryDict
 
-from actions import bulk, roles, services
+from actions import bulk, services, tokens
 from actions.services import ActionResult
-from browser import params
 from executions.models import Execution, ExecutionStatus, Function, Operation
+from web import params
+from web.forms import IdChoiceField, IdsField
 
 REPLAYED = (
     "This form was already sent, or it has expired; nothing was sent again. "
@@ -58,7 +57,7 @@ class ActionForm(forms.Form):
         # Last: a form refused for its shape spends nothing.
         if self.errors or not self.sends:
             return cleaned
-        if not roles.consume_token(self.user, cleaned.get("token", "")):
+        if not tokens.consume_token(self.user, cleaned.get("token", "")):
             self.add_error("token", ValidationError(REPLAYED, code="replayed"))
         return cleaned
 
@@ -85,18 +84,6 @@ class ActionForm(forms.Form):
         """The first reason this form was refused (fields first, then the token, then the
         service), or ''."""
         return next((str(errors[0]) for errors in self.errors.values()), "")
-
-
-def next_url(request: HttpRequest, fallback: str) -> str:
-    """Where a POST goes back to: the form's (or the link's) `next`, if it is a path or an
-    address on this site, else `fallback`. A bare word ("2026-13-01", "login") is refused
-    too: redirect() would look it up as the name of a view, and fail or go elsewhere."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
-        return fallback
-    if target.startswith("/") or urlsplit(target).scheme in ("http", "https"):
-        return target
-    return fallback
 
 
 # ---- callbacks ------------------------------------------------------------------------
@@ -216,25 +203,6 @@ def example_inputs(functions: Iterable[Function]) -> dict[int, dict[str, str]]:
     return examples
 
 
-class IdChoiceField(forms.ModelChoiceField):
-    """A ModelChoiceField whose id is read as params reads a number in a URL (digits 0-9,
-    within a 64-bit integer), refused with a message naming the field `name`. Django's
-    own hands the text to the lookup, where int() reads "١" as 1 and a 20-digit id
-    overflows the database's integer."""
-
-    def __init__(self, *args: Any, name: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.name = name
-
-    def to_python(self, value: Any) -> Any:
-        if value not in self.empty_values and not isinstance(value, self.queryset.model):
-            try:
-                params.whole_number(self.name, str(value).strip(), minimum=1)
-            except params.BadQuery as exc:
-                raise ValidationError(str(exc), code="invalid_choice") from None
-        return super().to_python(value)
-
-
 class StartForm(ActionForm):
     # A field, so it is checked before the token: a form without a function spends nothing.
     function = IdChoiceField(
@@ -251,25 +219,6 @@ class StartForm(ActionForm):
 
 
 # ---- bulk stop ------------------------------------------------------------------------
-
-
-class IdsField(forms.Field):
-    """Ids from checkboxes (executions, or the inbox's callbacks), blanks left out. Each is
-    read as params reads a number in a URL (digits 0-9, within a 64-bit integer): anything
-    else is refused with a message naming the field `name`, as no checkbox sends it."""
-
-    widget = forms.MultipleHiddenInput
-
-    def __init__(self, *, name: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.name = name
-
-    def to_python(self, value: Any) -> list[int]:
-        values = [str(v).strip() for v in value or []]
-        try:
-            return [params.whole_number(self.name, v, minimum=1) for v in values if v]
-        except params.BadQuery as exc:
-            raise ValidationError(str(exc), code="invalid") from None
 
 
 class BulkChoice:

@@ -8,36 +8,29 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from actions import deadlines, roles
-from actions.deadlines import Deadlines
-from browser import params, payloads
+from access import roles
+from actions import tokens
+from browser import payloads
+from executions import deadlines
+from executions.deadlines import Deadlines
 from executions.models import (
-    TERMINAL_STATUSES,
     AuditEntry,
     AuditOutcome,
     Execution,
     Operation,
 )
-
-
-def pending_callbacks() -> QuerySet[Operation]:
-    """Callbacks waiting for an answer in executions that still run, across all sources."""
-    return (
-        Operation.objects.pending_callbacks()
-        .exclude(execution__status__in=TERMINAL_STATUSES)
-        .select_related("execution", "execution__function", "execution__source")
-    )
+from web import params
 
 
 def pending_count() -> int:
-    return pending_callbacks().count()
+    return Operation.objects.awaiting_answer().count()
 
 
 # ---- approvals inbox ------------------------------------------------------------------
@@ -47,7 +40,7 @@ def inbox_order(function: str = "") -> tuple[list[int], dict[tuple[int, str], De
     """The pending callbacks the inbox lists (of one function, or all), nearest deadline
     first, then those without one, oldest first; and their deadlines. Sorted here, not in
     SQL: the deadlines are in the history's JSON."""
-    pending = pending_callbacks()
+    pending = Operation.objects.awaiting_answer()
     if function:
         pending = pending.filter(execution__function__name=function)
     keys = list(pending.values_list("pk", "execution_id", "operation_id", "started_at"))
@@ -68,7 +61,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
     function = params.text(request.GET, "function", 170)
     order, times = inbox_order(function)
     page = Paginator(order, 50).get_page(params.integer(request.GET, "page", minimum=1))
-    by_pk = pending_callbacks().in_bulk(list(page.object_list))
+    by_pk = Operation.objects.awaiting_answer().in_bulk(list(page.object_list))
     rows = [by_pk[pk] for pk in page.object_list if pk in by_pk]
     # wait_for_callback runs its submitter as a step beside the callback (same parent).
     submitters = {
@@ -102,12 +95,12 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 "submitter_result": payloads.payload(submitter.result_payload).text
                 if submitter
                 else None,
-                "token_ok": roles.one_time_token(request.user) if can_act else "",
-                "token_fail": roles.one_time_token(request.user) if can_act else "",
+                "token_ok": tokens.one_time_token(request.user) if can_act else "",
+                "token_fail": tokens.one_time_token(request.user) if can_act else "",
             }
         )
     functions = (
-        pending_callbacks()
+        Operation.objects.awaiting_answer()
         .values_list("execution__function__name", flat=True)
         .distinct()
         .order_by("execution__function__name")

@@ -16,13 +16,13 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from actions import roles
-from browser import params
-from browser.shortcuts import is_partial, not_found, render_stop_polling, with_execution
+from access import roles
 from executions import sync
 from executions.lambda_api import LambdaApiError
 from executions.models import Execution, Source
 from executions.tasks import queue_execution_sync
+from web import params
+from web.shortcuts import is_partial, not_found, render_stop_polling, with_execution
 
 logger = logging.getLogger(__name__)
 

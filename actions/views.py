@@ -18,11 +18,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from actions import bulk, forms, roles, services, tasks
-from actions.roles import operator_required
-from browser import params
-from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from access import roles
+from access.roles import operator_required
+from actions import bulk, forms, services, tasks, tokens
 from executions.models import BulkJob, Execution, Function, Operation
+from web import params
+from web.forms import next_url
+from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 
 NOT_THIS_EXECUTIONS = "This callback does not belong to this execution; nothing was sent."
 
@@ -42,7 +44,7 @@ def callback_form_context(
     return {
         "execution": execution,
         "operation": operation,
-        "token": roles.one_time_token(request.user) if can_act else "",
+        "token": tokens.one_time_token(request.user) if can_act else "",
         "can_act": can_act,
         "next": next_url,
         "values": forms.callback_values(),
@@ -83,7 +85,7 @@ def _answer_callback(
     result = form.submit()
     if result is not None and result.ok:
         messages.success(request, f"{result.message} ({execution.name})")
-        target = forms.next_url(request, reverse("browser:detail", args=[pk]))
+        target = next_url(request, reverse("browser:detail", args=[pk]))
         return HttpResponseClientRedirect(target) if is_partial(request) else redirect(target)
     context = _callback_context(request, execution, operation)
     context["error"] = form.refusal if result is None else result.message
@@ -126,7 +128,7 @@ def _act_on_execution(
         messages.success(request, result.message)
     else:
         messages.error(request, result.message)
-    return redirect(forms.next_url(request, reverse("browser:detail", args=[pk])))
+    return redirect(next_url(request, reverse("browser:detail", args=[pk])))
 
 
 @require_POST
@@ -155,7 +157,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     execution = _execution(pk)
     context = {"execution": execution, "error": "", "status": 200}
     if request.method == "POST":
-        if not roles.consume_token(request.user, request.POST.get("token", "")):
+        if not tokens.consume_token(request.user, request.POST.get("token", "")):
             context.update(error=forms.REPLAYED, status=409)
         else:
             try:
@@ -180,7 +182,7 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
             "not supported by this backend.",
             status=400,
         )
-    context["token"] = roles.one_time_token(request.user)
+    context["token"] = tokens.one_time_token(request.user)
     context["can_delete"] = execution.is_terminal and (
         execution.source.capabilities.get(services.DELETE_OPERATION) is not False
     )
@@ -263,7 +265,7 @@ def _start_page(
             "error": error,
             "again": again,
             "warning": warning,
-            "token": roles.one_time_token(request.user) if can_act else "",
+            "token": tokens.one_time_token(request.user) if can_act else "",
             "can_act": can_act,
         },
         status=status,
@@ -278,7 +280,7 @@ def _start_page(
 def bulk_stop(request: HttpRequest) -> HttpResponse:
     """Step 1 shows a confirmation that says how many; step 2 (confirm=yes) queues the job."""
     form = forms.BulkStopForm(request.POST, user=request.user)
-    back = forms.next_url(request, reverse("browser:list"))
+    back = next_url(request, reverse("browser:list"))
     if not form.is_valid():
         (messages.error if form.replayed else messages.warning)(request, form.refusal)
         return redirect(back)
@@ -289,7 +291,7 @@ def bulk_stop(request: HttpRequest) -> HttpResponse:
             "ids": [] if form.by_filter else ids,
             "scope": form.cleaned_data["scope"] or "selected",
             "filter": form.cleaned_data["filter"],
-            "token": roles.one_time_token(request.user),
+            "token": tokens.one_time_token(request.user),
             "sample": Execution.objects.filter(pk__in=ids[:10]).select_related("function"),
             "next": back,
         }

@@ -1,6 +1,6 @@
-"""The way out to AWS: links from an execution on AWS (Source.is_aws) to the CloudWatch
-Logs of the invocations that ran it and to its X-Ray trace (its function in the Lambda
-console is browser/shortcuts.py's). Built from what the mirror stores (the history's
+"""The way out to AWS: links from an execution on AWS (Source.is_aws) to its function in
+the Lambda console, the CloudWatch Logs of the invocations that ran it and its X-Ray
+trace. Built from what the mirror stores (the history's
 InvocationCompleted events and the GetDurableExecution record), never by asking AWS; none
 for a source with its own endpoint (the sandbox, or any local runner), where these consoles
 have nothing to show.
@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from django.utils.dateparse import parse_datetime
 
-from executions.models import Execution, Function, HistoryEvent, Operation
+from executions.models import Execution, HistoryEvent, Operation, Source
 
 # Around an invocation: log lines are written a little before and after the times the
 # history records (START and REPORT lines, clock skew).
@@ -72,14 +72,16 @@ def log_events_url(region: str, group: str, request_id: str, start: datetime, en
     )
 
 
-def function_console_url(function: Function) -> str:
-    """The function's durable executions in the Lambda console ("" unless on AWS)."""
-    if not function.source.is_aws:
+def function_console_url(source: Source, function_name: str) -> str:
+    """The function's durable executions in the Lambda console ("" unless on AWS): from
+    its overview and from each of its executions, which the Lambda console cannot link to
+    one by one. The name is quoted, so whatever it holds stays inside the fragment's path."""
+    if not source.is_aws:
         return ""
-    region = function.source.region
+    region = source.region
     return (
         f"https://{region}.console.aws.amazon.com/lambda/home?region={region}"
-        f"#/functions/{quote(function.name, safe='')}?tab=durable-executions"
+        f"#/functions/{quote(function_name, safe='')}?tab=durable-executions"
     )
 
 
@@ -152,7 +154,7 @@ def _logs_link(execution: Execution, found: Invocation, label: str, testid: str)
 
 def execution_links(execution: Execution) -> list[AwsLink]:
     """The footer's links beside "Open in the AWS console" (the function in the Lambda
-    console, browser/shortcuts.py): the logs of the latest invocation, the X-Ray trace."""
+    console, browser/header.py): the logs of the latest invocation, the X-Ray trace."""
     if not execution.source.is_aws:
         return []
     links = []

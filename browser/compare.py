@@ -24,11 +24,12 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from browser import optree, params
-from browser.shortcuts import not_found, with_execution
+from browser import optree
 from domain import operations
 from executions import nodes, tree
 from executions.models import Execution
+from web import params
+from web.shortcuts import not_found, with_execution
 
 # What a comparison reads of each operation: the tables' columns, the result and the error.
 COMPARE_COLUMNS = (*nodes.LIGHT_COLUMNS, "result_payload", "result_truncated", "error")

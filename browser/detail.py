@@ -19,7 +19,6 @@ from browser import (
     event_pages,
     graphs,
     optree,
-    params,
     payloads,
     replay,
     replay_tabs,
@@ -27,22 +26,14 @@ from browser import (
     tree_html,
     treestate,
 )
+from browser.header import first_failure, first_pending_callback, header_context, mark_watched
 from browser.optree import TreeNode
-from browser.shortcuts import (
-    first_failure,
-    first_pending_callback,
-    header_context,
-    is_partial,
-    mark_watched,
-    not_found,
-    render_stop_polling,
-    vary_on_htmx,
-    with_execution,
-)
 from domain import status
 from domain.status import FAILED_OPERATION_STATUSES
 from executions.models import Execution, Operation
 from visualizer.style import LEGEND, STATES
+from web import params
+from web.shortcuts import is_partial, not_found, render_stop_polling, vary_on_htmx, with_execution
 
 # Each tab has its own URL (/executions/<id>/<tab>/); the bare detail URL shows this one.
 # A tab's extra context comes from TAB_CONTEXTS below: the graph tab's is the hook where

@@ -24,11 +24,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from browser import aws_links, function_chart, params
-from browser.shortcuts import not_found
-from domain import operations, status
+from browser import aws_links, function_chart
+from domain import status
 from domain.durations import format_duration
 from executions.models import Execution, Function, Operation, StatusCount
+from web import params
+from web.shortcuts import not_found
 
 # The windows one can look at: (label, span, bucket).
 RANGES = {
@@ -206,7 +207,7 @@ def current_counts(function: Function) -> dict[str, Any]:
         "waiting": sum(waiting.values()),
         "computing": max(running - sum(waiting.values()), 0),
         "waiting_for": sorted(
-            (operations.WAITING_WORDS.get(kind, kind), n) for kind, n in waiting.items()
+            (status.WAITING_WORDS.get(kind, kind), n) for kind, n in waiting.items()
         ),
         "paused": all_time.get("PAUSED", 0) + all_time.get("PAUSING", 0),
         "all_time": _in_words(all_time),
@@ -254,6 +255,6 @@ def function_overview(request: HttpRequest, pk: int) -> HttpResponse:
         "steps_sample": FAILING_STEPS_SAMPLE,
         "now": current_counts(function),
         "latest": latest,
-        "aws_console_url": aws_links.function_console_url(function),
+        "aws_console_url": aws_links.function_console_url(function.source, function.name),
     }
     return render(request, "browser/function.html", context)

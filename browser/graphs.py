@@ -19,12 +19,13 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 import visualizer
-from browser import optree, params, replay
+from browser import optree, replay
 from executions import nodes, tree
 from executions.models import Execution
 from visualizer.graph import build_dot
 from visualizer.render import RenderError, render_svg
 from visualizer.style import legend_html
+from web import params
 
 logger = logging.getLogger(__name__)
 

@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-from functools import wraps
-from typing import Any
-
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from access import roles
 from executions import health
 
-
-def staff_required(view: Any) -> Any:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_staff:
-            return render(request, "browser/staff_only.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_required = roles.staff_required("Sync health (how the console spends the API quotas)")
 
 
 @require_GET

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.urls import reverse
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from browser.templatetags.console_tags import (
     elapsed,
@@ -23,69 +23,78 @@ from browser.templatetags.console_tags import (
 )
 from executions.models import Execution
 
+# format_html escapes every value it is given: no value reaches the page unescaped,
+# whoever adds one.
+_ROW = """<tr id="execution-{pk}" data-status="{status}" data-state="{state}"{oob}>
+  <td class="select-cell"><input class="form-check-input" type="checkbox" name="ids" \
+value="{pk}" form="bulk-form" id="select-{pk}" hx-preserve aria-label="Select {name}" \
+data-testid="select-row"></td>
+  <td class="name-cell">
+    <a class="fw-medium text-decoration-none" href="{detail}">{name}</a>
+    <div class="small text-body-secondary text-truncate arn-cell" title="{arn}">{arn}</div>
+  </td>
+  <td class="function-cell">
+    <a class="small text-nowrap text-decoration-none" href="{function_url}" \
+title="Overview of this function">{function}</a>
+    <div class="small text-body-secondary text-nowrap">{where}</div>
+  </td>
+  <td class="status-cell"><span class="badge {badge}" data-testid="row-status">{label}</span>\
+{waiting}</td>
+  <td class="text-nowrap small started-cell">{started}</td>
+  <td class="small ended-cell">{ended}</td>
+  <td class="text-end tabular ops-cell">{operations}</td>
+  <td class="text-end tabular callbacks-cell">{callbacks}</td>
+</tr>
+"""
+_WAITING = '<div class="small text-body-secondary waiting-note" data-testid="row-waiting">{}</div>'
+_ENDED = '{}<div class="text-body-secondary">took {}</div>'
+_RUNNING_FOR = '<span class="text-body-secondary">running for</span> {}'
+_CALLBACKS = (
+    '<a class="badge text-bg-warning text-decoration-none" href="{}" '
+    'title="Callbacks waiting for an answer">{}</a>'
+)
+_NO_CALLBACKS = format_html('<span class="text-body-secondary">{}</span>', 0)
+
 
 def render_rows(rows: Iterable[Execution], *, oob: bool = False) -> SafeString:
-    # reverse() once: each row's URLs are these with its id in place of 0.
-    detail = reverse("browser:detail", args=[0]).replace("/0/", "/{}/")
-    callback = reverse("browser:first_callback", args=[0]).replace("/0/", "/{}/")
-    function = reverse("browser:function", args=[0]).replace("/0/", "/{}/")
-    return mark_safe("".join(_row(e, oob, detail, callback, function) for e in rows))  # noqa: S308
+    return format_html_join("", "{}", ((_row(e, oob),) for e in rows))
 
 
-def _row(e: Execution, oob: bool, detail: str, callback: str, function: str) -> str:
-    name = escape(e.name)
-    arn = escape(e.arn)
+def _row(e: Execution, oob: bool) -> SafeString:
     # Every row can be selected: running ones to stop (the bulk form takes only those),
     # any two to compare (static/replay.js sends the ticked ones to the comparison).
-    select = (
-        f'<input class="form-check-input" type="checkbox" name="ids" value="{e.pk}" '
-        f'form="bulk-form" id="select-{e.pk}" hx-preserve aria-label="Select {name}" '
-        'data-testid="select-row">'
-    )
-    where = escape(e.source.name) + (f" · {escape(e.qualifier)}" if e.qualifier else "")
-    waiting = (
-        f'<div class="small text-body-secondary waiting-note" data-testid="row-waiting">'
-        f"{waiting_note(e)}</div>"
-        if e.waiting
-        else ""
-    )
     if e.ended_at:
-        ended = (
-            f'{time(e.ended_at)}<div class="text-body-secondary">took '
-            f"{elapsed(e.started_at, e.ended_at)}</div>"
-        )
+        ended = format_html(_ENDED, time(e.ended_at), elapsed(e.started_at, e.ended_at))
     elif e.started_at:
-        ended = f'<span class="text-body-secondary">running for</span> {elapsed(e.started_at)}'
+        ended = format_html(_RUNNING_FOR, elapsed(e.started_at))
     else:
         ended = ""
-    oob_attribute = ' hx-swap-oob="true"' if oob else ""
-    waiting_callbacks = e.callbacks_waiting
     callbacks = (
-        f'<a class="badge text-bg-warning text-decoration-none" href="{callback.format(e.pk)}" '
-        f'title="Callbacks waiting for an answer">{waiting_callbacks}</a>'
-        if waiting_callbacks
-        else '<span class="text-body-secondary">0</span>'
+        format_html(
+            _CALLBACKS,
+            reverse("browser:first_callback", args=[e.pk]),
+            e.callbacks_waiting,
+        )
+        if e.callbacks_waiting
+        else _NO_CALLBACKS
     )
-    return (
-        f'<tr id="execution-{e.pk}" data-status="{escape(e.status)}" '
-        f'data-state="{exec_state(e)}"{oob_attribute}>\n'
-        f'  <td class="select-cell">{select}</td>\n'
-        f'  <td class="name-cell">\n'
-        f'    <a class="fw-medium text-decoration-none" href="{detail.format(e.pk)}">{name}</a>\n'
-        f'    <div class="small text-body-secondary text-truncate arn-cell" title="{arn}">'
-        f"{arn}</div>\n"
-        f"  </td>\n"
-        f'  <td class="function-cell">\n'
-        f'    <a class="small text-nowrap text-decoration-none" '
-        f'href="{function.format(e.function_id)}" title="Overview of this function">'
-        f"{escape(e.function.name)}</a>\n"
-        f'    <div class="small text-body-secondary text-nowrap">{where}</div>\n'
-        f"  </td>\n"
-        f'  <td class="status-cell"><span class="badge {exec_badge(e)}" data-testid="row-status">'
-        f"{escape(exec_label(e))}</span>{waiting}</td>\n"
-        f'  <td class="text-nowrap small started-cell">{time(e.started_at)}</td>\n'
-        f'  <td class="small ended-cell">{ended}</td>\n'
-        f'  <td class="text-end tabular ops-cell">{e.operation_count}</td>\n'
-        f'  <td class="text-end tabular callbacks-cell">{callbacks}</td>\n'
-        f"</tr>\n"
+    return format_html(
+        _ROW,
+        pk=e.pk,
+        status=e.status,
+        state=exec_state(e),
+        oob=format_html(' hx-swap-oob="{}"', "true") if oob else "",
+        name=e.name,
+        arn=e.arn,
+        detail=reverse("browser:detail", args=[e.pk]),
+        function_url=reverse("browser:function", args=[e.function_id]),
+        function=e.function.name,
+        where=f"{e.source.name} · {e.qualifier}" if e.qualifier else e.source.name,
+        badge=exec_badge(e),
+        label=exec_label(e),
+        waiting=format_html(_WAITING, waiting_note(e)) if e.waiting else "",
+        started=time(e.started_at),
+        ended=ended,
+        operations=e.operation_count,
+        callbacks=callbacks,
     )

@@ -14,8 +14,8 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet, Subquery, Sum
 from django.http import QueryDict
 
-from browser import params
 from executions.models import TERMINAL_STATUSES, Execution, ExecutionStatus, StatusCount
+from web import params
 
 PAGE_SIZE = 50
 

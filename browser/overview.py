@@ -14,7 +14,6 @@ from django.utils import timezone
 from domain import status
 from executions import schedule
 from executions.models import (
-    TERMINAL_STATUSES,
     Execution,
     Operation,
     Source,
@@ -89,12 +88,7 @@ def source_states() -> list[SourceState]:
 
 def overview_context() -> dict[str, Any]:
     sources = source_states()
-    waiting = (
-        Operation.objects.pending_callbacks()
-        .exclude(execution__status__in=TERMINAL_STATUSES)
-        .select_related("execution", "execution__function")
-        .order_by("started_at", "id")
-    )
+    waiting = Operation.objects.awaiting_answer().order_by("started_at", "id")
     failures = (
         Execution.objects.filter(
             status__in=status.FAILED_STATUSES,

@@ -25,9 +25,10 @@ from django.db.models.functions import Cast
 from django.http import HttpRequest
 from django.urls import reverse
 
-from browser import optree, params
+from browser import optree
 from executions import nodes, tree
 from executions.models import Execution, HistoryEvent
+from web import params
 
 CACHE_SECONDS = 60 * 60 * 24
 T = TypeVar("T")

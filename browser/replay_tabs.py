@@ -9,10 +9,11 @@ from typing import Any
 
 from django.template.loader import render_to_string
 
-from browser import optree, params, replay, timeline, tree_html, treestate
+from browser import optree, replay, timeline, tree_html, treestate
 from domain.status import FAILED_OPERATION_STATUSES
 from executions import tree
 from executions.models import Execution
+from web import params
 
 
 def operations_context(

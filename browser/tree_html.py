@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from urllib.parse import quote
 
 from django.urls import reverse
-from django.utils.html import escape
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
 from browser.optree import MoreRow, TreeRow
@@ -26,12 +26,79 @@ from browser.templatetags.console_tags import (
 from domain import status
 from executions.models import Execution
 
-_INDENT = '<span class="tree-indent" aria-hidden="true"></span>'
-_LEAF = '<span class="tree-leaf" aria-hidden="true"></span>'
+# Markup without values; everything that varies goes through format_html, which escapes.
+_INDENT = mark_safe('<span class="tree-indent" aria-hidden="true"></span>')
+_LEAF = mark_safe('<span class="tree-leaf" aria-hidden="true"></span>')
 _ATTEMPTS = (
     '<span class="badge text-bg-warning-subtle text-warning-emphasis border '
     'border-warning-subtle">{}</span>'
 )
+_TOGGLE_OPEN = (
+    '<button type="button" class="tree-toggle" data-tree-toggle aria-expanded="{}" '
+    'aria-label="{} {}"></button>'
+)
+_TOGGLE_COLLAPSED = (
+    '<a class="tree-toggle" aria-expanded="false" aria-label="Expand {}" data-tree-expand '
+    'href="{}" hx-get="{}" hx-target="closest tr" hx-swap="outerHTML"></a>'
+)
+_COUNT_BADGE = ' <span class="badge {}">{} {}</span>'
+_SUMMARY = (
+    '<span class="collapsed-summary small text-body-secondary" '
+    'data-testid="collapsed-summary">{} {}:{}</span>'
+)
+_KIND = '<span class="op-type">{}</span>'
+_SUBKIND = ' <span class="text-body-secondary">· {}</span>'
+_BADGE = '<span class="badge {}" title="{}">{}</span>'
+_ROW = """
+<tr class="tree-row{failed}" data-op="{op_id}" data-depth="{depth}"{collapsed}{hidden}>
+  <td class="tree-name">
+    <span class="tree-cell">{indent}{toggle}
+      <a class="op-link" href="{link}" hx-get="{link}" \
+hx-target="#operation-panel-body" hx-swap="innerHTML">{label}</a>
+      {summary}
+    </span>
+  </td>
+  <td class="small text-nowrap">{kind}</td>
+  <td>{badge}</td>
+  <td class="small text-nowrap">{started}</td>
+  <td class="small text-nowrap tabular">{took}</td>
+  <td class="small text-end tabular">{tries}</td>
+</tr>"""
+_MORE = """
+<tr class="tree-more" data-depth="{depth}"{hidden}>
+  <td colspan="6"><span class="tree-cell">{indent}{leaf}
+    <a class="small" data-tree-more href="{href}" hx-get="{rows}" hx-target="closest tr" \
+hx-swap="outerHTML">Show more ({remaining} not shown)</a></span>
+  </td>
+</tr>"""
+
+
+class _Urls:
+    """The table's links for one execution; with `at` (a replayed moment) the links that
+    load more rows ask for the same moment, while an operation's own link opens its panel
+    as it is now."""
+
+    def __init__(self, execution: Execution, at: int | None) -> None:
+        self.pk = execution.pk
+        self.at = {"at": at} if at is not None else {}
+        self.ops = reverse("browser:tab", args=[execution.pk, "operations"])
+        self.rows = reverse("browser:tree_rows", args=[execution.pk])
+
+    def _with(self, base: str, query: dict[str, object]) -> str:
+        query = {**self.at, **query}
+        return f"{base}?{urlencode(query)}" if query else base
+
+    def expand(self, op_id: str = "") -> str:
+        return self._with(self.ops, {"expand": op_id} if op_id else {})
+
+    def more(self, parent: str, offset: int | None = None) -> str:
+        query: dict[str, object] = {"parent": parent}
+        if offset is not None:
+            query["offset"] = offset
+        return self._with(self.rows, query)
+
+    def operation(self, op_id: str) -> str:
+        return reverse("browser:operation", args=[self.pk, op_id])
 
 
 def render_rows(
@@ -40,70 +107,66 @@ def render_rows(
     closed: set[str],
     shut: set[str],
     now: datetime | None = None,
+    at: int | None = None,
 ) -> SafeString:
-    """The rows' HTML; with `now` (a past moment, browser/replay.py) a running operation's
-    duration runs to then rather than on with the clock."""
-    ops_url = reverse("browser:tab", args=[execution.pk, "operations"])
-    rows_url = reverse("browser:tree_rows", args=[execution.pk])
-    # reverse() once: every operation's URL is this with its id in place of the marker.
-    op_url = reverse("browser:operation", args=[execution.pk, "__op__"])
-    out: list[str] = []
-    for row in rows:
-        if isinstance(row, MoreRow):
-            out.append(_more_row(row, shut, ops_url, rows_url))
-        else:
-            out.append(_row(row, closed, shut, ops_url, rows_url, op_url, now))
-    return mark_safe("".join(out))  # noqa: S308 (every value is escaped above)
+    """The rows' HTML; at a past moment of the replay (`at`, its event id, and `now`, its
+    time) a running operation's duration runs to then rather than on with the clock, and
+    the links that load more rows stay at that moment."""
+    urls = _Urls(execution, at)
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (
+                _more_row(row, shut, urls)
+                if isinstance(row, MoreRow)
+                else _row(row, closed, shut, urls, now),
+            )
+            for row in rows
+        ),
+    )
 
 
 def _row(
-    row: TreeRow,
-    closed: set[str],
-    shut: set[str],
-    ops_url: str,
-    rows_url: str,
-    op_url: str,
-    now: datetime | None = None,
-) -> str:
+    row: TreeRow, closed: set[str], shut: set[str], urls: _Urls, now: datetime | None
+) -> SafeString:
     node = row.node
-    op_id = escape(node.id)
-    label = escape(node.label)
-    quoted = quote(node.id, safe="")
     if row.expanded:
         is_open = node.id not in closed
-        toggle = (
-            f'<button type="button" class="tree-toggle" data-tree-toggle '
-            f'aria-expanded="{"true" if is_open else "false"}" '
-            f'aria-label="{"Collapse" if is_open else "Expand"} {label}"></button>'
+        toggle = format_html(
+            _TOGGLE_OPEN,
+            "true" if is_open else "false",
+            "Collapse" if is_open else "Expand",
+            node.label,
         )
     elif row.collapsed:
-        toggle = (
-            f'<a class="tree-toggle" aria-expanded="false" aria-label="Expand {label}" '
-            f'data-tree-expand href="{ops_url}?expand={quoted}" '
-            f'hx-get="{rows_url}?parent={quoted}" hx-target="closest tr" hx-swap="outerHTML"></a>'
+        toggle = format_html(
+            _TOGGLE_COLLAPSED, node.label, urls.expand(node.id), urls.more(node.id)
         )
     else:
         toggle = _LEAF
-    link = escape(op_url.replace("__op__", quoted))
     summary = ""
     if row.collapsed:
+        badges = format_html_join(
+            "",
+            _COUNT_BADGE,
+            (
+                (
+                    STATE_BADGES[status.operation_state(None, None, s)],
+                    n,
+                    status.label(s).lower(),
+                )
+                for s, n in counts_list(node.child_counts)
+            ),
+        )
         what = "branches" if node.subtype == "Parallel" else "items"
-        badges = "".join(
-            f' <span class="badge {STATE_BADGES[status.operation_state(None, None, s)]}">'
-            f"{n} {escape(status.label(s).lower())}</span>"
-            for s, n in counts_list(node.child_counts)
-        )
-        summary = (
-            '<span class="collapsed-summary small text-body-secondary" '
-            f'data-testid="collapsed-summary">{node.child_total} {what}:{badges}</span>'
-        )
-    kind = f'<span class="op-type">{escape(status.label(node.type))}</span>'
+        summary = format_html(_SUMMARY, node.child_total, what, badges)
+    kind = format_html(_KIND, status.label(node.type))
     if node.subtype and node.subtype.lower() != (node.type or "").lower():
-        kind += f' <span class="text-body-secondary">· {escape(node.subtype)}</span>'
+        kind = format_html("{}{}", kind, format_html(_SUBKIND, node.subtype))
     state = status.operation_state(node.type, node.subtype, node.status)
-    badge = (
-        f'<span class="badge {STATE_BADGES[state]}" title="{escape(status.label(node.status))}">'
-        f"{escape(op_status_label(node))}</span>"
+    badge = format_html(
+        _BADGE, STATE_BADGES[state], status.label(node.status), op_status_label(node)
     )
     if node.ended_at:
         took = elapsed(node.started_at, node.ended_at)
@@ -112,31 +175,35 @@ def _row(
     else:
         took = ""
     attempts = node.attempt_count or 0
-    tries = _ATTEMPTS.format(attempts) if attempts > 1 else (str(attempts) if attempts else "")
-    hidden = " hidden" if (node.parent_operation_id or "") in shut else ""
-    return (
-        f'\n<tr class="tree-row{" row-failed" if node.failed else ""}" data-op="{op_id}" '
-        f'data-depth="{row.depth}"{" data-collapsed" if row.collapsed else ""}{hidden}>\n'
-        f'  <td class="tree-name">\n    <span class="tree-cell">{_INDENT * row.depth}{toggle}\n'
-        f'      <a class="op-link" href="{link}" hx-get="{link}" '
-        f'hx-target="#operation-panel-body" hx-swap="innerHTML">{label}</a>\n'
-        f"      {summary}\n    </span>\n  </td>\n"
-        f'  <td class="small text-nowrap">{kind}</td>\n'
-        f"  <td>{badge}</td>\n"
-        f'  <td class="small text-nowrap">{time(node.started_at, "time")}</td>\n'
-        f'  <td class="small text-nowrap tabular">{took}</td>\n'
-        f'  <td class="small text-end tabular">{tries}</td>\n</tr>'
+    tries = format_html(_ATTEMPTS, attempts) if attempts > 1 else (attempts or "")
+    return format_html(
+        _ROW,
+        failed=" row-failed" if node.failed else "",
+        op_id=node.id,
+        depth=row.depth,
+        collapsed=mark_safe(" data-collapsed") if row.collapsed else "",
+        hidden=mark_safe(" hidden") if (node.parent_operation_id or "") in shut else "",
+        indent=mark_safe(_INDENT * row.depth),
+        toggle=toggle,
+        link=urls.operation(node.id),
+        label=node.label,
+        summary=summary,
+        kind=kind,
+        badge=badge,
+        started=time(node.started_at, "time"),
+        took=took,
+        tries=tries,
     )
 
 
-def _more_row(row: MoreRow, shut: set[str], ops_url: str, rows_url: str) -> str:
-    parent = quote(row.parent_id, safe="")
-    hidden = " hidden" if row.parent_id in shut else ""
-    expand = f"?expand={parent}" if row.parent_id else ""
-    return (
-        f'\n<tr class="tree-more" data-depth="{row.depth}"{hidden}>\n'
-        f'  <td colspan="6"><span class="tree-cell">{_INDENT * row.depth}{_LEAF}\n'
-        f'    <a class="small" data-tree-more href="{ops_url}{expand}" '
-        f'hx-get="{rows_url}?parent={parent}&amp;offset={row.offset}" hx-target="closest tr" '
-        f'hx-swap="outerHTML">Show more ({row.remaining} not shown)</a></span>\n  </td>\n</tr>'
+def _more_row(row: MoreRow, shut: set[str], urls: _Urls) -> SafeString:
+    return format_html(
+        _MORE,
+        depth=row.depth,
+        hidden=mark_safe(" hidden") if row.parent_id in shut else "",
+        indent=mark_safe(_INDENT * row.depth),
+        leaf=_LEAF,
+        href=urls.expand(row.parent_id),
+        rows=urls.more(row.parent_id, row.offset),
+        remaining=row.remaining,
     )

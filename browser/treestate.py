@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from django.http import QueryDict
 from django.utils.http import urlencode
 
-from browser import optree, params
+from browser import optree
+from web import params
 
 # Operations named by each of `expand` and `collapse`, at most (static/console.js reads
 # the same figure from the table's data-tree-limit).

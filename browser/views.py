@@ -13,10 +13,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 
-from browser import list_html, listing, overview, params
-from browser.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from browser import list_html, listing, overview
 from executions import health
 from executions.models import NON_TERMINAL_STATUSES, Execution, ExecutionStatus, Function, Source
+from web import params
+from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx
 
 logger = logging.getLogger(__name__)
 

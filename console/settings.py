@@ -7,7 +7,9 @@ lists them all.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -15,7 +17,6 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from console.isolation import console_id
-from console.notifications import *  # noqa: F403 (notifications, email, form sizes)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -197,7 +198,8 @@ INSTALLED_APPS = [
     "executions",  # the mirror (models, sync, Lambda API)
     "browser",  # the read side
     "actions",  # the operator actions
-    "notify",  # notification rules and deliveries (console/notifications.py: settings)
+    "notify",  # notification rules and deliveries
+    "sandbox",  # the development commands: runconsole, sandbox
 ]
 
 MIDDLEWARE = [
@@ -216,7 +218,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Malformed query parameters become a 400 page that says what was wrong.
-    "browser.params.BadQueryMiddleware",
+    "web.params.BadQueryMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"
@@ -326,6 +328,76 @@ WHITENOISE_USE_FINDERS = True
 # WhiteNoise warns at every start-up when STATIC_ROOT is missing; an empty one is harmless.
 STATIC_ROOT.mkdir(exist_ok=True)
 
+# ---- notifications (notify/): links, scans, retries, outgoing requests, email ----------
+
+# Where people open the console: every message links to a page under it.
+CONSOLE_BASE_URL = os.environ.get("CONSOLE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# How often beat scans the mirror for callbacks, deadlines and failures rules ask about.
+NOTIFY_SCAN_SECONDS = float(os.environ.get("NOTIFY_SCAN_SECONDS", "10"))
+# A delivery is tried this many times, waiting these many seconds before each retry.
+NOTIFY_MAX_ATTEMPTS = int(os.environ.get("NOTIFY_MAX_ATTEMPTS", "3"))
+NOTIFY_RETRY_SECONDS = [
+    float(part)
+    for part in os.environ.get("NOTIFY_RETRY_SECONDS", "10,60").split(",")
+    if part.strip()
+]
+# Executions that failed or timed out longer ago than this are not notified.
+NOTIFY_FAILURE_WINDOW_SECONDS = int(os.environ.get("NOTIFY_FAILURE_WINDOW_SECONDS", "3600"))
+
+
+def _allowed_networks(value: str) -> list[str]:
+    """OUTGOING_ALLOWED_NETWORKS' entries, each a network or a host name; anything else
+    stops the console at start-up rather than silently allowing nothing (or too much)."""
+    entries = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            entries.append(str(ipaddress.ip_network(entry, strict=False)))
+            continue
+        except ValueError:
+            pass
+        # A numeric "name" (127.1, 2130706433, 0x7f000001) would be matched as written,
+        # not as the address it spells: ask for the address or network instead.
+        numeric = re.fullmatch(r"(0x[0-9a-f]+|[0-9.]+)", entry, re.IGNORECASE)
+        name = re.fullmatch(
+            r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?",
+            entry,
+            re.IGNORECASE,
+        )
+        if numeric or not name:
+            raise ValueError(
+                f"OUTGOING_ALLOWED_NETWORKS: {entry!r} is neither a network (10.20.0.0/16, "
+                "192.0.2.7, fd00:1::/64) nor a host name (hooks.internal.example.com)"
+            )
+        entries.append(entry.lower().rstrip("."))
+    return entries
+
+
+# Webhooks (and Slack) are sent only to public addresses: loopback, link-local (the
+# instance metadata service), private, shared, multicast and reserved ones are refused,
+# checked on the address actually connected to (notify/outgoing.py). These are the
+# internal ones a company does want, comma-separated: networks (10.20.0.0/16, one
+# address, IPv6 too) and exact host names (every address such a name resolves to passes).
+OUTGOING_ALLOWED_NETWORKS = _allowed_networks(os.environ.get("OUTGOING_ALLOWED_NETWORKS", ""))
+
+# Email: SMTP from the environment. EMAIL_BACKEND may name another of Django's backends
+# (django.core.mail.backends.console.EmailBackend prints messages instead) for a trial.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "durable-console@localhost")
+
+# Callback results may be 1 MB, and error fields 1 MB together; a form sends them
+# URL-encoded, which can triple their size.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+
+
 # Celery: Redis is both the broker and the result backend.
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
@@ -366,7 +438,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Sources with a status-event queue: keep a consumer reading it.
     "consume-events": {"task": "executions.tasks.consume_all_events", "schedule": 1.0},
-    "notify-scan": {"task": "notify.tasks.scan", "schedule": NOTIFY_SCAN_SECONDS},  # noqa: F405
+    "notify-scan": {"task": "notify.tasks.scan", "schedule": NOTIFY_SCAN_SECONDS},
 }
 # The local SQS-compatible server (moto's) that `make run` and `make test` start for the
 # sandbox's status events.

@@ -37,3 +37,7 @@ urlpatterns = [
     path("", include("notify.urls")),
     path("", include("browser.urls")),
 ]
+
+# The one 404 and 400 page for Django's own errors too; 403 is templates/403.html.
+handler404 = "web.views.page_not_found"
+handler400 = "web.views.bad_request"

@@ -7,6 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from domain.status import (
+    CONTAINER_TYPES,
+    WAITING_CALLBACK,
+    WAITING_POLL,
+    WAITING_RETRY,
+    WAITING_TIMER,
+    waiting_kind,
+)
 from domain.status import TERMINAL_OPERATION_STATUSES as _DONE
 
 # The Python SDK names a wait_for_callback's callback "<name> create callback id"; the
@@ -36,33 +44,10 @@ def is_fanout(subtype: str | None) -> bool:
 
 # ---- what a running execution is waiting for ------------------------------------------
 
-# An execution that runs is either computing or waiting on the world. It waits when no
-# step or invoke is running and at least one operation waits: for a callback's answer, a
-# timer, a retry's next attempt, or a condition's next poll. The words are the ones the
-# list, the header and the operations tab show.
-WAITING_CALLBACK, WAITING_TIMER, WAITING_RETRY, WAITING_POLL = "callback", "timer", "retry", "poll"
-WAITING_WORDS = {
-    WAITING_CALLBACK: "for a callback",
-    WAITING_TIMER: "for a timer",
-    WAITING_RETRY: "to retry a step",
-    WAITING_POLL: "to poll a condition",
-}
-# When several operations wait, the one a person can act on comes first.
+# It waits when no step or invoke is running and at least one operation waits (what one
+# operation waits for is domain.status.waiting_kind). When several wait, the one a person
+# can act on comes first.
 _WAITING_ORDER = (WAITING_CALLBACK, WAITING_TIMER, WAITING_RETRY, WAITING_POLL)
-_CONTAINERS = frozenset({"CONTEXT", "EXECUTION"})
-
-
-def waiting_kind(type_: str | None, subtype: str | None, status: str | None) -> str:
-    """What one unfinished operation waits for, or "" when it runs (or is done)."""
-    if status in _DONE or type_ in _CONTAINERS:
-        return ""
-    if type_ == CALLBACK or subtype == "WaitForCallback":
-        return WAITING_CALLBACK if status in ("STARTED", "READY") else ""
-    if type_ == "WAIT":
-        return WAITING_TIMER
-    if status == "PENDING":
-        return WAITING_POLL if subtype == "WaitForCondition" else WAITING_RETRY
-    return ""
 
 
 def waiting_for(operations: Iterable[tuple[Any, ...]]) -> tuple[str, Any]:
@@ -72,7 +57,7 @@ def waiting_for(operations: Iterable[tuple[Any, ...]]) -> tuple[str, Any]:
     kinds: set[str] = set()
     until = None
     for type_, subtype, status, end in operations:
-        if status in _DONE or type_ in _CONTAINERS:
+        if status in _DONE or type_ in CONTAINER_TYPES:
             continue
         kind = waiting_kind(type_, subtype, status)
         if not kind:

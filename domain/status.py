@@ -89,6 +89,42 @@ WORDS = {
 }
 
 
+# ---- what an unfinished operation waits for ------------------------------------------
+
+# An operation that has not finished either computes or waits on the world: for a
+# callback's answer, a timer, a retry's next attempt, or a condition's next poll. The one
+# rule behind an operation's badge and colour (operation_state) and what a running
+# execution is said to wait for (domain.operations.waiting_for). The words are the ones
+# the list, the header and the operations tab show.
+WAITING_CALLBACK, WAITING_TIMER, WAITING_RETRY, WAITING_POLL = "callback", "timer", "retry", "poll"
+WAITING_WORDS = {
+    WAITING_CALLBACK: "for a callback",
+    WAITING_TIMER: "for a timer",
+    WAITING_RETRY: "to retry a step",
+    WAITING_POLL: "to poll a condition",
+}
+CONTAINER_TYPES = frozenset({"CONTEXT", "EXECUTION"})
+
+
+def waiting_kind(type_: str | None, subtype: str | None, status: str | None) -> str:
+    """What one unfinished operation waits for, or "" when it computes (or is done).
+
+    A context waits only as a wait_for_callback's group (its callback waits inside it);
+    other contexts are as busy as their children, which speak for themselves.
+    """
+    if status in TERMINAL_OPERATION_STATUSES:
+        return ""
+    if subtype == "WaitForCallback" or type_ == "CALLBACK":
+        return WAITING_CALLBACK if status in ("STARTED", "READY") else ""
+    if type_ in CONTAINER_TYPES:
+        return ""
+    if type_ == "WAIT":
+        return WAITING_TIMER
+    if status == "PENDING":
+        return WAITING_POLL if subtype == "WaitForCondition" else WAITING_RETRY
+    return ""
+
+
 def is_terminal_operation(status: str) -> bool:
     return status in TERMINAL_OPERATION_STATUSES
 
@@ -124,7 +160,7 @@ def sort_key(status: str) -> int:
 
 
 def operation_state(type_: str | None, subtype: str | None, status: str | None) -> str:
-    """The visual state of an operation."""
+    """The visual state of an operation: waiting exactly when waiting_kind says it waits."""
     status = status or ""
     if status == "SUCCEEDED":
         return SUCCEEDED
@@ -132,12 +168,9 @@ def operation_state(type_: str | None, subtype: str | None, status: str | None) 
         return FAILED
     if status in ("CANCELLED", "STOPPED", "TIMED_OUT"):
         return ENDED
-    if status == "PENDING":
-        return WAITING  # a retry or the next poll is scheduled
-    if status in ("STARTED", "READY"):
-        # A pending callback and a running timer wait on the world, not on compute.
-        if type_ in ("CALLBACK", "WAIT") or subtype == "WaitForCallback":
-            return WAITING
+    if waiting_kind(type_, subtype, status):
+        return WAITING
+    if status in ("STARTED", "READY", "PENDING"):
         return RUNNING
     return NOT_STARTED
 

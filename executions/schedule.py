@@ -35,9 +35,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from executions import lambda_api
+from executions import deadlines, lambda_api
 from executions.locks import Locked, redis_client, redis_key, redis_lock
-from executions.models import Execution, HistoryEvent, Operation, Source
+from executions.models import Execution, Operation, Source
 
 logger = logging.getLogger(__name__)
 
@@ -172,20 +172,11 @@ def wake_moment(execution_id: int, now: datetime) -> datetime | None:
         at, delay = _moment(last.get("at")), last.get("next_attempt_delay_seconds")
         if at and delay:
             moments.append(at + timedelta(seconds=float(delay)))
-    pending = dict(
-        Operation.objects.filter(execution_id=execution_id)
-        .pending_callbacks()
-        .values_list("operation_id", "started_at")
+    pending = Operation.objects.filter(execution_id=execution_id).pending_callbacks()
+    found = deadlines.for_keys(
+        (execution_id, op_id) for op_id in pending.values_list("operation_id", flat=True)
     )
-    if pending:
-        for op_id, details in HistoryEvent.objects.filter(
-            execution_id=execution_id, event_type="CallbackStarted", operation_id__in=pending
-        ).values_list("operation_id", "details"):
-            started = pending.get(op_id)
-            for key in ("Timeout", "HeartbeatTimeout"):
-                seconds = (details or {}).get(key)
-                if started and seconds:
-                    moments.append(started + timedelta(seconds=float(seconds)))
+    moments.extend(d for found_at in found.values() for d in found_at.all)
     future = [m + WAKE_MARGIN for m in moments if m and m + WAKE_MARGIN > now]
     return min(future) if future else None
 

@@ -4,10 +4,28 @@ from __future__ import annotations
 
 from django import forms
 
+from executions.models import Source
 from notify.models import Rule
+from web.forms import IdChoiceField, WholeNumberField
 
 
 class RuleForm(forms.ModelForm):
+    # Ids and numbers read as strictly as a URL's (web/params.py): "١" is not source 1.
+    source = IdChoiceField(
+        queryset=Source.objects.order_by("name"),
+        name="source",
+        required=False,
+        empty_label="Every source",
+        help_text="Blank: every source.",
+    )
+    deadline_minutes = WholeNumberField(
+        name="deadline_minutes",
+        min_value=1,
+        max_value=7 * 24 * 60,
+        initial=30,
+        label="near means within (minutes)",
+        help_text="For 'deadline near'.",
+    )
     webhook_url = forms.URLField(
         label="Webhook URL",
         required=False,

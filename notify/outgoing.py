@@ -25,7 +25,7 @@ rule, and "refused" against "closed" maps their ports. So:
   (refused, timed out, reset, TLS, not HTTP) reads the same, so the messages cannot tell an
   open port from a closed one; the precise reason goes to the log.
 
-OUTGOING_ALLOWED_NETWORKS (console/notifications.py) names the internal networks and host
+OUTGOING_ALLOWED_NETWORKS (console/settings.py) names the internal networks and host
 names a company does want to reach: an address in a listed network passes, and so does
 every address of a listed host name (which trusts whoever runs that name's DNS).
 
@@ -335,7 +335,7 @@ def _allowed(address: IPAddress, host: str) -> bool:
 @lru_cache(maxsize=8)
 def _allow_list(entries: tuple[str, ...]) -> tuple[tuple[IPNetwork, ...], frozenset[str]]:
     """Networks and host names of OUTGOING_ALLOWED_NETWORKS (checked at start-up by
-    console/notifications.py): an entry that is not a network is a host name."""
+    console/settings.py): an entry that is not a network is a host name."""
     networks: list[IPNetwork] = []
     names: set[str] = set()
     for entry in entries:

@@ -18,9 +18,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from actions import deadlines
-from actions.pages import pending_callbacks
 from domain.status import FAILED_STATUSES
+from executions import deadlines
 from executions.models import Execution, Operation
 from notify.models import Delivery, Event, Rule
 
@@ -65,7 +64,7 @@ def matches(now: datetime | None = None) -> list[Match]:
     """Everything any rule may be about, now."""
     now = now or timezone.now()
     found: list[Match] = []
-    pending = list(pending_callbacks())
+    pending = list(Operation.objects.awaiting_answer())
     times = deadlines.for_operations(pending)
     for op in pending:
         key = callback_key(op)

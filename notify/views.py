@@ -6,44 +6,33 @@ change is in the audit log."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from actions import roles
-from browser import params
+from access import roles
 from executions.models import AuditEntry, AuditOutcome
 from notify import deliver, scan
 from notify.forms import RuleForm
 from notify.models import Delivery, DeliveryStatus, Rule
-
-
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_staff:
-            return render(request, "notify/staff_only.html", status=403)
-        return view(request, *args, **kwargs)
-
-    return wrapper
+from web import params
 
 
 def _may_change(request: HttpRequest) -> None:
-    if not roles.can_act(request.user):
-        raise PermissionDenied(
-            "Notification rules are changed, tested and deleted by operators and admins; your "
-            "account may read them. Ask an administrator for the operator role "
-            f"(python manage.py grant {request.user.get_username()} operator)."
-        )
+    roles.require_operator(
+        request,
+        "Notification rules are changed, tested and deleted by operators and admins, as a "
+        "rule sends messages out of the console.",
+    )
+
+
+staff_required = roles.staff_required("Notifications (who is told what, and where)")
 
 
 # What of a rule the audit log keeps: everything but its signing secret, and of a webhook

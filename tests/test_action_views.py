@@ -73,6 +73,9 @@ def test_a_viewer_gets_403_on_every_action_and_nothing_is_sent(client, waiting_c
     for url, data in posts.items():
         response = client.post(url, data)
         assert response.status_code == 403, url
+        # The one 403 page says what is missing and how to get it.
+        assert "needs the operator role" in response.content.decode(), url
+        assert "manage.py grant vera operator" in response.content.decode(), url
     assert not [op for op, _, _ in api_calls.calls if op in SENDS]
     assert AuditEntry.objects.count() == 0 and BulkJob.objects.count() == 0
     # Viewers still read everything.

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from django.contrib.auth.models import Group, User
 
-from actions import bulk, roles
+from actions import bulk, tokens
 from actions import services as actions
 from executions import sync
 from executions.models import AuditEntry, BulkJob, Execution, Function, Operation
@@ -127,11 +127,11 @@ def test_starting_an_execution_mirrors_it(sandbox_source, lambda_sandbox, operat
 
 
 def test_a_one_time_token_is_accepted_once(operator):
-    token = roles.one_time_token(operator)
+    token = tokens.one_time_token(operator)
     other = User.objects.create_user("mallory")
-    assert not roles.consume_token(other, token)
-    assert roles.consume_token(operator, token)
-    assert not roles.consume_token(operator, token)
+    assert not tokens.consume_token(other, token)
+    assert tokens.consume_token(operator, token)
+    assert not tokens.consume_token(operator, token)
 
 
 def test_bulk_stop_reports_what_failed_and_why(sandbox_source, lambda_sandbox, operator):

@@ -197,3 +197,19 @@ def test_the_overview_of_a_function_on_aws_opens_it_in_the_lambda_console(viewer
         '#/functions/fraud-detection?tab=durable-executions"'
     ) in on_aws
     assert "console.aws.amazon.com" not in elsewhere
+
+
+def test_an_execution_and_its_functions_overview_link_to_the_same_quoted_lambda_page(
+    viewer, aws_source
+):
+    # The two links were built twice, and only one quoted the name: one home now, and a
+    # name with characters of its own stays inside the URL's path (quoted is right: the
+    # Lambda console's router reads the fragment as a path).
+    execution = _recorded_on_aws(aws_source)
+    Function.objects.filter(pk=execution.function_id).update(name="fraud detection#v2")
+    expected = (
+        'href="https://eu-west-1.console.aws.amazon.com/lambda/home?region=eu-west-1'
+        '#/functions/fraud%20detection%23v2?tab=durable-executions"'
+    )
+    assert expected in _html(viewer.get(f"/executions/{execution.pk}/"))
+    assert expected in _html(viewer.get(f"/functions/{execution.function_id}/"))

@@ -12,7 +12,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from actions import roles
+from actions import tokens
 from executions import sync
 from executions.models import AuditEntry, AuditOutcome, Execution, Source
 from sandbox.client import start, wait_for_callback, wait_for_status
@@ -32,7 +32,7 @@ def _client(client: Client, name: str, role: str | None) -> Client:
 
 def _stale_form_token(client: Client) -> str:
     """A token as a form opened earlier (before the page stopped offering it) carries."""
-    return roles.one_time_token(client.user)
+    return tokens.one_time_token(client.user)
 
 
 def _token(html: str) -> str:

@@ -38,8 +38,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actions import roles, services
-from browser import listing, params
+from actions import services, tokens
+from browser import listing
 from browser.detail import TABS
 from browser.functions import RANGES
 from executions import tree
@@ -53,6 +53,7 @@ from executions.models import (
 )
 from notify.models import DeliveryStatus, Rule
 from tests.notify_servers import HISTORIES, mirror_events, mirror_recorded
+from web import params
 
 MAX = params.MAX_INTEGER
 MEGABYTE = services.MAX_PAYLOAD_BYTES
@@ -140,8 +141,6 @@ TOKEN_WHEN_ENDED = frozenset(
         "actions:resume",
     }
 )
-
-
 
 
 # ---- every URL ----------------------------------------------------------------------------
@@ -489,7 +488,7 @@ def draw_request(data: st.DataObject, route: Route, world: World, method: str) -
     pairs: list[tuple[str, str | bytes]] = []
     for name in chosen:
         if name == "token" and route.name in TOKEN_WHEN_ENDED and pk == str(world.ended.pk):
-            token = st.one_of(st.just(roles.one_time_token(world.user)), values(world))
+            token = st.one_of(st.just(tokens.one_time_token(world.user)), values(world))
             pairs.append((name, data.draw(token, label=name)))
         elif name in JSON_FIELDS and big and name == big[0]:
             strategy = st.one_of(
@@ -636,7 +635,7 @@ def test_a_callback_result_nested_half_a_million_levels_deep_is_read_as_json(
     assert services.parse_json_payload(DEEP) == DEEP.encode()
     response = admin.post(
         _callback_url(world.ended, "succeed"),
-        {"result": DEEP, "token": roles.one_time_token(world.user)},
+        {"result": DEEP, "token": tokens.one_time_token(world.user)},
     )
     # Read as JSON: what stops it is that the callback no longer waits, as it should.
     assert response.status_code == 400
@@ -649,7 +648,7 @@ def test_a_deeply_nested_result_that_is_not_json_is_refused_with_where_it_breaks
 ) -> None:
     response = admin.post(
         _callback_url(world.ended, "succeed"),
-        {"result": DEEP_BROKEN, "token": roles.one_time_token(world.user)},
+        {"result": DEEP_BROKEN, "token": tokens.one_time_token(world.user)},
     )
     assert response.status_code == 400
     assert "Result is not valid JSON: unexpected “}” at character 1,048,575" in refusal(response)
@@ -659,7 +658,7 @@ def test_deeply_nested_error_data_of_a_rejection_is_read_without_recursion(
     admin: Client, world: World
 ) -> None:
     url = _callback_url(world.ended, "fail")
-    token = roles.one_time_token
+    token = tokens.one_time_token
     # The error's type, message and data share the 1 MB: 100,000 levels are 200 KB.
     deep = "[" * 100_000 + "]" * 100_000
     accepted = admin.post(url, {"error_type": "No", "error_data": deep, "token": token(world.user)})
@@ -682,7 +681,7 @@ def test_a_start_input_nested_deeper_than_json_loads_goes_is_refused_only_when_b
             "function": world.running.function_id,
             "name": "deep-input",
             "input": DEEP_BROKEN,
-            "token": roles.one_time_token(world.user),
+            "token": tokens.one_time_token(world.user),
         },
     )
     assert response.status_code == 400
@@ -838,7 +837,7 @@ def test_a_function_id_in_arabic_digits_in_the_start_form_is_refused_and_nothing
             "function": function,
             "name": "arabic-id",
             "input": "{}",
-            "token": roles.one_time_token(world.user),
+            "token": tokens.one_time_token(world.user),
         },
     )
     assert response.status_code == 400

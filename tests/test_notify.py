@@ -316,7 +316,9 @@ def test_the_notification_pages_are_for_staff_only(client):
     for url in ("/notifications/", "/notifications/new", "/notifications/deliveries/"):
         response = client.get(url)
         assert response.status_code == 403
-        assert "Notifications are set up by staff" in response.content.decode()
+        assert (
+            "Notifications (who is told what, and where) is for staff" in response.content.decode()
+        )
 
 
 @pytest.mark.django_db

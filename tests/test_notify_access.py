@@ -116,3 +116,21 @@ def test_deleting_a_rule_keeps_what_it_sent_in_the_delivery_log(operator):
     log = operator.get("/notifications/deliveries/").content.decode()
     assert log.count('data-testid="delivery-row"') == 2
     assert "old rule" in log and "deleted" in log
+
+
+def test_a_rules_source_and_minutes_in_other_digits_are_refused_not_misread(operator):
+    from executions.models import Credentials, Source
+
+    source = Source.objects.create(
+        name="one", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE, enabled=False
+    )
+    assert source.pk < 10
+    arabic = "".join("٠١٢٣٤٥٦٧٨٩"[int(d)] for d in str(source.pk))
+    response = operator.post(
+        "/notifications/new", {**RULE, "source": arabic, "deadline_minutes": "١٢"}
+    )
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "“source” must be a whole number written with the digits 0-9" in page
+    assert "“deadline_minutes” must be a whole number written with the digits 0-9" in page
+    assert not Rule.objects.exists()

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, User
 
-from actions.roles import OPERATOR_GROUP
+from access.roles import OPERATOR_GROUP
 from notify import channels, outgoing
 from notify.forms import RuleForm
 from notify.models import Channel, Rule

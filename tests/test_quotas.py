@@ -363,7 +363,9 @@ def test_the_sync_health_page_shows_staff_the_budget_and_the_lag_and_refuses_oth
     viewer = django_user_model.objects.create_user("vera", password="x")
     client.force_login(viewer)
     assert client.get("/sync/").status_code == 403
-    assert "for the console's operators" in client.get("/sync/").content.decode()
+    assert "Sync health (how the console spends the API quotas) is for staff" in (
+        client.get("/sync/").content.decode()
+    )
     assert client.get("/sync/health.json").status_code == 403
 
     staff = django_user_model.objects.create_user("stan", password="x", is_staff=True)

@@ -13,11 +13,12 @@ import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
 
-from browser import params, replay
+from browser import replay
 from executions import history, tree
 from executions.models import Execution
 from executions.nodes import COLUMNS, load_nodes, row_values
 from tests.notify_servers import mirror_events
+from web import params
 
 HISTORIES = Path(__file__).parent / "fixtures" / "histories"
 SAMPLES = sorted(p.stem for p in HISTORIES.glob("*.json"))

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from executions.management.commands import runconsole
 from sandbox.client import lambda_client, wait_for
+from sandbox.management.commands import runconsole
 from sandbox.runner import free_port
 
 REPO = Path(__file__).resolve().parent.parent

@@ -54,3 +54,27 @@ def test_operations_use_the_graphs_words():
     assert status.operation_label("STEP", "Step", "PENDING") == "Waiting"
     assert status.operation_label("STEP", "Step", "STARTED") == "Running"
     assert status.operation_label("STEP", "Step", "TIMED_OUT") == "Timed out"
+
+
+def test_an_operations_badge_says_waiting_exactly_when_the_execution_would_wait_on_it():
+    # One rule (status.waiting_kind) decides both, for every type, subtype and status the
+    # API has: a badge can no longer say "Waiting" where the header says "Running".
+    types = ["STEP", "WAIT", "CALLBACK", "CHAINED_INVOKE"]
+    subtypes = [None, "Step", "Wait", "Callback", "WaitForCondition", "ChainedInvoke"]
+    for type_ in types:
+        for subtype in subtypes:
+            for state in status.OPERATION_STATUSES:
+                op = (type_, subtype, state, None)
+                waits = operations.waiting_for([op])[0] != ""
+                assert (status.operation_state(*op[:3]) == status.WAITING) == waits, op
+
+
+def test_a_callback_that_has_not_started_is_not_waiting_for_anyone():
+    # The two copies disagreed here: the badge said "Waiting" for any PENDING operation,
+    # the header said the execution computes. Nobody can answer a callback that has not
+    # started, so it does not wait on a person: the header was right.
+    assert status.operation_state("CALLBACK", "Callback", "PENDING") != status.WAITING
+    assert operations.waiting_for([("CALLBACK", "Callback", "PENDING", None)]) == ("", None)
+    # A wait_for_callback's group is drawn waiting while its callback waits.
+    assert status.operation_state("CONTEXT", "WaitForCallback", "STARTED") == status.WAITING
+    assert status.operation_state("CONTEXT", "Parallel", "STARTED") == status.RUNNING

@@ -6,7 +6,8 @@ from typing import Any
 
 from django import template
 
-from actions import roles
+from access import roles
+from actions import tokens
 from actions.views import callback_form_context
 
 register = template.Library()
@@ -19,7 +20,9 @@ def execution_actions(context: template.Context, execution: Any) -> dict[str, An
     return {
         "execution": execution,
         "can_act": can_act,
-        "tokens": {name: roles.one_time_token(request.user) for name in ("stop", "pause", "resume")}
+        "tokens": {
+            name: tokens.one_time_token(request.user) for name in ("stop", "pause", "resume")
+        }
         if can_act and not execution.is_terminal
         else {},
         "next": request.get_full_path(),

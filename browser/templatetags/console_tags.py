@@ -16,7 +16,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from domain import operations, status
+from domain import status
 from domain.durations import format_duration
 
 register = template.Library()
@@ -104,8 +104,8 @@ def waiting_note(execution: Any) -> str:
     kind = execution.waiting
     if not kind:
         return ""
-    words = operations.WAITING_WORDS.get(kind, kind)
-    if kind == operations.WAITING_TIMER and execution.waiting_until:
+    words = status.WAITING_WORDS.get(kind, kind)
+    if kind == status.WAITING_TIMER and execution.waiting_until:
         return format_html("{} until {}", words, time(execution.waiting_until))
     return words
 

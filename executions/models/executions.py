@@ -162,6 +162,16 @@ class OperationQuerySet(models.QuerySet):
         """Callbacks waiting for an answer (domain.operations.is_pending_callback)."""
         return self.filter(type=operations.CALLBACK, status=operations.PENDING_CALLBACK_STATUS)
 
+    def awaiting_answer(self) -> OperationQuerySet:
+        """What people are asked to answer: pending callbacks of executions that still
+        run, with their execution, function and source. The inbox, its count in the
+        navigation bar, the overview, bulk answers and the notifications all list these."""
+        return (
+            self.pending_callbacks()
+            .exclude(execution__status__in=TERMINAL_STATUSES)
+            .select_related("execution", "execution__function", "execution__source")
+        )
+
 
 class Operation(models.Model):
     """One node of an execution's operation tree (see executions/tree.py)."""

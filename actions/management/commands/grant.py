@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
-from actions.roles import OPERATOR_GROUP, VIEWER_GROUP
+from access.roles import OPERATOR_GROUP, VIEWER_GROUP
 
 
 class Command(BaseCommand):

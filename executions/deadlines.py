@@ -2,8 +2,10 @@
 
 A callback's CallbackStarted event carries `CallbackStartedDetails.Timeout` and
 `HeartbeatTimeout` (seconds) when the function set them; the deadline runs from the
-event's timestamp. The approvals inbox shows and sorts by it, and notify/ sends
-"deadline near" messages from it. Backends that do not report them (the sandbox's
+event's timestamp (when the service started the callback's clock, which is not always
+when the operation began). The one home of the rule: the approvals inbox shows and sorts
+by it, notify/ sends "deadline near" messages from it, and the scheduler checks the
+execution again the moment it falls due. Backends that do not report them (the sandbox's
 runner) give no deadline, and nothing is made up.
 """
 
@@ -23,10 +25,13 @@ class Deadlines:
     heartbeat_at: datetime | None = None
 
     @property
+    def all(self) -> list[datetime]:
+        return [d for d in (self.timeout_at, self.heartbeat_at) if d is not None]
+
+    @property
     def first(self) -> datetime | None:
         """The nearer of the two: when the callback fails unless someone acts."""
-        found = [d for d in (self.timeout_at, self.heartbeat_at) if d is not None]
-        return min(found) if found else None
+        return min(self.all) if self.all else None
 
 
 def after(start: datetime | None, seconds: Any) -> datetime | None:

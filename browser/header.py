@@ -1,79 +1,19 @@
-"""What the browser's views (and the actions app's pages) share: loading the execution a
-URL names, the 404 page, fragment-or-page answers for htmx, and the detail page header."""
+"""An execution's header, as its page, its operation page and the header's poll show it:
+why it ended badly, what waits, whether someone is watching it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
 from typing import Any
 
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.template.loader import render_to_string
-from django.utils.cache import patch_vary_headers
-from django_htmx.http import HttpResponseStopPolling
+from django.http import HttpRequest
 
+from browser import aws_links
 from domain import operations
 from domain.status import ENDED_BADLY, FAILED_OPERATION_STATUSES
 from executions import schedule
 from executions.models import Execution, Operation
-
-
-def is_partial(request: HttpRequest) -> bool:
-    """An htmx request for a fragment (not a history restore, which needs the whole page)."""
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request
-
-
-def vary_on_htmx(response: HttpResponse) -> HttpResponse:
-    # The same URL answers with a fragment or a page depending on HX-Request.
-    patch_vary_headers(response, ["HX-Request"])
-    return response
-
-
-def render_stop_polling(
-    request: HttpRequest, template: str, context: dict[str, Any]
-) -> HttpResponseStopPolling:
-    """A rendered fragment that also tells htmx to stop polling (HTTP 286)."""
-    return HttpResponseStopPolling(render_to_string(template, context, request))
-
-
-def not_found(request: HttpRequest, title: str, message: str, **extra: Any) -> HttpResponse:
-    context = {"title": title, "message": message, **extra}
-    return render(request, "browser/not_found.html", context, status=404)
-
-
-def with_execution(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Load the execution named by `pk` (with its source and function) or answer 404."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
-        execution = Execution.objects.select_related("source", "function").filter(pk=pk).first()
-        if execution is None:
-            return not_found(
-                request,
-                "Execution not found",
-                f"There is no execution #{pk} in the mirror. It may have been deleted, "
-                "or the link is wrong. Search the list, or look it up by its ARN.",
-            )
-        return view(request, execution, *args, **kwargs)
-
-    return wrapper
-
-
-def _aws_console_url(execution: Execution) -> str:
-    """The execution's function in the Lambda console, on its durable executions tab.
-
-    The console has no stable deep link to one execution; the function's durable
-    executions tab is the closest page (close enough to find it by name there).
-    """
-    region = execution.source.region
-    return (
-        f"https://{region}.console.aws.amazon.com/lambda/home?region={region}"
-        f"#/functions/{execution.function.name}?tab=durable-executions"
-    )
 
 
 @dataclass
@@ -155,5 +95,5 @@ def header_context(execution: Execution) -> dict[str, Any]:
         "watch_seconds": schedule.WATCH_SECONDS,
         "stale_since": source.stale_since or execution.sync_error_at,
         "stale_error": execution.last_sync_error or source.last_error,
-        "aws_console_url": _aws_console_url(execution) if source.is_aws else "",
+        "aws_console_url": aws_links.function_console_url(source, execution.function.name),
     }
