@@ -4,7 +4,7 @@ that stops them one by one (run by the Celery task in actions/tasks.py, or calle
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -54,44 +54,68 @@ def create_stop_job(
     )
 
 
-def run_bulk_stop(job_id: int) -> dict:
-    """Stop every execution of a BulkJob, recording progress and each failure.
+def run_job(
+    job_id: int,
+    *,
+    actions: Iterable[str],
+    targets: Callable[[BulkJob], list[int]],
+    load: Callable[[int], Any],
+    act: Callable[[Any, BulkJob, Any], str],
+    describe: Callable[[int, Any], dict[str, Any]],
+) -> dict:
+    """The loop of every bulk job (a stop, an answer to many callbacks): each target in
+    turn, recording progress and each failure, so the job's page follows it; resumes where
+    it left off (`done`) after a worker restart. Whoever asked must still be allowed to
+    act when each target's turn comes.
 
-    Picks up where it left off (`done`), so a job interrupted by a worker restart resumes.
-    """
-    job = BulkJob.objects.filter(pk=job_id, finished_at__isnull=True).first()
+    `load` a target by id (None: no longer mirrored), `act` on it ('' when done, else why
+    not), `describe` it in a failure's record."""
+    job = BulkJob.objects.filter(pk=job_id, finished_at__isnull=True, action__in=actions).first()
     if job is None:
         return {"job_id": job_id, "skipped": "missing or finished"}
     user = get_user_model().objects.filter(pk=job.user_id).first()
-    params = job.parameters or {}
+    ids = targets(job)
     failures = list(job.failures)
-    for index, execution_id in enumerate(job.execution_ids[job.done :], start=job.done):
-        execution = Execution.objects.select_related("source").filter(pk=execution_id).first()
-        error = ""
-        if execution is None:
+    for index, target_id in enumerate(ids[job.done :], start=job.done):
+        target = load(target_id)
+        if target is None:
             error = "No longer in the mirror."
         elif user is None or not roles.can_act(user):
             error = "The user who asked for this may no longer act."
         else:
-            try:
-                result = services.stop(
-                    user, execution, params.get("error_type", ""), params.get("error_message", "")
-                )
-                error = "" if result.ok else result.message
-            except services.ActionRefused as exc:
-                error = str(exc)
+            error = act(user, job, target)
         if error:
-            failures.append(
-                {
-                    "execution_id": execution_id,
-                    "name": execution.name if execution else "",
-                    "arn": execution.arn if execution else "",
-                    "error": error,
-                }
-            )
+            failures.append({**describe(target_id, target), "error": error})
         BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
     BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
-    return {"job_id": job_id, "done": len(job.execution_ids), "failed": len(failures)}
+    return {"job_id": job_id, "done": len(ids), "failed": len(failures)}
+
+
+def _stop(user: Any, job: BulkJob, execution: Execution) -> str:
+    params = job.parameters or {}
+    try:
+        result = services.stop(
+            user, execution, params.get("error_type", ""), params.get("error_message", "")
+        )
+    except services.ActionRefused as exc:
+        return str(exc)
+    return "" if result.ok else result.message
+
+
+def run_bulk_stop(job_id: int) -> dict:
+    """Stop every execution of a BulkJob (run_job's loop)."""
+    return run_job(
+        job_id,
+        actions=["stop"],
+        targets=lambda job: job.execution_ids,
+        load=lambda pk: Execution.objects.select_related("source").filter(pk=pk).first(),
+        act=_stop,
+        describe=lambda pk, execution: {
+            "execution_id": pk,
+            "name": execution.name if execution else "",
+            "arn": execution.arn if execution else "",
+        },
+    )
 
 
 # What became of each execution, for the job's page.

@@ -15,18 +15,15 @@ from typing import Any
 from celery import shared_task
 from django import forms as django_forms
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from access import roles
-from access.roles import operator_required
-from actions import services, tokens
+from access.roles import operator_required, recent_sign_in_required
+from actions import bulk, services, tokens, validation
 from actions.forms import ActionForm, BulkChoice
 from actions.pages import inbox_order
 from executions.models import BulkJob, Operation
@@ -73,17 +70,18 @@ class BulkAnswerForm(BulkChoice, ActionForm):
         if self.confirmed:
             try:
                 cleaned["parameters"] = answer_parameters(cleaned)
-            except services.ActionRefused as exc:
-                raise ValidationError(f"Nothing was sent: {exc}", code="refused") from exc
+            except ValidationError as exc:
+                message = " ".join(exc.messages)
+                raise ValidationError(f"Nothing was sent: {message}", code="refused") from exc
         return super().clean()
 
 
 def answer_parameters(data: dict[str, Any]) -> dict[str, str]:
-    """The one answer every callback gets, checked now, before any is sent."""
+    """The one answer every callback gets, checked now, before any is sent (the rules of
+    the single-callback forms: actions/validation.py)."""
     if data.get("answer") == APPROVE:
-        result = services.parse_json_payload(data.get("result") or "").decode()
-        return {"result": result}
-    error_type, error_message, error_data = services.error_fields(
+        return {"result": validation.json_payload(data.get("result") or "")}
+    error_type, error_message, error_data = validation.error_fields(
         data.get("error_type", ""), data.get("error_message", ""), data.get("error_data", "")
     )
     return {"error_type": error_type, "error_message": error_message, "error_data": error_data}
@@ -103,35 +101,17 @@ def create_job(user: Any, answer: str, operation_ids: list[int], parameters: dic
 
 
 def run_bulk_answer(job_id: int) -> dict:
-    """Answer every callback of the job, recording progress and each failure; resumes
-    where it left off (`done`) after a worker restart."""
-    job = BulkJob.objects.filter(
-        pk=job_id, finished_at__isnull=True, action__in=ACTIONS.values()
-    ).first()
-    if job is None:
-        return {"job_id": job_id, "skipped": "missing or finished"}
-    user = get_user_model().objects.filter(pk=job.user_id).first()
-    params = job.parameters or {}
-    operation_ids = params.get("operations", [])
-    failures = list(job.failures)
-    for index, operation_id in enumerate(operation_ids[job.done :], start=job.done):
-        operation = (
-            Operation.objects.select_related("execution", "execution__source")
-            .filter(pk=operation_id)
-            .first()
-        )
-        error = ""
-        if operation is None:
-            error = "No longer in the mirror."
-        elif user is None or not roles.can_act(user):
-            error = "The user who asked for this may no longer act."
-        else:
-            error = _answer(user, job.action, operation, params)
-        if error:
-            failures.append({"operation_id": operation_id, "error": error})
-        BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
-    BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
-    return {"job_id": job_id, "done": len(operation_ids), "failed": len(failures)}
+    """Answer every callback of the job (actions/bulk.py run_job's loop)."""
+    return bulk.run_job(
+        job_id,
+        actions=ACTIONS.values(),
+        targets=lambda job: (job.parameters or {}).get("operations", []),
+        load=lambda pk: (
+            Operation.objects.select_related("execution", "execution__source").filter(pk=pk).first()
+        ),
+        act=lambda user, job, operation: _answer(user, job.action, operation, job.parameters or {}),
+        describe=lambda pk, operation: {"operation_id": pk},
+    )
 
 
 def _answer(user: Any, action: str, operation: Operation, params: dict) -> str:
@@ -186,6 +166,7 @@ def job_results(job: BulkJob, page_number: Any = 1) -> Page:
 
 @require_POST
 @operator_required
+@recent_sign_in_required
 def bulk_answer(request: HttpRequest) -> HttpResponse:
     """Step 1: the confirmation, with the count and the answer to edit; step 2
     (confirm=yes): the job, queued, and its page."""

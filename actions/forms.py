@@ -1,10 +1,12 @@
-"""The forms behind every POST of the actions app.
-
-A form reads the POST; the rules stay in actions/services.py. `submit()` does, in order:
-1. the fields' shapes (a function that exists, ids that are numbers);
+"""The forms behind every POST of the actions app: the one place that says what valid
+input is (with the service's limits from actions/validation.py). A service takes what a
+form cleaned. `submit()` does, in order:
+1. the fields (a function that exists, ids that are numbers, JSON within 1 MB, a name of
+   letters and digits), each refused with a message that says what is wrong;
 2. the one-time token, spent only once the rest is well formed; a replayed or expired
    form is refused with REPLAYED (`replayed` is then true);
-3. `send()`: the service call, whose refusal (`ActionRefused`) becomes the form's error.
+3. `send()`: the service call, whose refusal (`ActionRefused`: the callback no longer
+   waits, the execution has ended) becomes the form's error.
 `refusal` is the one message a page shows beside the form.
 """
 
@@ -18,7 +20,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from actions import bulk, services, tokens
+from actions import bulk, services, tokens, validation
 from actions.services import ActionResult
 from executions.models import Execution, ExecutionStatus, Function, Operation
 from web import params
@@ -36,8 +38,30 @@ CALLBACK_INITIAL = {"result": "{}", "error_type": "Rejected", "error_message": "
 
 
 def _raw() -> forms.CharField:
-    # As sent: services.py strips and checks lengths, with its own messages.
+    # A field whose value the form only passes on (a token, a choice of scope).
     return forms.CharField(required=False, strip=False)
+
+
+class PayloadField(forms.CharField):
+    """JSON text within the service's 1 MB, at any depth; blank means `blank`."""
+
+    def __init__(self, what: str, *, blank: str = "{}") -> None:
+        super().__init__(required=False, strip=False)
+        self.what, self.blank = what, blank
+
+    def clean(self, value: Any) -> str:
+        return validation.json_payload(super().clean(value), self.what, self.blank)
+
+
+class LimitedText(forms.CharField):
+    """Text, stripped, within `limit` characters; `required` says so by its `label`."""
+
+    def __init__(self, label: str, limit: int, *, required: bool = False) -> None:
+        super().__init__(required=False, strip=False)
+        self.what, self.limit, self.needed = label, limit, required
+
+    def clean(self, value: Any) -> str:
+        return validation.text(super().clean(value), self.what, self.limit, self.needed)
 
 
 class ActionForm(forms.Form):
@@ -111,7 +135,7 @@ class CallbackForm(ActionForm):
 
 
 class CallbackSuccessForm(CallbackForm):
-    result = _raw()
+    result = PayloadField("Result")
 
     def send(self) -> ActionResult:
         return services.callback_success(
@@ -120,9 +144,20 @@ class CallbackSuccessForm(CallbackForm):
 
 
 class CallbackFailureForm(CallbackForm):
-    error_type = _raw()
-    error_message = _raw()
-    error_data = _raw()
+    error_type = LimitedText("Error type", validation.MAX_ERROR_TYPE, required=True)
+    error_message = forms.CharField(required=False)
+    error_data = PayloadField("Error data", blank="")
+
+    def clean(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if not self.errors:
+            try:
+                validation.error_fields(
+                    data["error_type"], data["error_message"], data["error_data"]
+                )
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return super().clean()
 
     def send(self) -> ActionResult:
         return services.callback_failure(
@@ -150,8 +185,8 @@ class ExecutionForm(ActionForm):
 
 
 class StopForm(ExecutionForm):
-    error_type = _raw()
-    error_message = _raw()
+    error_type = LimitedText("Error type", validation.MAX_ERROR_TYPE)
+    error_message = LimitedText("Error message", validation.MAX_ERROR_MESSAGE)
 
     def send(self) -> ActionResult:
         return services.stop(
@@ -163,17 +198,22 @@ class StopForm(ExecutionForm):
 
 
 class PauseForm(ExecutionForm):
-    reason = _raw()
+    reason = LimitedText("Reason", validation.MAX_ERROR_MESSAGE)
 
     def send(self) -> ActionResult:
         return services.pause(self.user, self.execution, self.cleaned_data["reason"])
 
 
 class ResumeForm(ExecutionForm):
-    reason = _raw()
+    reason = LimitedText("Reason", validation.MAX_ERROR_MESSAGE)
 
     def send(self) -> ActionResult:
         return services.resume(self.user, self.execution, self.cleaned_data["reason"])
+
+
+class DeleteForm(ExecutionForm):
+    def send(self) -> ActionResult:
+        return services.delete(self.user, self.execution)
 
 
 # ---- start ----------------------------------------------------------------------------
@@ -210,8 +250,11 @@ class StartForm(ActionForm):
         name="function",
         error_messages={"required": CHOOSE_A_FUNCTION, "invalid_choice": CHOOSE_A_FUNCTION},
     )
-    name = _raw()
-    input = _raw()
+    name = forms.CharField(required=False, strip=False)
+    input = PayloadField("Input")
+
+    def clean_name(self) -> str:
+        return validation.execution_name(self.cleaned_data["name"])
 
     def send(self) -> ActionResult:
         data = self.cleaned_data
@@ -248,11 +291,13 @@ class BulkStopForm(BulkChoice, ActionForm):
     ids = IdsField(name="ids", required=False)
     filter = _raw()
     confirm = _raw()
-    error_type = _raw()
-    error_message = _raw()
+    error_type = LimitedText("Error type", validation.MAX_ERROR_TYPE)
+    error_message = LimitedText("Error message", validation.MAX_ERROR_MESSAGE)
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data
+        if self.errors:
+            return cleaned
         if self.by_filter:
             try:
                 cleaned["targets"] = bulk.running_matching(cleaned.get("filter", ""))

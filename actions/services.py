@@ -1,7 +1,10 @@
-"""Operator actions: validate, audit, call the API, re-sync.
+"""Operator actions: audit, call the API, re-sync.
 
-Every action follows the same path:
-1. check the input; a refusal raises `ActionRefused` and nothing is sent or audited;
+The input arrives clean: the forms (actions/forms.py, with the service's limits in
+actions/validation.py) are the one place that says what valid input is. Every action then
+follows the same path:
+1. check that the action still applies (the callback still waits, the execution still
+   runs); a refusal raises `ActionRefused` and nothing is sent or audited;
 2. write an AuditEntry (outcome PENDING) *before* the call;
 3. call the endpoint through lambda_api;
 4. complete the entry with the outcome and the backend's error, if any;
@@ -14,7 +17,6 @@ the forms that carry these calls' input are in actions/forms.py.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -32,14 +34,6 @@ from executions.models import (
     Source,
 )
 
-# The service's limits (botocore 1.44.5): a callback result (SendDurableExecutionCallback-
-# Success `Result`) and other payloads up to 1 MB; a callback failure's error fields
-# (type, message, data) up to 1 MB together.
-MAX_PAYLOAD_BYTES = 1024 * 1024
-MAX_ERROR_BYTES = 1024 * 1024
-MAX_ERROR_TYPE = 256
-MAX_ERROR_MESSAGE = 4096
-
 
 class ActionRefused(Exception):
     """The input is wrong or the action no longer applies; nothing was sent."""
@@ -53,112 +47,7 @@ class ActionResult:
     execution: Execution | None = None
 
 
-# ---- validation -----------------------------------------------------------------------
-
-
-def parse_json_payload(text: str, what: str = "Result") -> bytes:
-    """Validate JSON text and return it as bytes; refuse invalid or oversized payloads.
-
-    Any valid JSON within the size limit is accepted, however deeply nested, as the service
-    accepts it: json.loads gives up past about a thousand levels (RecursionError), so such a
-    payload is checked again without recursion. The pages that show payloads show one too
-    deep to lay out as the text it is (browser/payloads.py)."""
-    text = (text or "").strip() or "{}"
-    data = text.encode("utf-8")
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise ActionRefused(
-            f"{what} is {len(data):,} bytes; the service accepts at most {MAX_PAYLOAD_BYTES:,}."
-        )
-    try:
-        # parse_int=str: a number of more than 4,300 digits is valid JSON, which int() refuses.
-        json.loads(text, parse_int=str)
-    except ValueError as exc:
-        raise ActionRefused(f"{what} is not valid JSON: {exc}") from exc
-    except RecursionError:
-        problem = json_error(text)
-        if problem:
-            raise ActionRefused(f"{what} is not valid JSON: {problem}") from None
-    return data
-
-
-# A token of JSON after any whitespace, as json.loads reads them (NaN and Infinity too; no
-# raw control character in a string): a run of opening brackets (of arrays, the last may
-# open an object), a run of closing ones, an object's key with its colon, a comma, a value.
-_JSON_STRING = r'"(?:[^"\\\x00-\x1f]++|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*+"'
-_JSON_NUMBER = r"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+"
-_JSON_TOKEN = re.compile(
-    r"[ \t\n\r]*+(?:"
-    r"(?P<open>\[*[\[{])|(?P<close>[\]}]++)"
-    rf"|(?P<key>{_JSON_STRING}[ \t\n\r]*+:)|(?P<comma>,)"
-    rf"|(?P<value>{_JSON_STRING}|{_JSON_NUMBER}|true|false|null|NaN|-?Infinity))"
-)
-_CLOSING = str.maketrans("[{", "]}")
-# What may come next: a value; a value or "]" (after "["); a key; a key or "}" (after "{");
-# "," or a closing bracket (after a value inside a container), or the end (after the top one).
-_VALUE, _VALUE_OR_CLOSE, _KEY, _KEY_OR_CLOSE, _AFTER = range(5)
-
-
-def json_error(text: str) -> str:
-    """What keeps `text` from being one JSON value, or "" when it is one: what json.loads
-    accepts, checked with a stack of open brackets instead of recursion, so at any depth."""
-    closers: list[str] = []  # the bracket that closes each open container, innermost last
-    expect = _VALUE
-    pos = 0
-    while True:
-        token = _JSON_TOKEN.match(text, pos)
-        if token is None:
-            rest = text[pos:].lstrip(" \t\n\r")
-            at = len(text) - len(rest)
-            if rest:
-                return f"unexpected “{rest[0]}” at character {at:,}"
-            if expect == _AFTER and not closers:
-                return ""
-            return f"the text ends at character {at:,} before the JSON value does"
-        kind, found, pos = token.lastgroup, token.group(token.lastgroup), token.end()
-        if kind == "open" and expect in (_VALUE, _VALUE_OR_CLOSE):
-            closers.extend(found.translate(_CLOSING))
-            expect = _KEY_OR_CLOSE if found[-1] == "{" else _VALUE_OR_CLOSE
-        elif kind == "close" and expect in (_AFTER, _VALUE_OR_CLOSE, _KEY_OR_CLOSE):
-            expected = "".join(reversed(closers[-len(found) :]))
-            if expected != found:
-                wrong = next(
-                    (i for i, (a, b) in enumerate(zip(expected, found, strict=False)) if a != b),
-                    len(expected),
-                )
-                return f"unexpected “{found[wrong]}” at character {token.start(kind) + wrong:,}"
-            del closers[-len(found) :]
-            expect = _AFTER
-        elif kind == "key" and expect in (_KEY, _KEY_OR_CLOSE):
-            expect = _VALUE
-        elif kind == "comma" and expect == _AFTER and closers:
-            expect = _KEY if closers[-1] == "}" else _VALUE
-        elif kind == "value" and expect in (_VALUE, _VALUE_OR_CLOSE):
-            expect = _AFTER
-        else:
-            return f"unexpected “{found[0]}” at character {token.start(kind):,}"
-
-
-def _text(value: str, field: str, limit: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise ActionRefused(f"{field} is required.")
-    if len(value) > limit:
-        raise ActionRefused(f"{field} is longer than {limit:,} characters.")
-    return value
-
-
-def error_fields(error_type: str, error_message: str, error_data: str = "") -> tuple[str, str, str]:
-    """A callback failure's error, checked: a type, and the three fields within 1 MB."""
-    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE, required=True)
-    error_message = (error_message or "").strip()
-    data = parse_json_payload(error_data, "Error data").decode() if error_data.strip() else ""
-    size = sum(len(value.encode("utf-8")) for value in (error_type, error_message, data))
-    if size > MAX_ERROR_BYTES:
-        raise ActionRefused(
-            f"The error's type, message and data are {size:,} bytes together; the service "
-            f"accepts at most {MAX_ERROR_BYTES:,}."
-        )
-    return error_type, error_message, data
+# ---- what may be acted on -------------------------------------------------------------
 
 
 def pending_callback(execution: Execution, callback_id: str) -> Operation:
@@ -231,7 +120,7 @@ def resync(execution: Execution) -> None:
 def callback_success(
     user: Any, execution: Execution, callback_id: str, result: str
 ) -> ActionResult:
-    data = parse_json_payload(result)
+    data = result.encode()
     pending_callback(execution, callback_id)
     return _perform(
         user,
@@ -253,7 +142,7 @@ def callback_failure(
     error_message: str,
     error_data: str = "",
 ) -> ActionResult:
-    error_type, error_message, data = error_fields(error_type, error_message, error_data or "")
+    data = error_data or ""
     pending_callback(execution, callback_id)
     return _perform(
         user,
@@ -287,8 +176,6 @@ def callback_heartbeat(user: Any, execution: Execution, callback_id: str) -> Act
 def stop(
     user: Any, execution: Execution, error_type: str = "", error_message: str = ""
 ) -> ActionResult:
-    error_type = _text(error_type, "Error type", MAX_ERROR_TYPE)
-    error_message = _text(error_message, "Error message", MAX_ERROR_MESSAGE)
     if execution.is_terminal:
         raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
     return _perform(
@@ -307,7 +194,6 @@ def _pause_or_resume(
 ) -> ActionResult:
     if execution.is_terminal:
         raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
-    reason = _text(reason, "Reason", MAX_ERROR_MESSAGE)
     return _perform(
         user,
         action,
@@ -327,14 +213,8 @@ def resume(user: Any, execution: Execution, reason: str = "") -> ActionResult:
     return _pause_or_resume(user, execution, "resume", lambda_api.resume_execution, reason)
 
 
-EXECUTION_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-
-
 def start(user: Any, function: Function, name: str, input_text: str) -> ActionResult:
-    name = _text(name, "Name", 64, required=True)
-    if not set(name) <= EXECUTION_NAME_CHARS:
-        raise ActionRefused("Name may hold only letters, digits, '-' and '_'.")
-    data = parse_json_payload(input_text, "Input")
+    data = input_text.encode()
     result = _perform(
         user,
         "start",

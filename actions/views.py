@@ -15,11 +15,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from access import roles
-from access.roles import operator_required
+from access.roles import operator_required, recent_sign_in_required
 from actions import bulk, forms, services, tasks, tokens
 from executions.models import BulkJob, Execution, Function, Operation
 from web import params
@@ -95,18 +96,21 @@ def _answer_callback(
 
 @require_POST
 @operator_required
+@recent_sign_in_required
 def callback_succeed(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
     return _answer_callback(request, pk, callback_id, forms.CallbackSuccessForm)
 
 
 @require_POST
 @operator_required
+@recent_sign_in_required
 def callback_fail(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
     return _answer_callback(request, pk, callback_id, forms.CallbackFailureForm)
 
 
 @require_POST
 @operator_required
+@recent_sign_in_required
 def callback_heartbeat(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
     return _answer_callback(request, pk, callback_id, forms.CallbackHeartbeatForm)
 
@@ -157,18 +161,18 @@ def delete(request: HttpRequest, pk: int) -> HttpResponse:
     execution = _execution(pk)
     context = {"execution": execution, "error": "", "status": 200}
     if request.method == "POST":
-        if not tokens.consume_token(request.user, request.POST.get("token", "")):
-            context.update(error=forms.REPLAYED, status=409)
+        form = forms.DeleteForm(request.POST, user=request.user, execution=execution)
+        result = form.submit()
+        if result is None and form.replayed:
+            context.update(error=form.refusal, status=409)
+        elif result is None:
+            context.update(error=f"Nothing was deleted: {form.refusal}", status=400)
+        elif result.ok:
+            messages.success(request, result.message)
+            query = urlencode({"function": execution.function_id})
+            return redirect(f"{reverse('browser:list')}?{query}")
         else:
-            try:
-                result = services.delete(request.user, execution)
-            except services.ActionRefused as exc:
-                context.update(error=f"Nothing was deleted: {exc}", status=400)
-            else:
-                if result.ok:
-                    messages.success(request, result.message)
-                    return redirect(reverse("browser:list") + f"?function={execution.function_id}")
-                context.update(error=f"Nothing was deleted. {result.message}", status=502)
+            context.update(error=f"Nothing was deleted. {result.message}", status=502)
         execution.source.refresh_from_db(fields=["capabilities"])
     elif not execution.is_terminal:
         context.update(

@@ -59,11 +59,11 @@ def list_cases(functions: list, now: datetime, size: int) -> list[tuple[str, str
         (
             "list, status=FAILED+TIMED_OUT+STOPPED",
             "/executions/?status=FAILED&status=TIMED_OUT&status=STOPPED",
-        ),  # fmt: skip
+        ),
         (
             "list, status=FAILED, half-way down",
             f"/executions/?status=FAILED&after={cursor_at(0.04, statuses=['FAILED'])}",
-        ),  # fmt: skip
+        ),
         ("list, one source", f"/executions/?source={source}"),
         ("list, one function", f"/executions/?function={f}"),
         ("list, one function + status=RUNNING", f"/executions/?function={f}&status=RUNNING"),
@@ -73,17 +73,17 @@ def list_cases(functions: list, now: datetime, size: int) -> list[tuple[str, str
         (
             "list, name contains (every row) + status=FAILED",
             f"/executions/?name={everywhere}&status=FAILED",
-        ),  # fmt: skip
+        ),
         (
             "list, input contains (rare: an order id)",
             f"/executions/?input=ORD-{size // 3:07d}",
-        ),  # fmt: skip
+        ),
         ("list, input contains (every row: 'orderId')", "/executions/?input=orderId"),
         ("list, started in a 1-day window", f"/executions/?from={window_from}&to={window_to}"),
         (
             "list, 1-day window + one function + status=SUCCEEDED",
             f"/executions/?from={window_from}&to={window_to}&function={f}&status=SUCCEEDED",
-        ),  # fmt: skip
+        ),
         ("list, htmx partial (filter change)", "/executions/?status=RUNNING"),
         ("list, new-executions poll (none new)", "/executions/news?since=" + cursor_at(0.0)),
         ("overview (home page)", "/"),
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace, sizes: list[int], where: str) -> None:
         (
             "operations: expand the 5,000-item map (htmx, first 200)",
             f"/executions/{pk}/tree-rows?parent={map_id}",
-        ),  # fmt: skip
+        ),
         ("events tab (first page of 100)", f"/executions/{pk}/events/"),
         ("events tab, filtered by type", f"/executions/{pk}/events/?type=StepFailed"),
         ("timeline tab", f"/executions/{pk}/timeline/"),

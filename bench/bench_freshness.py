@@ -76,9 +76,11 @@ class Mirror:
 
     def ended(self, arns: list[str]) -> set[str]:
         return self._matching(
-            "executions_execution", "arn", arns,
+            "executions_execution",
+            "arn",
+            arns,
             "status IN ('SUCCEEDED','FAILED','TIMED_OUT','STOPPED')",
-        )  # fmt: skip
+        )
 
     def check_ages(self, now: float) -> list[float]:
         rows = self.query(
@@ -126,9 +128,12 @@ class Mode:
 
     def manage(self, *args: str) -> None:
         subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=self.code, env=self.env, check=True,
+            [sys.executable, "manage.py", *args],
+            cwd=self.code,
+            env=self.env,
+            check=True,
             stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        )
 
     def start(self) -> None:
         import redis
@@ -137,16 +142,35 @@ class Mode:
         self.manage("migrate", "--noinput")
         self.manage("createsuperuser", "--noinput", "--username", "bench", "--email", "b@x.test")
         self.manage(
-            "source", "add", "bench", "--endpoint-url", self.endpoint, "--region", "us-east-1",
-            "--unsigned", "--function", "approval-rounds", *self.source_args,
-        )  # fmt: skip
+            "source",
+            "add",
+            "bench",
+            "--endpoint-url",
+            self.endpoint,
+            "--region",
+            "us-east-1",
+            "--unsigned",
+            "--function",
+            "approval-rounds",
+            *self.source_args,
+        )
         log = open(self.work / f"{self.name}.log", "ab")  # noqa: SIM115
         for n in range(2):
             command = [
-                sys.executable, "-m", "celery", "-A", "console", "worker",
-                "--loglevel", "WARNING", "--concurrency", "4", "--hostname", f"{self.name}{n}@%h",
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "console",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "4",
+                "--hostname",
+                f"{self.name}{n}@%h",
                 *(["--beat", "--schedule", str(self.work / f"{self.name}.beat")] if n == 0 else []),
-            ]  # fmt: skip
+            ]
             self.processes.append(
                 subprocess.Popen(
                     command,
@@ -155,7 +179,7 @@ class Mode:
                     stdout=log,
                     stderr=log,
                     start_new_session=True,
-                )  # fmt: skip
+                )
             )
         self.processes.append(
             subprocess.Popen(
@@ -165,7 +189,7 @@ class Mode:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         )
         session = Browserless(f"http://127.0.0.1:{self.port}")
         wait_for(lambda: session.get("/healthz")[0] == 200, 60, 0.5, "the web server")
@@ -211,8 +235,9 @@ class Driver:
 
     def run(self, seconds: float, unwatched_rate: float, watched_every: float) -> None:
         end = time.monotonic() + seconds
-        next_watched = {arn: time.monotonic() + self.random.uniform(0, watched_every)
-                        for arn in self.watched}  # fmt: skip
+        next_watched = {
+            arn: time.monotonic() + self.random.uniform(0, watched_every) for arn in self.watched
+        }
         ender_every = seconds / max(1, len(self.enders))
         next_ender = time.monotonic() + ender_every / 2
         while time.monotonic() < end and not self.stop.is_set():
@@ -228,8 +253,9 @@ class Driver:
             time.sleep(max(0.0, 1 / unwatched_rate - (time.monotonic() - now)))
 
 
-def run_mode(mode: Mode, sandbox: Sandbox, client: Any, fleet: dict[str, list[str]], args: Any,
-             revision: str) -> ModeResult:  # fmt: skip
+def run_mode(
+    mode: Mode, sandbox: Sandbox, client: Any, fleet: dict[str, list[str]], args: Any, revision: str
+) -> ModeResult:
     result = ModeResult(mode.name, revision)
     mirror = Mirror(mode.db)
     mode.start()
@@ -313,8 +339,10 @@ def main() -> None:
     if "baseline" in modes:
         subprocess.run(
             ["git", "worktree", "add", "--detach", str(worktree), args.baseline],
-            cwd=REPO, check=True, capture_output=True,
-        )  # fmt: skip
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
     try:
         from sandbox import sqs
 
@@ -325,9 +353,11 @@ def main() -> None:
             sqs_url = local_sqs.endpoint_url
         queue_url = sqs.ensure_queue(sqs_url, f"bench-status-events-{int(time.time())}")
         sandbox = Sandbox(
-            data_dir=work / "sandbox", throttle=True,
-            events_queue_url=queue_url, sqs_endpoint_url=sqs_url,
-        )  # fmt: skip
+            data_dir=work / "sandbox",
+            throttle=True,
+            events_queue_url=queue_url,
+            sqs_endpoint_url=sqs_url,
+        )
         with sandbox:
             client = lambda_client(sandbox.endpoint_url)
             tag = f"fresh-{int(time.time())}"
@@ -339,7 +369,7 @@ def main() -> None:
                 "unwatched": running[args.watched :],
                 "enders": {
                     m: enders[i * args.enders : (i + 1) * args.enders] for i, m in enumerate(modes)
-                },  # fmt: skip
+                },
             }
             results = []
             for n, name in enumerate(modes):
@@ -349,8 +379,11 @@ def main() -> None:
                 if name == "current-sqs":
                     sqs.client(sqs_url).purge_queue(QueueUrl=queue_url)  # no backlog
                     source_args = (
-                        "--events-queue-url", queue_url, "--events-endpoint-url", sqs_url,
-                    )  # fmt: skip
+                        "--events-queue-url",
+                        queue_url,
+                        "--events-endpoint-url",
+                        sqs_url,
+                    )
                 mode = Mode(
                     name, code, work, f"{args.redis}/{13 - n}", sandbox.endpoint_url, source_args
                 )

@@ -43,10 +43,16 @@ def op(
     children: list[dict[str, Any]] | tuple[()] = (),
 ) -> dict[str, Any]:
     return {
-        "id": id, "type": type, "subtype": subtype, "name": id, "status": status,
-        "started_at": T0, "ended_at": T0 + timedelta(seconds=1), "attempt_count": 1,
+        "id": id,
+        "type": type,
+        "subtype": subtype,
+        "name": id,
+        "status": status,
+        "started_at": T0,
+        "ended_at": T0 + timedelta(seconds=1),
+        "attempt_count": 1,
         "children": list(children),
-    }  # fmt: skip
+    }
 
 
 def mixed(total: int) -> list[dict[str, Any]]:
@@ -128,12 +134,14 @@ def main() -> None:
     for name, ops, options, repeat in cases:
         build_s, dot = timed(
             lambda ops=ops, options=options: build_dot(
-                ops, execution_status="RUNNING",
+                ops,
+                execution_status="RUNNING",
                 node_url=lambda i: f"/executions/1/operations/{i}",
-                expand_url=lambda i: f"/executions/1/graph/?expand={i}", **options,
+                expand_url=lambda i: f"/executions/1/graph/?expand={i}",
+                **options,
             ),
             repeat,
-        )  # fmt: skip
+        )
         layout_s, svg = timed(lambda dot=dot: render_svg(dot, timeout=600), repeat)
         drawn = dot.count(", class=")  # one per node statement
         print(

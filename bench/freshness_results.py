@@ -55,27 +55,36 @@ def report(results: list[ModeResult], args: Any) -> None:
     )
     print("| mode | revision | API | calls/s | calls/min | quota/s | throttled |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
-    quota = {"GetDurableExecutionHistory": 15, "ListDurableExecutionsByFunction": 15,
-             "GetDurableExecution": 30}  # fmt: skip
+    quota = {
+        "GetDurableExecutionHistory": 15,
+        "ListDurableExecutionsByFunction": 15,
+        "GetDurableExecution": 30,
+    }
     for r in results:
         for api in READS:
-            print(f"| {r.name} | {r.revision} | {api} | {r.calls[api] / r.seconds:.1f} | "
-                  f"{r.calls[api] / r.seconds * 60:.0f} | {quota[api]} | "
-                  f"{r.throttled[api]:,} |")  # fmt: skip
+            print(
+                f"| {r.name} | {r.revision} | {api} | {r.calls[api] / r.seconds:.1f} | "
+                f"{r.calls[api] / r.seconds * 60:.0f} | {quota[api]} | "
+                f"{r.throttled[api]:,} |"
+            )
     print("\n| mode | changes | seen | p50 s | p95 s | max s |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for r in results:
         for kind in ("watched", "unwatched", "terminal"):
             changes = [c for c in r.changes if c.kind == kind]
             delays = [c.seen - c.sent for c in changes if c.seen is not None]
-            print(f"| {r.name} | {kind} ({len(changes)}) | {len(delays)} | "
-                  f"{_percentile(delays, .5):.1f} | {_percentile(delays, .95):.1f} | "
-                  f"{max(delays, default=float('nan')):.1f} |")  # fmt: skip
+            print(
+                f"| {r.name} | {kind} ({len(changes)}) | {len(delays)} | "
+                f"{_percentile(delays, 0.5):.1f} | {_percentile(delays, 0.95):.1f} | "
+                f"{max(delays, default=float('nan')):.1f} |"
+            )
     print("\n| mode | samples | last check p50 s ago | p95 | max | checked within 60 s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         ages = r.check_ages
         within = sum(1 for a in ages if a <= 60) / len(ages) if ages else float("nan")
-        print(f"| {r.name} | {len(ages):,} | {_percentile(ages, .5):.0f} | "
-              f"{_percentile(ages, .95):.0f} | {max(ages, default=float('nan')):.0f} | "
-              f"{within:.0%} |")  # fmt: skip
+        print(
+            f"| {r.name} | {len(ages):,} | {_percentile(ages, 0.5):.0f} | "
+            f"{_percentile(ages, 0.95):.0f} | {max(ages, default=float('nan')):.0f} | "
+            f"{within:.0%} |"
+        )

@@ -104,8 +104,16 @@ def generate_big_execution(function, operations: int, rng: random.Random):
     events: list[HistoryEvent] = []
     clock = [start]
 
-    def add(op_id: str, parent: str, name: str, type_: str, subtype: str, status: str,
-            seconds: float, retries: list | None = None) -> None:  # fmt: skip
+    def add(
+        op_id: str,
+        parent: str,
+        name: str,
+        type_: str,
+        subtype: str,
+        status: str,
+        seconds: float,
+        retries: list | None = None,
+    ) -> None:
         begin = clock[0]
         end = begin + timedelta(seconds=seconds)
         clock[0] = begin + timedelta(milliseconds=rng.randint(1, 400))
@@ -182,7 +190,7 @@ def generate_big_execution(function, operations: int, rng: random.Random):
                     "at": start.isoformat(),
                     "error": {"ErrorType": "LedgerLocked"},
                     "next_attempt_delay_seconds": 0 if a == 3 else 2**a,
-                }  # fmt: skip
+                }
                 for a in (1, 2, 3)
             ]
             if failed

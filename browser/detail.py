@@ -20,14 +20,13 @@ from browser import (
     graphs,
     optree,
     payloads,
-    replay,
-    replay_tabs,
     timeline,
     tree_html,
     treestate,
 )
 from browser.header import first_failure, first_pending_callback, header_context, mark_watched
 from browser.optree import TreeNode
+from browser.scene import Scene
 from domain import status
 from domain.status import FAILED_OPERATION_STATUSES
 from executions.models import Execution, Operation
@@ -59,33 +58,29 @@ def _operations_context(request: HttpRequest, execution: Execution) -> dict[str,
     failed_only = params.choice(request.GET, "failed", ["1", "0"], "0") == "1"
     # Which groups are open or closed comes from the URL (browser/treestate.py).
     state = treestate.TreeState.from_query(request.GET)
-    moment = replay.moment_from_request(request, execution)
-    if moment is not None:
-        return replay_tabs.operations_context(execution, moment, state, failed_only)
+    scene = Scene.from_request(request, execution)
 
     def render() -> str:
-        # Only what the table shows is read: the failures and what holds them, or the
-        # visible part of the tree.
-        op_tree = (
-            optree.failure_tree(execution)
-            if failed_only
-            else optree.visible_tree(execution, expand=state.expand)
-        )
+        # Now, only what the table shows is read: the failures and what holds them, or
+        # the visible part of the tree.
+        op_tree = scene.tree(expand=state.expand, failed_only=failed_only)
         rows = optree.tree_rows(op_tree, expand=state.expand, failed_only=failed_only)
-        return tree_html.render_rows(execution, rows, **state.visibility(rows))
+        return tree_html.render_rows(
+            execution, rows, **state.visibility(rows), now=scene.now, at=scene.at
+        )
 
-    html = optree.cached(execution, "ops-html", [int(failed_only), state.cache_part()], render)
-    failed_count = sum(
-        n for status, n in execution.operation_counts.items() if status in FAILED_OPERATION_STATUSES
-    )
+    html = scene.cached("ops-html", [int(failed_only), state.cache_part()], render)
+    counts = scene.operation_counts()
+    failed_count = sum(n for s, n in counts.items() if s in FAILED_OPERATION_STATUSES)
     return {
         "failed_only": failed_only,
-        "first_failure": first_failure(execution) if failed_count else None,
+        # What failed first is the run's, as it ended: not offered at a past moment.
+        "first_failure": first_failure(execution) if failed_count and not scene.moment else None,
         "rows_html": html,
         "tree_limit": treestate.LIMIT,
-        "operation_count": execution.operation_count,
+        "operation_count": sum(counts.values()) if scene.moment else execution.operation_count,
         "failed_count": failed_count,
-        **replay.bar_context(execution, "operations", None),
+        **scene.bar("operations"),
     }
 
 
@@ -124,21 +119,18 @@ def _events_context(request: HttpRequest, execution: Execution) -> dict[str, Any
 
 def _timeline_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
     expand = params.operation_ids(request.GET, "expand", limit=treestate.LIMIT)
-    moment = replay.moment_from_request(request, execution)
-    if moment is not None:
-        return replay_tabs.timeline_context(execution, moment, expand, _legend)
-    now = timezone.now()
+    scene = Scene.from_request(request, execution)
+    now = scene.now or timezone.now()
     # A running execution's bars grow with the clock: its cached chart lives 5 s.
-    bucket = "done" if execution.is_terminal else int(now.timestamp() // 5)
+    bucket = int(now.timestamp() // 5) if scene.live else "done"
 
     def render() -> str:
-        chart = timeline.timeline(
-            execution, optree.visible_tree(execution, expand=expand), now=now, expand=expand
-        )
+        chart = timeline.timeline(scene.shown, scene.tree(expand=expand), now=now, expand=expand)
         return render_to_string(
             "browser/_timeline_chart.html",
             {
-                "execution": execution,
+                "execution": scene.shown,
+                "moment": scene.moment,
                 "chart": chart,
                 "expand": expand,
                 "legend": _legend(bar.row.node for bar in chart.bars),
@@ -146,9 +138,9 @@ def _timeline_context(request: HttpRequest, execution: Execution) -> dict[str, A
             },
         )
 
-    seconds = optree.CACHE_SECONDS if execution.is_terminal else 10
-    html = optree.cached(execution, "timeline-html", [bucket, *expand], render, seconds)
-    return {"timeline_html": html, **replay.bar_context(execution, "timeline", None)}
+    seconds = 10 if scene.live else optree.CACHE_SECONDS
+    html = scene.cached("timeline-html", [bucket, *expand], render, seconds)
+    return {"timeline_html": html, **scene.bar("timeline")}
 
 
 def _legend(nodes: Iterable[TreeNode]) -> list[tuple[str, str]]:
@@ -234,17 +226,15 @@ def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
     if not is_partial(request):
         query = state.urlencoded()
         return redirect(_tab_url(execution, "operations") + (f"?{query}" if query else ""))
-    moment = replay.moment_from_request(request, execution)
-    if moment is not None:
-        return HttpResponse(replay_tabs.more_rows(execution, moment, request.GET))
     if parent_id and not execution.operations.filter(operation_id=parent_id).exists():
         return HttpResponse(status=404)
+    scene = Scene.from_request(request, execution)
 
     def render() -> str:
-        tree_ = optree.visible_tree(
-            execution, expand=state.expand, parent_id=parent_id, offset=offset
-        )
+        tree_ = scene.tree(expand=state.expand, parent_id=parent_id, offset=offset)
         parent = tree_.by_id.get(parent_id) if parent_id else None
+        if parent_id and parent is None:
+            return ""  # it had not started yet at the moment
         depth = optree.node_depth(tree_, parent) + 1 if parent else 0
         rows: list[Any] = []
         if parent is not None and offset == 0:
@@ -255,11 +245,11 @@ def tree_rows(request: HttpRequest, execution: Execution) -> HttpResponse:
                 tree_, parent_id=parent_id, depth=depth, offset=offset, expand=state.expand
             )
         )
-        return tree_html.render_rows(execution, rows, **state.visibility(rows))
+        return tree_html.render_rows(
+            execution, rows, **state.visibility(rows), now=scene.now, at=scene.at
+        )
 
-    return HttpResponse(
-        optree.cached(execution, "rows-html", [parent_id, offset, state.cache_part()], render)
-    )
+    return HttpResponse(scene.cached("rows-html", [parent_id, offset, state.cache_part()], render))
 
 
 def _children(execution: Execution, operation: Operation) -> dict[str, Any]:
@@ -315,7 +305,7 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
 @with_execution
 def first_callback(request: HttpRequest, execution: Execution) -> HttpResponse:
     """The list's callbacks badge: the oldest callback waiting, where it can be answered."""
-    # Not header_context(): following a link from the list is not watching the page.
+    # A redirect only: following a link from the list is not watching the page.
     operation_id = first_pending_callback(execution)
     if operation_id is None:
         messages.info(request, "No callback of this execution waits for an answer any more.")

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -19,8 +20,9 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 import visualizer
-from browser import optree, replay
-from executions import nodes, tree
+from browser import replay
+from browser.scene import Scene
+from executions import nodes
 from executions.models import Execution
 from visualizer.graph import build_dot
 from visualizer.render import RenderError, render_svg
@@ -49,12 +51,13 @@ def options(request: HttpRequest) -> dict[str, Any]:
 
 
 def _query(layout: str, expanded: list[str], at: int | None = None) -> str:
-    parts = [f"at={at}"] if at else []
+    query: dict[str, Any] = {"at": at} if at else {}
     if layout != "TB":
-        parts.append(f"layout={layout}")
+        query["layout"] = layout
     if expanded:
-        parts.append("expand=" + ",".join(expanded))
-    return "?" + "&".join(parts) if parts else ""
+        query["expand"] = ",".join(expanded)
+    # Commas stay as they are: the expanded ids read as a list in the address bar.
+    return "?" + urlencode(query, safe=",") if query else ""
 
 
 def _child_arns(operations: list[dict[str, Any]]) -> Iterator[str]:
@@ -73,24 +76,19 @@ def graph_svg(
 ) -> str:
     """The graph as it is now, or with `moment` as it stood after that event (replayed
     from the stored events: browser/replay.py)."""
+    scene = Scene(execution, moment)
     threshold = settings.GRAPH_COLLAPSE_THRESHOLD
     digest = hashlib.sha1(",".join(expanded).encode()).hexdigest()[:12]
-    at = moment.event_id if moment else None
 
     def draw() -> str:
-        shown = execution
-        if moment is None:
-            operations = nodes.load_nested(execution, nodes.GRAPH_COLUMNS)
-        else:
-            replayed = replay.replay(execution, moment)
-            operations, shown = tree.nested(replayed.nodes), replayed.execution
+        operations = scene.nested(nodes.GRAPH_COLUMNS)
         child_arns = [arn for arn in _child_arns(operations) if arn]
         mirrored = dict(Execution.objects.filter(arn__in=child_arns).values_list("arn", "pk"))
         tab = reverse("browser:tab", args=[execution.pk, "graph"])
         dot = build_dot(
             operations,
-            execution_status=shown.status,
-            execution_error=shown.error,
+            execution_status=scene.shown.status,
+            execution_error=scene.shown.error,
             rankdir=layout,
             collapse_threshold=threshold,
             expanded=expanded,
@@ -98,31 +96,21 @@ def graph_svg(
             child_url=lambda arn: (
                 reverse("browser:detail", args=[mirrored[arn]]) if arn in mirrored else None
             ),
-            expand_url=lambda op_id: tab + _query(layout, sorted({*expanded, op_id}), at),
+            expand_url=lambda op_id: tab + _query(layout, sorted({*expanded, op_id}), scene.at),
             title=execution.name,
         )
         return render_svg(dot)
 
-    if moment is not None:
-        # A past moment never changes: its drawing is kept by the moment, not the mirror.
-        return replay.cached(
-            execution, moment, "graph", [layout, threshold, digest, DRAWING], draw, CACHE_SECONDS
-        )
     # The status is in the key too: the End node shows it.
-    return optree.cached(
-        execution,
-        "graph",
-        [execution.status, layout, threshold, digest, DRAWING],
-        draw,
-        CACHE_SECONDS,
-    )
+    parts = [execution.status, layout, threshold, digest, DRAWING]
+    return scene.cached("graph", parts, draw, CACHE_SECONDS)
 
 
 def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
     """Context of the graph tab (browser/templates/browser/_graph_tab.html)."""
     opts = options(request)
-    moment = replay.moment_from_request(request, execution)
-    at = moment.event_id if moment else None
+    scene = Scene.from_request(request, execution)
+    at = scene.at
     context: dict[str, Any] = {
         "graph_layout": opts["layout"],
         "graph_expanded": opts["expanded"],
@@ -133,11 +121,11 @@ def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
         + _query(opts["layout"], [], at),
         "graph_svg_url": reverse("browser:graph_svg", args=[execution.pk])
         + _query(opts["layout"], opts["expanded"], at),
-        **replay.bar_context(execution, "graph", moment),
+        **scene.bar("graph"),
     }
     try:
         context["graph_svg"] = mark_safe(
-            graph_svg(execution, opts["layout"], opts["expanded"], moment)
+            graph_svg(execution, opts["layout"], opts["expanded"], scene.moment)
         )
     except RenderError as exc:
         logger.warning("graph of execution %s failed: %s", execution.pk, exc)

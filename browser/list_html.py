@@ -57,44 +57,48 @@ _NO_CALLBACKS = format_html('<span class="text-body-secondary">{}</span>', 0)
 
 
 def render_rows(rows: Iterable[Execution], *, oob: bool = False) -> SafeString:
-    return format_html_join("", "{}", ((_row(e, oob),) for e in rows))
+    return format_html_join("", "{}", ((_row(execution, oob),) for execution in rows))
 
 
-def _row(e: Execution, oob: bool) -> SafeString:
+def _row(execution: Execution, oob: bool) -> SafeString:
     # Every row can be selected: running ones to stop (the bulk form takes only those),
     # any two to compare (static/replay.js sends the ticked ones to the comparison).
-    if e.ended_at:
-        ended = format_html(_ENDED, time(e.ended_at), elapsed(e.started_at, e.ended_at))
-    elif e.started_at:
-        ended = format_html(_RUNNING_FOR, elapsed(e.started_at))
+    if execution.ended_at:
+        ended = format_html(
+            _ENDED, time(execution.ended_at), elapsed(execution.started_at, execution.ended_at)
+        )
+    elif execution.started_at:
+        ended = format_html(_RUNNING_FOR, elapsed(execution.started_at))
     else:
         ended = ""
     callbacks = (
         format_html(
             _CALLBACKS,
-            reverse("browser:first_callback", args=[e.pk]),
-            e.callbacks_waiting,
+            reverse("browser:first_callback", args=[execution.pk]),
+            execution.callbacks_waiting,
         )
-        if e.callbacks_waiting
+        if execution.callbacks_waiting
         else _NO_CALLBACKS
     )
     return format_html(
         _ROW,
-        pk=e.pk,
-        status=e.status,
-        state=exec_state(e),
+        pk=execution.pk,
+        status=execution.status,
+        state=exec_state(execution),
         oob=format_html(' hx-swap-oob="{}"', "true") if oob else "",
-        name=e.name,
-        arn=e.arn,
-        detail=reverse("browser:detail", args=[e.pk]),
-        function_url=reverse("browser:function", args=[e.function_id]),
-        function=e.function.name,
-        where=f"{e.source.name} · {e.qualifier}" if e.qualifier else e.source.name,
-        badge=exec_badge(e),
-        label=exec_label(e),
-        waiting=format_html(_WAITING, waiting_note(e)) if e.waiting else "",
-        started=time(e.started_at),
+        name=execution.name,
+        arn=execution.arn,
+        detail=reverse("browser:detail", args=[execution.pk]),
+        function_url=reverse("browser:function", args=[execution.function_id]),
+        function=execution.function.name,
+        where=f"{execution.source.name} · {execution.qualifier}"
+        if execution.qualifier
+        else execution.source.name,
+        badge=exec_badge(execution),
+        label=exec_label(execution),
+        waiting=format_html(_WAITING, waiting_note(execution)) if execution.waiting else "",
+        started=time(execution.started_at),
         ended=ended,
-        operations=e.operation_count,
+        operations=execution.operation_count,
         callbacks=callbacks,
     )

@@ -216,16 +216,16 @@ class Cursor:
         return cls(execution.started_at, execution.pk)
 
 
-def _older_than(c: Cursor) -> Q:
+def _older_than(cursor: Cursor) -> Q:
     # `started_at <= X` gives the index a range to start from; the OR only trims the ties.
-    return Q(started_at__lte=c.started_at) & (
-        Q(started_at__lt=c.started_at) | Q(started_at=c.started_at, id__lt=c.id)
+    return Q(started_at__lte=cursor.started_at) & (
+        Q(started_at__lt=cursor.started_at) | Q(started_at=cursor.started_at, id__lt=cursor.id)
     )
 
 
-def _newer_than(c: Cursor) -> Q:
-    return Q(started_at__gte=c.started_at) & (
-        Q(started_at__gt=c.started_at) | Q(started_at=c.started_at, id__gt=c.id)
+def _newer_than(cursor: Cursor) -> Q:
+    return Q(started_at__gte=cursor.started_at) & (
+        Q(started_at__gt=cursor.started_at) | Q(started_at=cursor.started_at, id__gt=cursor.id)
     )
 
 

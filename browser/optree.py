@@ -77,20 +77,15 @@ def cached(
     """What is computed from the execution's mirror (a rendered fragment, an SVG, a list),
     computed once per (execution, mirror state, kind, parts) and kept in the cache: a new
     event makes a new key, so nothing cached is ever stale."""
-    key = tree_cache_key(execution, kind, *parts)
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
+    return cache.get_or_set(tree_cache_key(execution, kind, *parts), compute, seconds)
 
 
 def operation_tree(execution: Execution) -> OperationTree:
     """The execution's tree, without payloads, in one query.
 
-    The tree object itself is not cached: at 10,000 operations, pickling it to Redis and
-    back costs more than this query. What is cached is what is rendered from it (see
-    views.py), keyed by tree_cache_key.
+    The tree object itself is not cached: at 10,000 operations, serializing it to Redis and
+    back costs more than this query. What is cached is what is rendered from it (cached()
+    below, by tree_cache_key).
     """
     by_id = nodes.load_nodes(execution, nodes.LIGHT_COLUMNS)
     return OperationTree(tree.link(by_id), by_id, execution.last_event_id)

@@ -239,32 +239,7 @@ def cached(
     arn = hashlib.sha1(execution.arn.encode()).hexdigest()[:10]
     suffix = ":".join(str(p) for p in parts)
     key = f"browser:replay:{kind}:{execution.pk}:{arn}:{moment.event_id}:{suffix}"
-    value = cache.get(key)
-    if value is None:
-        value = compute()
-        cache.set(key, value, seconds)
-    return value
-
-
-def with_moment(url: str, moment: Moment | None) -> str:
-    """`url` with the moment in its query."""
-    if moment is None:
-        return url
-    return url + ("&" if "?" in url else "?") + f"at={moment.event_id}"
-
-
-def link_rows_to_moment(html: str, execution: Execution, moment: Moment) -> str:
-    """The operations table's links that load more rows (browser/tree_html.py writes them
-    for now) made to ask for the same moment: `tree-rows?parent=` and `operations/?expand=`
-    are the only ones; an operation's own link opens its panel as it is now."""
-    rows_url = reverse("browser:tree_rows", args=[execution.pk])
-    ops_url = reverse("browser:tab", args=[execution.pk, "operations"])
-    at = f"at={moment.event_id}&amp;"
-    return (
-        html.replace(f'"{rows_url}?', f'"{rows_url}?{at}')
-        .replace(f'"{ops_url}?', f'"{ops_url}?{at}')
-        .replace(f'"{ops_url}"', f'"{ops_url}?at={moment.event_id}"')
-    )
+    return cache.get_or_set(key, compute, seconds)
 
 
 def bar_context(execution: Execution, tab: str, moment: Moment | None) -> dict[str, Any]:

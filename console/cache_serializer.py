@@ -74,6 +74,8 @@ class Client(DefaultClient):
             return super().get(key, default=default, version=version, client=client)
         except Unreadable as exc:
             logger.warning("ignored cache key %r, not the console's JSON: %s", key, exc)
+            # Gone, so that get_or_set's add() writes the value computed in its place.
+            self.delete(key, version=version, client=client)
             return default
 
     def get_many(self, keys: Any, version: Any = None, client: Any = None) -> dict[Any, Any]:

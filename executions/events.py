@@ -229,9 +229,11 @@ def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:
             outcome = apply(source, parse(message.get("Body", "")))
         except PoisonMessage as exc:
             SetAsideMessage.objects.create(
-                source=source, message_id=message_id, body=message.get("Body", "")[:100_000],
+                source=source,
+                message_id=message_id,
+                body=message.get("Body", "")[:100_000],
                 reason=str(exc),
-            )  # fmt: skip
+            )
             logger.warning("status event %s set aside: %s", message_id, exc)
             outcome = "set_aside"
         except Exception as exc:
@@ -242,9 +244,11 @@ def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:
                 continue
             # It failed every time: keep it with the reason rather than loop on it.
             SetAsideMessage.objects.create(
-                source=source, message_id=message_id, body=message.get("Body", "")[:100_000],
+                source=source,
+                message_id=message_id,
+                body=message.get("Body", "")[:100_000],
                 reason=f"failed {attempts} times: {type(exc).__name__}: {exc}",
-            )  # fmt: skip
+            )
             outcome = "set_aside"
         result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
         done[message_id] = message.get("ReceiptHandle", "")

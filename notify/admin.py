@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.db import models
 
+from notify import audit
 from notify.models import Delivery, Rule
 
 
@@ -24,6 +27,25 @@ class RuleAdmin(admin.ModelAdmin):
     search_fields = ["name", "function_pattern", "callback_pattern", "email_to", "webhook_url"]
     readonly_fields = ["created_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    # Changes made here are in the audit log too, as those made on the console's pages.
+    def save_model(self, request: Any, obj: Rule, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit.rule_changed(request.user, "rule_created", obj)
+        else:
+            changed = [name for name in audit.AUDITED_FIELDS if name in form.changed_data]
+            if changed:
+                audit.rule_changed(request.user, "rule_changed", obj, changed)
+
+    def delete_model(self, request: Any, obj: Rule) -> None:
+        audit.rule_changed(request.user, "rule_deleted", obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for rule in queryset:
+            audit.rule_changed(request.user, "rule_deleted", rule)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Delivery)

@@ -153,9 +153,12 @@ def post(
     except (OSError, http.client.HTTPException) as exc:
         logger.warning(
             "Outgoing %s to %s port %s (%s): no HTTP answer: %r",
-            label, target.host, target.port,
-            ", ".join(str(c.address) for c in candidates), exc,
-        )  # fmt: skip
+            label,
+            target.host,
+            target.port,
+            ", ".join(str(c.address) for c in candidates),
+            exc,
+        )
         raise Unreachable(
             f"Could not connect to the {label}'s host, or it gave no HTTP answer "
             "(the console's log has the reason)."
@@ -250,8 +253,12 @@ def _judge(address: IPAddress, target: _Target, label: str) -> None:
     if why:
         logger.warning(
             "Outgoing %s to %s port %s refused: %s is %s",
-            label, target.host, target.port, address, why,
-        )  # fmt: skip
+            label,
+            target.host,
+            target.port,
+            address,
+            why,
+        )
         where = (
             f"The {label} URL points at"
             if target.literal

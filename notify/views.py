@@ -5,20 +5,16 @@ change is in the audit log."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from access import roles
-from executions.models import AuditEntry, AuditOutcome
-from notify import deliver, scan
+from notify import audit, deliver, scan
 from notify.forms import RuleForm
 from notify.models import Delivery, DeliveryStatus, Rule
 from web import params
@@ -33,41 +29,6 @@ def _may_change(request: HttpRequest) -> None:
 
 
 staff_required = roles.staff_required("Notifications (who is told what, and where)")
-
-
-# What of a rule the audit log keeps: everything but its signing secret, and of a webhook
-# URL only where it points (Slack's and others' webhook URLs carry their own secret).
-AUDITED_FIELDS = [
-    "name", "enabled", "source", "function_pattern", "callback_pattern", "on_callback",
-    "on_deadline", "deadline_minutes", "on_failure", "email_to", "webhook_url", "webhook_format",
-]  # fmt: skip
-
-
-def _audited(rule: Rule, fields: list[str]) -> str:
-    values: dict[str, Any] = {}
-    for name in fields:
-        value = getattr(rule, name)
-        if name == "source":
-            value = rule.source.name if rule.source_id else ""
-        elif name == "webhook_url" and value:
-            parts = urlsplit(value)
-            value = f"{parts.scheme}://{parts.hostname}/…"
-        values[name] = value
-    return json.dumps(values, ensure_ascii=False, sort_keys=True)
-
-
-def _audit(request: HttpRequest, action: str, rule: Rule, payload: str, error: str = "") -> None:
-    AuditEntry.objects.create(
-        user=request.user,
-        username=request.user.get_username(),
-        action=action,
-        source=rule.source if rule.source_id else None,
-        source_name=rule.source.name if rule.source_id else "",
-        payload=f"rule {rule.name}: {payload}" if payload else f"rule {rule.name}",
-        outcome=AuditOutcome.FAILED if error else AuditOutcome.SUCCEEDED,
-        error=error,
-        completed_at=timezone.now(),
-    )
 
 
 @require_GET
@@ -90,12 +51,12 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = RuleForm(request.POST if request.method == "POST" else None, instance=rule)
     if request.method == "POST":
         if form.is_valid():
-            changed = [name for name in AUDITED_FIELDS if name in form.changed_data]
+            changed = [name for name in audit.AUDITED_FIELDS if name in form.changed_data]
             saved = form.save()
             if rule is None:
-                _audit(request, "rule_created", saved, _audited(saved, AUDITED_FIELDS))
+                audit.rule_changed(request.user, "rule_created", saved)
             elif changed:
-                _audit(request, "rule_changed", saved, _audited(saved, changed))
+                audit.rule_changed(request.user, "rule_changed", saved, changed)
             messages.success(request, f"Saved the rule {saved.name}.")
             return redirect("notify:rules")
         status = 400
@@ -122,7 +83,7 @@ def rule_test(request: HttpRequest, pk: int) -> HttpResponse:
         for d in tested
         if d.status != DeliveryStatus.DELIVERED
     ]
-    _audit(request, "rule_tested", rule, "", error="; ".join(failures))
+    audit.rule_changed(request.user, "rule_tested", rule, [], error="; ".join(failures))
     for delivery in tested:
         if delivery.status == DeliveryStatus.DELIVERED:
             messages.success(request, f"Test {delivery.get_channel_display().lower()} sent.")
@@ -141,7 +102,7 @@ def rule_test(request: HttpRequest, pk: int) -> HttpResponse:
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(Rule, pk=pk)
     _may_change(request)
-    _audit(request, "rule_deleted", rule, _audited(rule, AUDITED_FIELDS))
+    audit.rule_changed(request.user, "rule_deleted", rule)
     rule.delete()
     messages.success(
         request, f"Deleted the rule {rule.name}. What it sent stays in the delivery log."

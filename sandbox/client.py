@@ -2,7 +2,7 @@
 
 Used by the demo seeding and by the tests that play the part of an external system
 (sending callbacks, starting executions). The console itself never imports this: it
-talks to Lambda endpoints only through executions/lambda_api.py.
+talks to Lambda endpoints only through the executions/lambda_api/ package.
 """
 
 from __future__ import annotations

@@ -135,33 +135,55 @@ class Sandbox:
             for f in FUNCTIONS.values()
         }
         runner_cmd = [
-            sys.executable, "-m", "sandbox.runner_main",
+            sys.executable,
+            "-m",
+            "sandbox.runner_main",
             "start-server",
-            "--host", "127.0.0.1",
-            "--port", str(self.runner_port),
-            "--lambda-endpoint", self.endpoint_url,
-            "--local-runner-endpoint", self.runner_url,
-            "--local-runner-region", REGION,
-            "--store-type", "sqlite",
-            "--store-path", str(self.data_dir / "executions.sqlite3"),
-            "--execution-timeout", "3600",
-            "--log-level", os.environ.get("SANDBOX_RUNNER_LOG_LEVEL", "WARNING"),
-            "--function-configs", json.dumps(function_configs),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.runner_port),
+            "--lambda-endpoint",
+            self.endpoint_url,
+            "--local-runner-endpoint",
+            self.runner_url,
+            "--local-runner-region",
+            REGION,
+            "--store-type",
+            "sqlite",
+            "--store-path",
+            str(self.data_dir / "executions.sqlite3"),
+            "--execution-timeout",
+            "3600",
+            "--log-level",
+            os.environ.get("SANDBOX_RUNNER_LOG_LEVEL", "WARNING"),
+            "--function-configs",
+            json.dumps(function_configs),
             "--skip-time" if self.skip_time else "--no-skip-time",
-        ]  # fmt: skip
+        ]
         host_cmd = [
-            sys.executable, "-m", "sandbox.host",
-            "--bind", self.bind,
-            "--port", str(self.port),
-            "--runner-url", self.runner_url,
+            sys.executable,
+            "-m",
+            "sandbox.host",
+            "--bind",
+            self.bind,
+            "--port",
+            str(self.port),
+            "--runner-url",
+            self.runner_url,
             *([] if self.throttle else ["--no-throttle"]),
             *[f"--quota={api}={rate}" for api, rate in self.quotas.items()],
             *(
-                ["--events-queue-url", self.events_queue_url,
-                 "--sqs-endpoint-url", self.sqs_endpoint_url]
-                if self.events_queue_url else []
+                [
+                    "--events-queue-url",
+                    self.events_queue_url,
+                    "--sqs-endpoint-url",
+                    self.sqs_endpoint_url,
+                ]
+                if self.events_queue_url
+                else []
             ),
-        ]  # fmt: skip
+        ]
         env = self._env()
         try:
             for name, cmd in (("runner", runner_cmd), ("host", host_cmd)):

@@ -40,31 +40,11 @@
   });
 })();
 
-// The approvals inbox: deadlines count down ([data-until], every second), and the bulk
-// answer bar counts the callbacks selected (or all that match the filter) and turns its
-// buttons on only when there is something to answer.
+// The approvals inbox's bulk answer bar counts the callbacks selected (or all that match
+// the filter) and turns its buttons on only when there is something to answer. (The
+// deadlines count down in console.js, with every other duration that ticks.)
 (function () {
   "use strict";
-
-  var SOON_SECONDS = 300;
-
-  function format(seconds) {
-    var tools = window.durableConsole;
-    return tools && tools.formatDuration ? tools.formatDuration(seconds) : Math.round(seconds) + " s";
-  }
-
-  function countDown() {
-    var now = Date.now();
-    document.querySelectorAll("[data-until]").forEach(function (el) {
-      var until = Date.parse(el.getAttribute("data-until"));
-      if (isNaN(until)) {
-        return;
-      }
-      var left = (until - now) / 1000;
-      el.textContent = left > 0 ? format(left) + " left" : "time is up";
-      el.classList.toggle("text-danger", left < SOON_SECONDS);
-    });
-  }
 
   function setUpBulk(form) {
     var checks = function () {
@@ -95,31 +75,43 @@
       }
     }
 
+    // The box in the table's head ticks or clears every row.
+    function selectAll(box) {
+      checks().forEach(function (check) { check.checked = box.checked; });
+      scope.value = "selected";
+      update();
+    }
+
+    function selectOne() {
+      scope.value = "selected";
+      update();
+    }
+
+    // "Select all that match": the answer goes to every callback the filter matches, not
+    // only to the rows shown.
+    function selectMatching() {
+      checks().forEach(function (box) { box.checked = true; });
+      scope.value = "filter";
+      update();
+    }
+
     document.addEventListener("change", function (event) {
       if (event.target.matches("[data-bulk-all]")) {
-        checks().forEach(function (box) { box.checked = event.target.checked; });
-        scope.value = "selected";
-        update();
-      } else if (event.target.matches("[data-bulk-check]")) {
-        scope.value = "selected";
-        update();
+        selectAll(event.target);
+      }
+    });
+    document.addEventListener("change", function (event) {
+      if (event.target.matches("[data-bulk-check]")) {
+        selectOne();
       }
     });
     if (matching) {
-      matching.addEventListener("click", function () {
-        checks().forEach(function (box) { box.checked = true; });
-        scope.value = "filter";
-        update();
-      });
+      matching.addEventListener("click", selectMatching);
     }
     update();
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("form[data-bulk-form]").forEach(setUpBulk);
-    if (document.querySelector("[data-until]")) {
-      countDown();
-      window.setInterval(countDown, 1000);
-    }
   });
 })();

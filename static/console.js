@@ -1,22 +1,48 @@
-// Durable Console front-end behaviour. Loaded in <head> without `defer`, so the saved colour
-// theme is applied before the first paint; everything else waits for the DOM.
-// No inline scripts or handlers anywhere, so a strict Content-Security-Policy can be used.
+// Durable Console front-end behaviour, on every page. Loaded in <head> without `defer`, so
+// the saved colour theme is applied before the first paint; the rest waits for the DOM.
+// Times arrive as <time datetime="...Z"> holding UTC text and are shown in the browser's
+// zone (or in UTC, a choice remembered in localStorage); durations of running things and the
+// deadlines of callbacks tick; copy buttons, the collapsible operation tree (its state kept
+// in the URL) and the operation panel live here too.
+// No inline scripts or handlers anywhere, so a strict Content-Security-Policy can be used;
+// and nothing on `window`: what the parts share stays inside this function.
 (function () {
   "use strict";
 
-  var STORAGE_KEY = "durable-console-theme";
-  var root = document.documentElement;
+  // One listener per behaviour, on the document: elements that htmx swaps in later behave
+  // like the ones the page came with. `handler(element, event)` gets the element matched.
+  function on(type, selector, handler) {
+    document.addEventListener(type, function (event) {
+      var element = event.target instanceof Element ? event.target.closest(selector) : null;
+      if (element) {
+        handler(element, event);
+      }
+    });
+  }
 
-  function savedTheme() {
+  function stored(key) {
     try {
-      return window.localStorage.getItem(STORAGE_KEY);
+      return window.localStorage.getItem(key);
     } catch (e) {
       return null; // storage disabled (private mode, policy): fall back to the default
     }
   }
 
+  function store(key, value) {
+    try {
+      window.localStorage.setItem(key, value);
+    } catch (e) {
+      // Not remembered, but still switched for this page.
+    }
+  }
+
+  // ---- colour theme ----
+
+  var THEME_KEY = "durable-console-theme";
+  var root = document.documentElement;
+
   function preferredTheme() {
-    var saved = savedTheme();
+    var saved = stored(THEME_KEY);
     if (saved === "light" || saved === "dark") {
       return saved;
     }
@@ -32,42 +58,20 @@
     });
   }
 
+  function toggleTheme() {
+    var next = root.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
+    store(THEME_KEY, next);
+    applyTheme(next);
+  }
+
   applyTheme(preferredTheme());
 
-  document.addEventListener("DOMContentLoaded", function () {
-    applyTheme(preferredTheme());
-    document.addEventListener("click", function (event) {
-      var button = event.target.closest("[data-theme-toggle]");
-      if (!button) {
-        return;
-      }
-      var next = root.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
-      try {
-        window.localStorage.setItem(STORAGE_KEY, next);
-      } catch (e) {
-        // Not remembered, but still switched for this page.
-      }
-      applyTheme(next);
-    });
-  });
-})();
-
-// ---- Execution browser -----------------------------------------------------------------
-// Times arrive as <time datetime="...Z"> holding UTC text and are shown in the browser's
-// zone (or in UTC, a choice remembered in localStorage); durations of running things tick;
-// copy buttons, the collapsible operation tree (its state kept in the URL) and the
-// operation panel live here too.
-(function () {
-  "use strict";
+  // ---- times: in the browser's zone or in UTC ----
 
   var TZ_KEY = "durable-console-tz";
 
   function tzMode() {
-    try {
-      return window.localStorage.getItem(TZ_KEY) === "utc" ? "utc" : "local";
-    } catch (e) {
-      return "local";
-    }
+    return stored(TZ_KEY) === "utc" ? "utc" : "local";
   }
 
   function pad(n, width) {
@@ -110,10 +114,10 @@
     return { text: text, full: text };
   }
 
-  function renderTimes(root) {
+  function renderTimes(container) {
     var mode = tzMode();
     var other = mode === "utc" ? "local" : "utc";
-    (root || document).querySelectorAll("time.js-time").forEach(function (el) {
+    (container || document).querySelectorAll("time.js-time").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (isNaN(date.getTime())) {
         return;
@@ -127,6 +131,13 @@
       button.setAttribute("aria-pressed", mode === "utc" ? "true" : "false");
     });
   }
+
+  function toggleTimeZone() {
+    store(TZ_KEY, tzMode() === "utc" ? "local" : "utc");
+    renderTimes(document);
+  }
+
+  // ---- durations that tick ----
 
   // The same wording as domain/durations.py format_duration on the server.
   function formatDuration(seconds) {
@@ -156,9 +167,11 @@
     return secs ? minutes + " min " + secs + " s" : minutes + " min";
   }
 
-  // For tests and other scripts: the one duration rule, as the server writes it.
-  window.durableConsole = { formatDuration: formatDuration };
+  // A callback's deadline closer than this shows in red, as actions/_countdown.html renders it.
+  var SOON_SECONDS = 300;
 
+  // Every second: how long ago (time.js-ago), how long so far ([data-since]) and how long
+  // left until a callback's deadline ([data-until], the approvals inbox).
   function tick() {
     var now = Date.now();
     document.querySelectorAll("time.js-ago").forEach(function (el) {
@@ -174,9 +187,18 @@
         el.textContent = formatDuration((now - since) / 1000);
       }
     });
+    document.querySelectorAll("[data-until]").forEach(function (el) {
+      var until = Date.parse(el.getAttribute("data-until"));
+      if (isNaN(until)) {
+        return;
+      }
+      var left = (until - now) / 1000;
+      el.textContent = left > 0 ? formatDuration(left) + " left" : "time is up";
+      el.classList.toggle("text-danger", left < SOON_SECONDS);
+    });
   }
 
-  // ---- copy buttons: data-copy="text" or data-copy-target="#element" ----
+  // ---- copy buttons: data-copy="text" or data-copy-target="#element-id" ----
 
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -199,15 +221,23 @@
     });
   }
 
-  function onCopy(button) {
+  // The element is found by its id (the target's "#" taken off), never by parsing page
+  // data as a selector.
+  function copySource(button) {
     var text = button.getAttribute("data-copy");
-    if (text === null) {
-      var target = document.querySelector(button.getAttribute("data-copy-target"));
-      text = target ? target.textContent : "";
+    if (text !== null) {
+      return text;
     }
+    var id = (button.getAttribute("data-copy-target") || "").replace(/^#/, "");
+    var target = id ? document.getElementById(id) : null;
+    return target ? target.textContent : "";
+  }
+
+  function copyClicked(button, event) {
+    event.preventDefault();
     var label = button.getAttribute("data-label") || button.textContent;
     button.setAttribute("data-label", label);
-    copyText(text).then(
+    copyText(copySource(button)).then(
       function () {
         button.textContent = "Copied";
         button.setAttribute("data-copied", "");
@@ -233,14 +263,18 @@
     }
   }
 
+  function labelToggle(row, toggle, expanded) {
+    var name = (row.querySelector(".op-link") || {}).textContent || "";
+    toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
+    toggle.setAttribute("aria-label", (expanded ? "Collapse " : "Expand ") + name.trim());
+  }
+
   function setExpanded(row, expanded) {
     var toggle = row.querySelector("[data-tree-toggle]");
     if (!toggle) {
       return;
     }
-    var name = (row.querySelector(".op-link") || {}).textContent || "";
-    toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
-    toggle.setAttribute("aria-label", (expanded ? "Collapse " : "Expand ") + name.trim());
+    labelToggle(row, toggle, expanded);
     if (!expanded) {
       descendants(row, function (r) {
         r.hidden = true;
@@ -267,9 +301,7 @@
     tbody.querySelectorAll("tr[data-depth]").forEach(function (row) {
       var toggle = row.querySelector("[data-tree-toggle]");
       if (toggle) {
-        var name = (row.querySelector(".op-link") || {}).textContent || "";
-        toggle.setAttribute("aria-expanded", expanded ? "true" : "false");
-        toggle.setAttribute("aria-label", (expanded ? "Collapse " : "Expand ") + name.trim());
+        labelToggle(row, toggle, expanded);
       }
       row.hidden = !expanded && Number(row.getAttribute("data-depth")) > 0;
     });
@@ -366,6 +398,22 @@
     return state.toString();
   }
 
+  function toggleGroup(toggle) {
+    var row = toggle.closest("tr");
+    var expand = toggle.getAttribute("aria-expanded") !== "true";
+    setExpanded(row, expand);
+    recordToggle(row.getAttribute("data-op"), expand);
+  }
+
+  function toggleAllGroups(button) {
+    var tbody = document.getElementById("tree-body");
+    if (tbody) {
+      var expand = button.getAttribute("data-tree-all") === "expand";
+      setAll(tbody, expand);
+      recordAll(expand);
+    }
+  }
+
   // ---- the operation panel (a Bootstrap offcanvas filled by htmx) ----
 
   function markSelected(op) {
@@ -373,7 +421,7 @@
       el.classList.remove("op-selected");
     });
     if (op) {
-      document.querySelectorAll('[data-op="' + op + '"]').forEach(function (el) {
+      document.querySelectorAll('[data-op="' + CSS.escape(op) + '"]').forEach(function (el) {
         if (!el.classList.contains("operation-panel")) {
           el.classList.add("op-selected");
         }
@@ -381,111 +429,110 @@
     }
   }
 
+  function panelContent() {
+    return document.querySelector("#operation-panel-body .operation-panel");
+  }
+
   function showPanel() {
     var panel = document.getElementById("operation-panel");
     if (panel && window.bootstrap) {
       window.bootstrap.Offcanvas.getOrCreateInstance(panel).show();
     }
-    var content = document.querySelector("#operation-panel-body .operation-panel");
+    var content = panelContent();
     markSelected(content ? content.getAttribute("data-op") : null);
   }
 
+  // ---- htmx: what its requests carry, and what follows its swaps ----
+
+  // The tab area reloads itself (execution-changed) with the URL's state as it is now, not
+  // as it was rendered.
+  function reloadTabWithCurrentQuery(event) {
+    var elt = event.detail.elt;
+    var trigger = event.detail.triggeringEvent;
+    if (!elt || elt.id !== "tab-area" || !trigger || trigger.type !== "execution-changed") {
+      return;
+    }
+    var path = event.detail.path.split("?")[0];
+    if (path === window.location.pathname) {
+      event.detail.path = path + window.location.search;
+    }
+  }
+
+  // More rows of the tree come open or closed as the URL says.
+  function sendTreeState(event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.matches || !elt.matches("[data-tree-expand], [data-tree-more]")) {
+      return;
+    }
+    var query = treeQuery();
+    if (query) {
+      event.detail.path += (event.detail.path.indexOf("?") === -1 ? "?" : "&") + query;
+    }
+  }
+
+  // Forms marked data-drop-empty leave blank fields out of the URL they push, so a
+  // bookmarked filter reads `?status=FAILED` rather than `?source=&function=&...`.
+  function dropEmptyFields(event) {
+    var elt = event.detail.elt;
+    if (!elt || !elt.closest || !elt.closest("[data-drop-empty]")) {
+      return;
+    }
+    var params = event.detail.parameters;
+    Object.keys(params).forEach(function (key) {
+      var value = params[key];
+      if (value === "" || (Array.isArray(value) && value.length === 0)) {
+        delete params[key];
+      }
+    });
+  }
+
+  function showFilledPanel(event) {
+    var target = event.detail.target;
+    if (target && target.id === "operation-panel-body") {
+      showPanel();
+    }
+  }
+
+  // A large group's rows arrived: the URL now names it open. (Its link is gone from the
+  // page by now, but still knows its row.)
+  function recordExpandedGroup(event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.successful && elt && elt.matches && elt.matches("[data-tree-expand]")) {
+      recordExpand(elt.closest("tr").getAttribute("data-op"));
+    }
+  }
+
+  // The rows swapped in (a tab reloaded) mark the operation whose panel is open.
+  function keepSelectionMarked() {
+    var content = panelContent();
+    if (content && document.getElementById("operation-panel").classList.contains("show")) {
+      markSelected(content.getAttribute("data-op"));
+    }
+  }
+
+  // ---- wiring: each behaviour registered once ----
+
+  on("click", "[data-theme-toggle]", toggleTheme);
+  on("click", "[data-tz-toggle]", toggleTimeZone);
+  on("click", "[data-copy], [data-copy-target]", copyClicked);
+  on("click", "[data-tree-toggle]", toggleGroup);
+  on("click", "[data-tree-all]", toggleAllGroups);
+
+  document.addEventListener("htmx:load", function (event) {
+    renderTimes(event.detail.elt);
+  });
+  document.addEventListener("htmx:configRequest", reloadTabWithCurrentQuery);
+  document.addEventListener("htmx:configRequest", sendTreeState);
+  document.addEventListener("htmx:configRequest", dropEmptyFields);
+  document.addEventListener("htmx:afterSwap", showFilledPanel);
+  document.addEventListener("htmx:afterRequest", recordExpandedGroup);
+  document.addEventListener("htmx:afterSettle", keepSelectionMarked);
+
   document.addEventListener("DOMContentLoaded", function () {
+    applyTheme(preferredTheme()); // the toggle buttons exist now
     renderTimes(document);
     tick();
     window.setInterval(tick, 1000);
-
-    document.addEventListener("click", function (event) {
-      var tz = event.target.closest("[data-tz-toggle]");
-      if (tz) {
-        try {
-          window.localStorage.setItem(TZ_KEY, tzMode() === "utc" ? "local" : "utc");
-        } catch (e) {
-          // Not remembered; nothing else to do.
-        }
-        renderTimes(document);
-        return;
-      }
-      var copy = event.target.closest("[data-copy], [data-copy-target]");
-      if (copy) {
-        event.preventDefault();
-        onCopy(copy);
-        return;
-      }
-      var toggle = event.target.closest("[data-tree-toggle]");
-      if (toggle) {
-        var row = toggle.closest("tr");
-        var expand = toggle.getAttribute("aria-expanded") !== "true";
-        setExpanded(row, expand);
-        recordToggle(row.getAttribute("data-op"), expand);
-        return;
-      }
-      var all = event.target.closest("[data-tree-all]");
-      if (all) {
-        var tbody = document.getElementById("tree-body");
-        if (tbody) {
-          var expandAll = all.getAttribute("data-tree-all") === "expand";
-          setAll(tbody, expandAll);
-          recordAll(expandAll);
-        }
-      }
-    });
-
-    document.body.addEventListener("htmx:load", function (event) {
-      renderTimes(event.detail.elt);
-    });
-    // Forms marked data-drop-empty leave blank fields out of the URL they push, so a
-    // bookmarked filter reads `?status=FAILED` rather than `?source=&function=&...`.
-    document.body.addEventListener("htmx:configRequest", function (event) {
-      var elt = event.detail.elt;
-      var trigger = event.detail.triggeringEvent;
-      if (elt && elt.id === "tab-area" && trigger && trigger.type === "execution-changed") {
-        // The tab reloads itself with the URL's state as it is now, not as it was rendered.
-        var path = event.detail.path.split("?")[0];
-        if (path === window.location.pathname) {
-          event.detail.path = path + window.location.search;
-        }
-        return;
-      }
-      if (elt && elt.matches && elt.matches("[data-tree-expand], [data-tree-more]")) {
-        // More rows of the tree come open or closed as the URL says.
-        var query = treeQuery();
-        if (query) {
-          event.detail.path += (event.detail.path.indexOf("?") === -1 ? "?" : "&") + query;
-        }
-        return;
-      }
-      if (!elt || !elt.closest || !elt.closest("[data-drop-empty]")) {
-        return;
-      }
-      var params = event.detail.parameters;
-      Object.keys(params).forEach(function (key) {
-        var value = params[key];
-        if (value === "" || (Array.isArray(value) && value.length === 0)) {
-          delete params[key];
-        }
-      });
-    });
-    document.body.addEventListener("htmx:afterSwap", function (event) {
-      var target = event.detail.target;
-      if (target && target.id === "operation-panel-body") {
-        showPanel();
-      }
-    });
-    document.body.addEventListener("htmx:afterRequest", function (event) {
-      // A large group's rows arrived: the URL now names it open. (Its link is gone from
-      // the page by now, but still knows its row.)
-      var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
-      if (event.detail.successful && elt && elt.matches && elt.matches("[data-tree-expand]")) {
-        recordExpand(elt.closest("tr").getAttribute("data-op"));
-      }
-    });
-    document.body.addEventListener("htmx:afterSettle", function (event) {
-      var content = document.querySelector("#operation-panel-body .operation-panel");
-      if (content && document.getElementById("operation-panel").classList.contains("show")) {
-        markSelected(content.getAttribute("data-op"));
-      }
-    });
     var panel = document.getElementById("operation-panel");
     if (panel) {
       panel.addEventListener("hidden.bs.offcanvas", function () {

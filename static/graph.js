@@ -22,9 +22,13 @@
   // the tab was left): the same graph comes back where it was, its panel open again.
   var saved = null;
 
+  // Each canvas's graph (its svg-pan-zoom, panel, selection), found again from the canvas.
+  // Weak: a canvas that htmx swapped out takes its graph with it.
+  var graphOf = new WeakMap();
+
   function setUp(root) {
     root.querySelectorAll("[data-graph]").forEach(function (canvas) {
-      if (canvas._graph) return;
+      if (graphOf.has(canvas)) return;
       var svg = canvas.querySelector("svg");
       if (!svg || typeof window.svgPanZoom !== "function") return;
       var pane = canvas.closest("#graph-pane") || document;
@@ -36,7 +40,7 @@
         layout: pane.querySelector("[data-graph-layout]"),
         selected: "",
       };
-      canvas._graph = graph;
+      graphOf.set(canvas, graph);
       svg.removeAttribute("width");
       svg.removeAttribute("height");
       // svg-pan-zoom writes style="overflow: hidden" unless the SVG already says
@@ -218,8 +222,7 @@
 
   function groupOf(graph, op) {
     if (!op) return null;
-    var esc = window.CSS && window.CSS.escape ? window.CSS.escape : function (s) { return s; };
-    return graph.svg.querySelector("#op-" + esc(op) + ", #cluster-op-" + esc(op));
+    return graph.svg.querySelector("#op-" + CSS.escape(op) + ", #cluster-op-" + CSS.escape(op));
   }
 
   function select(graph, op) {
@@ -265,16 +268,20 @@
 
   // ---- events ----
 
+  // The toolbar's and the panel's buttons, by their data-graph-action.
+  var ACTIONS = {
+    "fit": fitView,
+    "zoom-in": function (graph) { graph.panZoom.zoomBy(STEP); },
+    "zoom-out": function (graph) { graph.panZoom.zoomBy(1 / STEP); },
+    "close-panel": closePanel,
+  };
+
   function wire(graph) {
-    var panZoom = graph.panZoom;
     graph.pane.querySelectorAll("[data-graph-action]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        var action = button.getAttribute("data-graph-action");
-        if (action === "fit") fitView(graph);
-        if (action === "zoom-in") panZoom.zoomBy(STEP);
-        if (action === "zoom-out") panZoom.zoomBy(1 / STEP);
-        if (action === "close-panel") closePanel(graph);
-      });
+      var action = ACTIONS[button.getAttribute("data-graph-action")];
+      if (action) {
+        button.addEventListener("click", function () { action(graph); });
+      }
     });
     // A node reached with the Tab key comes into sight (the canvas itself never scrolls:
     // the browser would scroll it to show the node, under svg-pan-zoom's feet).
@@ -334,7 +341,8 @@
   function graphs() {
     var found = [];
     document.querySelectorAll("[data-graph]").forEach(function (canvas) {
-      if (canvas._graph && canvas._graph.panZoom) found.push(canvas._graph);
+      var graph = graphOf.get(canvas);
+      if (graph && graph.panZoom) found.push(graph);
     });
     return found;
   }
@@ -352,7 +360,7 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
     var canvas = target && target.querySelector && target.querySelector("[data-graph]");
-    var graph = canvas && canvas._graph;
+    var graph = canvas && graphOf.get(canvas);
     if (!graph || !graph.panZoom) return;
     saved = {
       key: canvas.getAttribute("data-graph-key"),

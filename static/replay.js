@@ -6,102 +6,60 @@
 (function () {
   "use strict";
 
+  var SLIDER = "[data-replay-slider]";
   var timer = null;
 
   function bar(elt) {
-    return elt && elt.closest ? elt.closest("[data-replay]") : null;
+    return elt.closest("[data-replay]");
   }
 
-  function label(slider) {
-    var area = bar(slider);
-    var text = area && area.querySelector("[data-replay-label]");
-    if (text) {
-      text.textContent = "event " + slider.value + " / " + slider.max;
-    }
+  function slider(event) {
+    var target = event.target;
+    return target instanceof Element && target.matches(SLIDER) ? target : null;
   }
 
   // The tab's URL at this moment, keeping the tab's own state (layout, expanded groups, filters).
-  function momentUrl(slider) {
-    var area = bar(slider);
-    var path = area.getAttribute("data-replay-url");
+  function momentUrl(range) {
+    var path = bar(range).getAttribute("data-replay-url");
     var params = new URLSearchParams(window.location.search);
-    params.set("at", slider.value);
+    params.set("at", range.value);
     return path + "?" + params.toString();
   }
 
-  function load(slider) {
-    var url = momentUrl(slider);
+  function load(range) {
+    var url = momentUrl(range);
     if (!window.htmx) {
       window.location.assign(url);
       return;
     }
-    window.htmx
-      .ajax("GET", url, { target: "#tab-area", swap: "outerHTML" })
-      .then(function () {
-        window.history.pushState({ htmx: true }, "", url);
-      });
+    // The same request as the bar's ‹ and › links make: htmx swaps the tab area and pushes
+    // the moment's URL itself, so its history (the page it keeps for the back button, the
+    // URL it knows the page by) follows.
+    window.htmx.ajax("GET", url, { target: "#tab-area", swap: "outerHTML", push: url });
   }
 
-  document.addEventListener("input", function (event) {
-    var slider = event.target;
-    if (slider && slider.matches && slider.matches("[data-replay-slider]")) {
-      label(slider);
+  // While dragged: the label follows.
+  function showMoment(event) {
+    var range = slider(event);
+    var area = range && bar(range);
+    var text = area && area.querySelector("[data-replay-label]");
+    if (text) {
+      text.textContent = "event " + range.value + " / " + range.max;
     }
-  });
+  }
 
-  document.addEventListener("change", function (event) {
-    var slider = event.target;
-    if (!slider || !slider.matches || !slider.matches("[data-replay-slider]")) {
+  // Let go: the tab loads. Arrow keys change the value one event at a time: load once they stop.
+  function loadMoment(event) {
+    var range = slider(event);
+    if (!range) {
       return;
     }
-    // Arrow keys change the value one event at a time: load once they stop.
     window.clearTimeout(timer);
     timer = window.setTimeout(function () {
-      load(slider);
+      load(range);
     }, 250);
-  });
-
-  // The list's "Compare selected" is offered once two rows are ticked (the server says why
-  // otherwise, for a page without this script).
-  function syncCompare() {
-    var button = document.querySelector("[data-compare-form] button[type='submit']");
-    if (!button) {
-      return;
-    }
-    var ticked = document.querySelectorAll("input[name='ids']:checked").length;
-    button.disabled = ticked !== 2;
-    button.title =
-      ticked === 2
-        ? "Compare the two ticked executions side by side"
-        : "Tick two executions to compare them (" + ticked + " ticked)";
   }
 
-  document.addEventListener("change", function (event) {
-    var box = event.target;
-    if (box && box.matches && box.matches("input[name='ids']")) {
-      syncCompare();
-    }
-  });
-  document.addEventListener("DOMContentLoaded", syncCompare);
-  document.addEventListener("htmx:afterSettle", syncCompare);
-
-  // The list's "Compare selected": the ticked rows' checkboxes belong to the bulk-stop
-  // form, so their ids are copied into the comparison's query when it is sent.
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (!form || !form.matches || !form.matches("[data-compare-form]")) {
-      return;
-    }
-    form.querySelectorAll("input[data-compare-id]").forEach(function (input) {
-      input.remove();
-    });
-    document.querySelectorAll("input[name='ids']:checked").forEach(function (box) {
-      var input = document.createElement("input");
-      input.type = "hidden";
-      input.name = "ids";
-      input.value = box.value;
-      input.setAttribute("data-compare-id", "");
-      form.appendChild(input);
-    });
-  });
+  document.addEventListener("input", showMoment);
+  document.addEventListener("change", loadMoment);
 })();

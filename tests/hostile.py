@@ -7,9 +7,9 @@ import json
 import uuid
 from typing import Any
 
-from executions import sync
 from executions.models import Execution
 from sandbox.client import start, wait_for_callback, wait_for_status
+from tests import factories
 
 # Each would run script if it reached the page as markup; a test checks it never does.
 HTML = '<img src=x onerror="window.__pwned=1">'
@@ -47,5 +47,4 @@ def hostile_execution(lambda_sandbox: Any, source: Any) -> Execution:
         CallbackId=callback, Result=json.dumps({"x": SCRIPT}).encode()
     )
     wait_for_status(lambda_sandbox, arn)
-    sync.sync_once(source)
-    return Execution.objects.get(arn=arn)
+    return factories.mirrored(source, arn)

@@ -1,25 +1,31 @@
 """Real servers for the notification tests: an SMTP server (aiosmtpd) and an HTTP receiver
-(http.server) run by the test in threads, and a recorded history mirrored as if synced."""
+(http.server) run by the test in threads. The recorded histories mirrored as if synced
+are made in tests/factories.py; they are named here too for the tests that import them
+from here."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-from datetime import datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from django.utils import timezone
 
-from executions import history
-from executions.models import Credentials, Execution, Function, Source
+# Named here for the tests that import them from here (test_fuzz_input, test_replay,
+# test_redis_safety); they are made in tests/factories.py.
+from tests.factories import HISTORIES, mirror_events, mirror_recorded
 
-HISTORIES = Path(__file__).parent / "fixtures" / "histories"
+__all__ = [
+    "HISTORIES",
+    "RECEIVER_NETWORK",
+    "Receiver",
+    "SmtpSink",
+    "mirror_events",
+    "mirror_recorded",
+]
 
 
 class SmtpSink:
@@ -88,52 +94,3 @@ class Receiver:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-def recorded_source() -> Source:
-    """A source for recorded histories; turned off, so no sync ever reads it."""
-    source, _ = Source.objects.get_or_create(
-        name="recorded",
-        defaults={
-            "endpoint_url": "http://127.0.0.1:9",
-            "credentials": Credentials.NONE,
-            "enabled": False,
-        },
-    )
-    return source
-
-
-def mirror_events(
-    name: str, function_name: str, events: list[dict[str, Any]], arn: str
-) -> Execution:
-    """A running execution of the recorded source, its history these recorded events
-    (stored by the sync's own store_events)."""
-    function, _ = Function.objects.get_or_create(source=recorded_source(), name=function_name)
-    execution = Execution.objects.create(
-        arn=arn,
-        name=name,
-        source=function.source,
-        function=function,
-        status="RUNNING",
-        started_at=events[0]["EventTimestamp"],
-        last_synced_at=timezone.now(),
-    )
-    history.store_events(execution, events)
-    execution.refresh_from_db()
-    return execution
-
-
-def mirror_recorded(name: str, fixture: str, callback_started_ago: float) -> Execution:
-    """Mirror a recorded history as a running execution named `name`, its events moved in
-    time so that its first CallbackStarted happened `callback_started_ago` seconds ago."""
-    data = json.loads((HISTORIES / f"{fixture}.json").read_text())
-    events = data["events"]
-    anchor = next(
-        datetime.fromisoformat(e["EventTimestamp"])
-        for e in events
-        if e["EventType"] == "CallbackStarted"
-    )
-    shift = timezone.now() - timedelta(seconds=callback_started_ago) - anchor
-    for event in events:
-        event["EventTimestamp"] = datetime.fromisoformat(event["EventTimestamp"]) + shift
-    return mirror_events(name, "coffee-order", events, f"recorded/{name}")

@@ -7,13 +7,14 @@ import re
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 
 from actions import bulk, services
 from console.celery import app as celery_app
 from executions import sync
 from executions.models import AuditEntry, AuditOutcome, BulkJob, Execution, Operation
 from sandbox.client import start, wait_for_callback, wait_for_status
+from tests import factories, markup
 from tests.hostile import HTML, MARKERS, SCRIPT
 
 pytestmark = pytest.mark.django_db
@@ -29,25 +30,16 @@ SENDS = {
 }
 
 
-def _user(name: str, role: str | None) -> User:
-    user = User.objects.create_user(name, password="pw-for-tests-123")
-    if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
-
-
 @pytest.fixture
 def operator_client(client):
-    client.force_login(_user("otto", "operator"))
-    return client
+    return factories.signed_in(client, "otto", "operator")
 
 
 @pytest.fixture
 def waiting_coffee(sandbox_source, lambda_sandbox):
     arn = start(lambda_sandbox, "coffee-order", {"orderId": "v"}, f"cv-{uuid.uuid4().hex[:8]}")
     callback = wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
-    sync.sync_once(sandbox_source)
-    return Execution.objects.get(arn=arn), callback
+    return factories.mirrored(sandbox_source, arn), callback
 
 
 def _token(client, url: str) -> str:
@@ -57,7 +49,7 @@ def _token(client, url: str) -> str:
 
 def test_a_viewer_gets_403_on_every_action_and_nothing_is_sent(client, waiting_coffee, api_calls):
     execution, callback = waiting_coffee
-    client.force_login(_user("vera", "viewer"))
+    factories.signed_in(client, "vera", "viewer")
     api_calls.clear()
     base = f"/executions/{execution.pk}"
     posts = {
@@ -150,8 +142,8 @@ def test_the_navigation_bar_counts_pending_callbacks(operator_client, waiting_co
         .exclude(execution__status__in=["SUCCEEDED", "FAILED", "STOPPED", "TIMED_OUT"])
         .count()
     )
-    badge = operator_client.get("/approvals/count").content.decode()
-    assert f">{pending}</span>" in badge and pending >= 1
+    badge = markup.parse(operator_client.get("/approvals/count").content)
+    assert badge.find(data_testid="approvals-count").text == str(pending) and pending >= 1
 
 
 def test_bulk_stop_confirms_the_count_then_runs_as_a_job(
@@ -162,8 +154,7 @@ def test_bulk_stop_confirms_the_count_then_runs_as_a_job(
     ]
     for arn in arns:
         wait_for_callback(lambda_sandbox, arn)
-    sync.sync_once(sandbox_source)
-    ids = [Execution.objects.get(arn=a).pk for a in arns]
+    ids = [execution.pk for execution in factories.mirrored_all(sandbox_source, arns)]
     confirm = operator_client.post("/executions/bulk-stop", {"ids": ids})
     page = confirm.content.decode()
     assert "Stop 3 executions?" in page
@@ -226,15 +217,18 @@ def test_starting_from_the_form_and_syncing_leaves_one_entry_for_the_function_in
     sync.sync_once(sandbox_source)
 
     assert Execution.objects.get(name=name).function == function
-    page = operator_client.get("/executions/").content.decode()
-    select = re.search(r'<select[^>]*id="filter-function".*?</select>', page, re.S).group(0)
-    entries = re.findall(r"<option value=\"\d+\"[^>]*>\s*bulk-ledger[^<]*</option>", select)
+    page = markup.parse(operator_client.get("/executions/").content)
+    options = page.find("select", id="filter-function").find_all("option")
+    entries = [o.text for o in options if o.text.startswith("bulk-ledger")]
     assert len(entries) == 1, entries
+    assert str(function.pk) in [o.attrs["value"] for o in options if o.text in entries]
 
 
-def _audit_rows(page: str) -> dict[str, str]:
-    rows = re.findall(r'<tr data-testid="audit-row".*?</tr>', page, re.S)
-    return {re.search(r'data-action="(\w+)"', row).group(1): row for row in rows}
+def _audit_rows(page: str) -> dict[str, markup.Element]:
+    return {
+        row.attrs["data-action"]: row
+        for row in markup.parse(page).find_all("tr", data_testid="audit-row")
+    }
 
 
 def test_the_audit_log_names_and_links_the_execution_in_words_with_its_arn_at_hand(
@@ -257,27 +251,29 @@ def test_the_audit_log_names_and_links_the_execution_in_words_with_its_arn_at_ha
     words = {"callback_success": "Approved callback", "pause": "Pause execution"}
     words["stop"] = "Stopped execution"
     for action, row in rows.items():
-        link = rf'<a [^>]*href="/executions/{execution.pk}/"[^>]*>{re.escape(execution.name)}</a>'
-        assert re.search(link, row), row
-        assert re.search(rf'data-testid="audit-action"[^>]*>{words[action]}</span>', row), row
-        assert f">{execution.function.name}</div>" in row
-        assert f'data-testid="audit-arn">{execution.arn}</code>' in row
-    assert "baristaAccepts" in rows["callback_success"]
-    assert "not supported" in rows["pause"]
+        link = row.find("a", href=f"/executions/{execution.pk}/")
+        assert link.text == execution.name, row.text
+        assert row.find(data_testid="audit-action").text == words[action], row.text
+        assert execution.function.name in [div.text for div in row.find_all("div")], row.text
+        assert row.find(data_testid="audit-arn").text == execution.arn
+    assert "baristaAccepts" in rows["callback_success"].text
+    assert "not supported" in rows["pause"].text
     assert ">callback_success<" not in page and ">stop<" not in page
     # The action filter offers the same words.
-    assert '<option value="callback_success" >Approved callback</option>' in page
+    assert markup.parse(page).find("option", value="callback_success").text == "Approved callback"
 
 
 def _bulk_results(response) -> list[tuple[str, int, str]]:
-    page = response.content.decode()
+    """Each row's outcome, and the execution it links to (its id) by name."""
+    rows = markup.parse(response.content).find_all("tr", data_testid="bulk-result")
+    links = [row.find("td", data_label="Execution").find("a") for row in rows]
     return [
-        (outcome, int(pk), name)
-        for outcome, pk, name in re.findall(
-            r'<tr data-testid="bulk-result" data-outcome="(\w+)">\s*<td[^>]*>'
-            r'<a class="text-break" href="/executions/(\d+)/">([^<]+)</a>',
-            page,
+        (
+            row.attrs["data-outcome"],
+            int(re.fullmatch(r"/executions/(\d+)/", a.attrs["href"])[1]),
+            a.text,
         )
+        for row, a in zip(rows, links, strict=True)
     ]
 
 
@@ -291,8 +287,7 @@ def test_the_bulk_stop_page_lists_each_execution_with_its_outcome_and_a_link(
     for arn in running:
         wait_for_callback(lambda_sandbox, arn)
     wait_for_status(lambda_sandbox, done)
-    sync.sync_once(sandbox_source)
-    executions = [Execution.objects.get(arn=arn) for arn in [*running, done]]
+    executions = factories.mirrored_all(sandbox_source, [*running, done])
     job = bulk.create_stop_job(User.objects.get(username="otto"), [e.pk for e in executions])
 
     queued = _bulk_results(operator_client.get(f"/jobs/{job.pk}/"))
@@ -305,10 +300,12 @@ def test_the_bulk_stop_page_lists_each_execution_with_its_outcome_and_a_link(
         ("stopped", executions[1].pk, executions[1].name),
         ("failed", executions[2].pk, executions[2].name),
     ]
-    page = response.content.decode()
-    failed = re.search(r'data-outcome="failed">.*?</tr>', page, re.S).group(0)
-    assert "already ended" in failed
-    assert page.count(">Stopped</span>") == 2  # the mirror's status now, beside the outcome
+    rows = markup.parse(response.content).find_all("tr", data_testid="bulk-result")
+    (failed,) = [row for row in rows if row.attrs["data-outcome"] == "failed"]
+    assert "already ended" in failed.find(data_testid="bulk-failure").text
+    # The mirror's status now, beside the outcome.
+    now = [row.find("td", data_label="Status now").text for row in rows]
+    assert now.count("Stopped") == 2
 
 
 def test_the_start_page_shows_a_hostile_example_input_as_inert_text(

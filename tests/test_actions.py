@@ -6,13 +6,13 @@ import json
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
 
 from actions import bulk, tokens
 from actions import services as actions
 from executions import sync
 from executions.models import AuditEntry, BulkJob, Execution, Function, Operation
 from sandbox.client import start, wait_for_callback, wait_for_event, wait_for_status
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -26,20 +26,13 @@ SENDS = {
 
 @pytest.fixture
 def operator(db):
-    user = User.objects.create_user("olivia", password="x")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    return user
-
-
-def _mirror(source, arn: str) -> Execution:
-    sync.sync_once(source)
-    return Execution.objects.get(arn=arn)
+    return factories.user("olivia", "operator")
 
 
 def _coffee(lambda_sandbox, source) -> tuple[Execution, str]:
     arn = start(lambda_sandbox, "coffee-order", {"orderId": "a"}, f"c-{uuid.uuid4().hex[:8]}")
     callback = wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
-    return _mirror(source, arn), callback
+    return factories.mirrored(source, arn), callback
 
 
 def test_sending_success_is_audited_and_the_execution_is_resynced(
@@ -64,15 +57,24 @@ def test_sending_success_is_audited_and_the_execution_is_resynced(
 def test_invalid_json_and_oversized_results_are_refused_without_a_call(
     sandbox_source, lambda_sandbox, operator, api_calls
 ):
+    from actions import forms
+
     execution, callback = _coffee(lambda_sandbox, sandbox_source)
+    operation = Operation.objects.get(execution=execution, callback_id=callback)
     api_calls.clear()
-    with pytest.raises(actions.ActionRefused, match="not valid JSON"):
-        actions.callback_success(operator, execution, callback, "{oops")
+
+    def refusal(form_class, **data):
+        form = form_class(
+            {**data, "token": tokens.one_time_token(operator)},
+            user=operator, execution=execution, operation=operation,
+        )  # fmt: skip
+        assert form.submit() is None
+        return form.refusal
+
+    assert "not valid JSON" in refusal(forms.CallbackSuccessForm, result="{oops")
     huge = json.dumps({"blob": "x" * (1024 * 1024)})
-    with pytest.raises(actions.ActionRefused, match="at most 1,048,576"):
-        actions.callback_success(operator, execution, callback, huge)
-    with pytest.raises(actions.ActionRefused, match="Error type is required"):
-        actions.callback_failure(operator, execution, callback, "", "no type")
+    assert "at most 1,048,576" in refusal(forms.CallbackSuccessForm, result=huge)
+    assert "Error type is required" in refusal(forms.CallbackFailureForm, error_message="no type")
     assert not any(op in SENDS for op, _, _ in api_calls.calls)
     assert AuditEntry.objects.count() == 0
 
@@ -96,7 +98,7 @@ def test_stopping_a_sleeping_execution(sandbox_source, lambda_sandbox, operator)
     callback = wait_for_callback(lambda_sandbox, arn)
     lambda_sandbox.send_durable_execution_callback_success(CallbackId=callback, Result=b"{}")
     wait_for_event(lambda_sandbox, arn, "WaitStarted")
-    execution = _mirror(sandbox_source, arn)
+    execution = factories.mirrored(sandbox_source, arn)
     result = actions.stop(operator, execution, "Runaway", "stopped by a test")
     assert result.ok, result.message
     execution.refresh_from_db()
@@ -122,13 +124,19 @@ def test_starting_an_execution_mirrors_it(sandbox_source, lambda_sandbox, operat
     result = actions.start(operator, function, name, '{"orderId": "S-9"}')
     assert result.ok, result.message
     assert result.execution is not None and result.execution.name == name
-    with pytest.raises(actions.ActionRefused, match="letters, digits"):
-        actions.start(operator, function, "bad name!", "{}")
+    from actions import forms
+
+    form = forms.StartForm(
+        {"function": function.pk, "name": "bad name!", "input": "{}",
+         "token": tokens.one_time_token(operator)},
+        user=operator,
+    )  # fmt: skip
+    assert form.submit() is None and "letters, digits" in form.refusal
 
 
 def test_a_one_time_token_is_accepted_once(operator):
     token = tokens.one_time_token(operator)
-    other = User.objects.create_user("mallory")
+    other = factories.user("mallory")
     assert not tokens.consume_token(other, token)
     assert tokens.consume_token(operator, token)
     assert not tokens.consume_token(operator, token)
@@ -142,7 +150,7 @@ def test_bulk_stop_reports_what_failed_and_why(sandbox_source, lambda_sandbox, o
     for arn in arns:
         wait_for_callback(lambda_sandbox, arn)
     wait_for_status(lambda_sandbox, done)
-    sync.sync_once(sandbox_source)
+    factories.mirrored_all(sandbox_source, [*arns, done])
     ids = list(Execution.objects.filter(arn__in=[*arns, done]).values_list("pk", flat=True))
     job = BulkJob.objects.create(
         user=operator, action="stop", total=len(ids), execution_ids=ids,

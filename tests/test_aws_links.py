@@ -8,20 +8,19 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
 from executions import history, sync
-from executions.models import Credentials, Execution, Function, Source
+from executions.models import Execution, Function, Source
 from sandbox.client import start, wait_for_status
+from tests import factories
+from tests.factories import HISTORIES
 
 pytestmark = pytest.mark.django_db
 
-HISTORIES = Path(__file__).parent / "fixtures" / "histories"
 TRACE = "1-67891233-abcdef012345678912345678"
 # What AWS records for each of fraud-low-retried's two invocations (events 4 and 9).
 REQUESTS = {
@@ -76,19 +75,12 @@ def _recorded_on_aws(source: Source) -> Execution:
 @pytest.fixture
 def aws_source() -> Source:
     # Never polled (disabled): the links are built from what is stored, not from AWS.
-    return Source.objects.create(
-        name="aws-eu",
-        region="eu-west-1",
-        endpoint_url="",
-        credentials=Credentials.DEFAULT,
-        enabled=False,
-    )
+    return factories.aws_source("aws-eu", "eu-west-1")
 
 
 @pytest.fixture
 def viewer(client: Client) -> Client:
-    client.force_login(User.objects.create_user("vera", password="pw-for-tests-123"))
-    return client
+    return factories.signed_in(client, "vera")
 
 
 def _logs_url(request_id: str, start: datetime, end: datetime) -> str:
@@ -184,9 +176,7 @@ def test_a_recorded_history_on_a_local_endpoint_links_nowhere_either(viewer, aws
 
 def test_the_overview_of_a_function_on_aws_opens_it_in_the_lambda_console(viewer, aws_source):
     execution = _recorded_on_aws(aws_source)
-    sandboxed = Source.objects.create(
-        name="local", region="us-east-1", endpoint_url="http://127.0.0.1:9", enabled=False
-    )
+    sandboxed = factories.offline_source("local")
     local = Function.objects.create(source=sandboxed, name="fraud-detection")
 
     on_aws = _html(viewer.get(f"/functions/{execution.function_id}/"))

@@ -21,6 +21,7 @@ from domain.durations import format_duration
 from executions import sync
 from executions.models import Execution, Function, Operation, Source
 from sandbox.client import history, start, wait_for_callback, wait_for_status
+from tests import factories, markup
 
 pytestmark = pytest.mark.django_db
 
@@ -70,19 +71,13 @@ def _fresh_render_cache() -> None:
 
 
 @pytest.fixture
-def user_client(client: Any, django_user_model: Any) -> Any:
-    client.force_login(django_user_model.objects.create_user("ada", password="x-y-z-w-1"))
-    return client
+def user_client(client: Any) -> Any:
+    return factories.signed_in(client, "ada")
 
 
 @pytest.fixture
-def operator_client(client: Any, django_user_model: Any) -> Any:
-    from django.contrib.auth.models import Group
-
-    user = django_user_model.objects.create_user("otto", password="x-y-z-w-1")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    client.force_login(user)
-    return client
+def operator_client(client: Any) -> Any:
+    return factories.signed_in(client, "otto", "operator")
 
 
 def htmx(client: Any, url: str, **extra: Any) -> Any:
@@ -134,10 +129,12 @@ def test_the_list_shows_mirrored_executions_newest_first_with_counts_per_status(
     assert re.search(r'id="count-SUCCEEDED">2<', page)
     assert re.search(r'id="count-FAILED">1<', page)
     waiting = mirror["waiting"]
-    row = page[page.index(f'id="execution-{waiting.pk}"') :].split("</tr>")[0]
+    row = markup.parse(page).find("tr", id=f"execution-{waiting.pk}")
     # It runs, but waits for its callback: the row says so, in the graph's words.
-    assert "durable-function-example" in row and ">Waiting<" in row and "for a callback" in row
-    assert 'title="Callbacks waiting for an answer">1<' in row  # its pending callback
+    assert "durable-function-example" in row.find("td", class_="function-cell").text
+    assert row.find(data_testid="row-status").text == "Waiting"
+    assert row.find(data_testid="row-waiting").text == "for a callback"
+    assert row.find(title="Callbacks waiting for an answer").text == "1"  # its pending callback
     assert f"?ids={waiting.pk}" in page  # only running rows are polled
 
 
@@ -157,7 +154,11 @@ def test_the_list_filters_by_status_function_name_and_start_time(user_client, mi
         return {role for role, e in mirror.items() if f'id="execution-{e.pk}"' in page}
 
     assert shown(several) == {"failed", "waiting"}
-    assert 'value="FAILED" id="status-FAILED" autocomplete="off" checked' in several
+    chips = {
+        chip.attrs["value"]: chip.has("checked")
+        for chip in markup.parse(several).find_all("input", name="status")
+    }
+    assert chips["FAILED"] and chips["RUNNING"] and not chips["SUCCEEDED"]
     assert shown(by_function) == {"retried"}
     assert shown(by_name) == {"retried"}
     assert shown(in_window) == set(mirror)
@@ -172,15 +173,17 @@ def test_an_htmx_filter_request_gets_the_results_and_the_counts_out_of_band(user
     response = htmx(user_client, "/executions/?status=SUCCEEDED")
     page = text(response)
 
+    fragment = markup.parse(page)
     assert response.status_code == 200
-    assert '<nav class="navbar' not in page and '<form id="filters"' not in page
+    # Not the whole page: neither the navigation bar nor the filters' form.
+    assert not fragment.find_all("nav", class_="navbar")
+    assert not fragment.find_all("form", id="filters")
     assert page.lstrip().startswith('<section id="results"')
-    assert 'id="count-SUCCEEDED" hx-swap-oob="true">2<' in page
+    count = fragment.find(id="count-SUCCEEDED")
+    assert count.attrs.get("hx-swap-oob") == "true" and count.text == "2"
     # The rows are the swap's content; only the counts go out of band.
-    assert (
-        f'<tr id="execution-{mirror["done"].pk}" data-status="SUCCEEDED" data-state="succeeded">'
-        in page
-    )
+    row = fragment.find("tr", id=f"execution-{mirror['done'].pk}")
+    assert row.attrs["data-state"] == "succeeded" and not row.has("hx-swap-oob")
     assert "HX-Request" in response["Vary"]
 
 
@@ -219,10 +222,12 @@ def test_the_row_poller_refreshes_running_rows_and_stops_with_286_once_all_are_t
 
     assert running.status_code == 200
     assert f'hx-get="/executions/rows?ids={waiting.pk}"' in text(running)
-    row = f'<tr id="execution-{done.pk}" data-status="SUCCEEDED" data-state="succeeded"'
-    assert f'{row} hx-swap-oob="true">' in text(running)
+    row = markup.parse(text(running)).find("tr", id=f"execution-{done.pk}")
+    assert (row.attrs["data-state"], row.attrs.get("hx-swap-oob")) == ("succeeded", "true")
     assert finished.status_code == 286
-    assert 'data-status="STOPPED" data-state="ended" hx-swap-oob="true"' in text(finished)
+    row = markup.parse(text(finished)).find("tr", id=f"execution-{waiting.pk}")
+    assert (row.attrs["data-status"], row.attrs["data-state"]) == ("STOPPED", "ended")
+    assert row.attrs.get("hx-swap-oob") == "true"
     assert "hx-trigger" not in text(finished)
 
 
@@ -313,15 +318,20 @@ def test_the_detail_page_shows_the_header_and_the_operations_tab(user_client, mi
     response = user_client.get(f"/executions/{execution.pk}/")
     page = text(response)
 
+    document = markup.parse(page)
     assert response.status_code == 200
     # Running, and waiting for its approval: the header says which.
-    assert 'data-testid="header-status">Waiting<' in page
-    assert 'data-testid="header-waiting">waiting for a callback<' in page
+    assert document.find(data_testid="header-status").text == "Waiting"
+    assert document.find(data_testid="header-waiting").text == "waiting for a callback"
     assert f'data-copy="{execution.arn}"' in page
     assert "durable-function-example" in page
     assert f'hx-get="/executions/{execution.pk}/header?since={execution.mirror_state}"' in page
     assert 'hx-trigger="every 3s, execution-refreshed from:body"' in page
-    assert 'class="nav-link active" aria-current="page" href="/executions/' in page
+    # One tab is open, and its link is marked as the current page.
+    area = document.find(id="tab-area")
+    (current,) = area.find_all("a", aria_current="page")
+    assert current.attrs["href"] == f"/executions/{execution.pk}/{area.attrs['data-tab']}/"
+    assert "active" in current.attrs["class"].split()
     assert "waitForExternalApproval" in page
     assert "Open in the AWS console" not in page  # the sandbox is not AWS
     assert re.search(r'<time class="js-time" datetime="\d{4}-\d\d-\d\dT[^"]+Z"', page)
@@ -350,8 +360,11 @@ def test_each_tab_is_a_full_page_by_url_and_a_fragment_for_htmx(user_client, mir
     assert full.status_code == fragment.status_code == 200
     assert "<html" in text(full) and "<html" not in text(fragment)
     assert text(fragment).lstrip().startswith('<div id="tab-area"')
-    assert f'hx-get="{url}" hx-trigger="execution-changed from:body"' in text(fragment)
-    assert re.search(rf'class="nav-link active" aria-current="page" href="{url}"', text(fragment))
+    area = markup.parse(text(fragment)).find(id="tab-area")
+    assert area.attrs["hx-get"] == url
+    assert area.attrs["hx-trigger"] == "execution-changed from:body"
+    (current,) = area.find_all("a", aria_current="page")  # the open tab, marked as such
+    assert current.attrs["href"] == url and "active" in current.attrs["class"].split()
 
 
 def test_the_graph_tab_renders_the_graph_pane(user_client, mirror):
@@ -446,9 +459,12 @@ def test_the_operation_panel_shows_a_waits_end_the_retries_and_the_invoked_funct
         htmx(user_client, f"/executions/{fraud.pk}/operations/{scoring.operation_id}")
     )
 
-    assert 'data-testid="wait-end"><time class="js-time"' in wait_page
+    # The wait's end as a moment the page shows in the reader's time zone.
+    wait_end = markup.parse(wait_page).find(data_testid="wait-end")
+    assert wait_end.find("time", class_="js-time").attrs["datetime"]
     assert "hello-world" in invoke_page
-    assert f'href="/executions/{fraud.pk}/" data-testid="child-execution"' in invoke_page
+    child = markup.parse(invoke_page).find(data_testid="child-execution")
+    assert child.attrs["href"] == f"/executions/{fraud.pk}/"
     assert 'data-testid="retries"' in retry_page
     assert "risk scoring service timed out" in retry_page
     assert "in 1 s" in retry_page
@@ -523,7 +539,7 @@ def test_the_io_tab_shows_the_input_and_result_and_marks_truncated_payloads(user
     assert "&quot;approval&quot;" in done_page and 'data-testid="truncated"' not in done_page
     assert 'data-testid="payload-error"' in failed_page
     assert "orderId is required" in failed_page
-    assert 'data-testid="truncated">Truncated by the API' in failed_page
+    assert markup.parse(failed_page).find(data_testid="truncated").text == "Truncated by the API"
 
 
 def test_the_export_has_the_execution_the_operation_tree_and_the_events_in_order(
@@ -594,7 +610,8 @@ def test_the_header_poll_announces_changes_and_stops_with_286_once_terminal(user
     # Only a change carries the action buttons (out of band) along with the header.
     assert 'id="execution-actions-bar"' not in text(unchanged)
     assert list(json.loads(changed["HX-Trigger"])) == ["execution-changed"]
-    assert 'id="execution-actions-bar" class="d-contents" hx-swap-oob="true"' in text(changed)
+    bar = markup.parse(text(changed)).find(id="execution-actions-bar")
+    assert bar.attrs.get("hx-swap-oob") == "true"
     assert 'hx-trigger="every 3s, execution-refreshed from:body"' in text(unchanged)
     assert terminal.status_code == 286
     assert 'hx-trigger="execution-refreshed from:body"' in text(terminal)
@@ -619,7 +636,8 @@ def test_refresh_now_queues_a_sync_and_its_partial_polls_until_the_sync_lands(
     assert pending.status_code == 200 and 'hx-trigger="every 1s"' in text(pending)
     assert landed.status_code == 286
     assert list(json.loads(landed["HX-Trigger"])) == ["execution-refreshed"]
-    assert 'data-testid="refresh-result">Synced' in text(landed)
+    result = markup.parse(text(landed)).find(data_testid="refresh-result")
+    assert result.text.startswith("Synced ")
     assert without_htmx.status_code == 302
 
 

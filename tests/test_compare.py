@@ -11,7 +11,8 @@ from django.core.cache import cache
 
 from browser import compare
 from executions.models import Execution, Operation
-from tests.test_replay import mirror, recorded_events
+from tests import factories
+from tests.factories import mirror_history
 
 
 @pytest.fixture(autouse=True)
@@ -20,15 +21,12 @@ def _fresh_render_cache() -> None:
 
 
 @pytest.fixture
-def viewer(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("comparer", password="x-y-z-w-1"))
-    return client
+def viewer(client):
+    return factories.signed_in(client, "comparer")
 
 
 def fraud_runs() -> tuple[Execution, Execution]:
-    low = mirror("fraud-low-retried", recorded_events("fraud-low-retried"))
-    high = mirror("fraud-high-failed", recorded_events("fraud-high-failed"))
-    return low, high
+    return mirror_history("fraud-low-retried"), mirror_history("fraud-high-failed")
 
 
 def by_label(comparison: compare.Comparison) -> dict[str, compare.Pair]:
@@ -89,9 +87,8 @@ def test_differing_statuses_and_attempts_are_named() -> None:
 
 @pytest.mark.django_db
 def test_a_run_compared_with_itself_has_nothing_but_one_folded_row_per_subtree() -> None:
-    first = mirror("durable-function-example", recorded_events("durable-function-example"))
-    events = recorded_events("durable-function-example")
-    second = mirror("durable-function-example-again", events)
+    first = mirror_history("durable-function-example")
+    second = mirror_history("durable-function-example-again", "durable-function-example")
 
     comparison = compare.compare(first, second)
 
@@ -104,8 +101,8 @@ def test_a_run_compared_with_itself_has_nothing_but_one_folded_row_per_subtree()
 
 @pytest.mark.django_db
 def test_a_long_map_that_differs_in_one_item_shows_that_item_and_folds_the_rest() -> None:
-    first = mirror("durable-function-example", recorded_events("durable-function-example"))
-    second = mirror("durable-function-example-b", recorded_events("durable-function-example"))
+    first = mirror_history("durable-function-example")
+    second = mirror_history("durable-function-example-b", "durable-function-example")
     item = (
         Operation.objects.filter(execution=second, type="STEP", parent_operation_id__gt="")
         .order_by("first_event_id")

@@ -9,7 +9,7 @@ import pytest
 
 from executions import deadlines, schedule
 from executions.models import HistoryEvent, Operation
-from tests.notify_servers import mirror_recorded
+from tests.factories import mirror_recorded
 
 pytestmark = pytest.mark.django_db
 

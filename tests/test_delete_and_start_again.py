@@ -9,30 +9,23 @@ import re
 import uuid
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.models import User
 from django.test import Client
 
 from actions import tokens
 from executions import sync
 from executions.models import AuditEntry, AuditOutcome, Execution, Source
 from sandbox.client import start, wait_for_callback, wait_for_status
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 DELETE = "DeleteDurableExecution"
 
 
-def _client(client: Client, name: str, role: str | None) -> Client:
-    user = User.objects.create_user(name, password="pw-for-tests-123")
-    if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    client.force_login(user)
-    client.user = user
-    return client
-
-
 def _stale_form_token(client: Client) -> str:
     """A token as a form opened earlier (before the page stopped offering it) carries."""
-    return tokens.one_time_token(client.user)
+    return tokens.one_time_token(User.objects.get(pk=client.session[SESSION_KEY]))
 
 
 def _token(html: str) -> str:
@@ -56,7 +49,7 @@ def test_the_backend_is_asked_whether_it_can_delete(sandbox_source):
 def test_delete_on_the_sandbox_is_refused_as_not_supported_and_then_no_longer_offered(
     client, failed, api_calls
 ):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
     # Believed to have it (say, an older answer): the page offers Delete, the backend decides.
     Source.objects.filter(pk=failed.source_id).update(capabilities={DELETE: True})
     detail = operator.get(f"/executions/{failed.pk}/").content.decode()
@@ -84,7 +77,7 @@ def test_delete_on_the_sandbox_is_refused_as_not_supported_and_then_no_longer_of
 
 
 def test_once_known_unsupported_a_delete_sends_nothing(client, failed, api_calls):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
     Source.objects.filter(pk=failed.source_id).update(capabilities={DELETE: False})
     page = operator.get(f"/executions/{failed.pk}/delete")
     assert "not supported by this backend" in page.content.decode()
@@ -101,7 +94,7 @@ def test_once_known_unsupported_a_delete_sends_nothing(client, failed, api_calls
 
 
 def test_a_running_execution_cannot_be_deleted(client, sandbox_source, lambda_sandbox, api_calls):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
     arn = start(lambda_sandbox, "coffee-order", {}, f"del-run-{uuid.uuid4().hex[:6]}")
     wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
     execution = sync.sync_arn(sandbox_source, arn)
@@ -121,7 +114,7 @@ def test_a_running_execution_cannot_be_deleted(client, sandbox_source, lambda_sa
 
 
 def test_a_viewer_can_neither_delete_nor_start_again(client, failed, api_calls):
-    viewer = _client(client, "vera", "viewer")
+    viewer = factories.signed_in(client, "vera", "viewer")
     api_calls.clear()
 
     assert viewer.get(f"/executions/{failed.pk}/delete").status_code == 403
@@ -134,7 +127,7 @@ def test_a_viewer_can_neither_delete_nor_start_again(client, failed, api_calls):
 
 
 def test_start_again_fills_in_the_function_a_new_name_and_the_input(client, failed):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
 
     html = operator.get(f"/executions/start/?from={failed.pk}").content.decode()
 
@@ -147,7 +140,7 @@ def test_start_again_fills_in_the_function_a_new_name_and_the_input(client, fail
 
 
 def test_start_again_refuses_to_fill_in_an_input_that_was_cut_short(client, failed):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
     Execution.objects.filter(pk=failed.pk).update(input_truncated=True)
 
     html = operator.get(f"/executions/start/?from={failed.pk}").content.decode()
@@ -157,7 +150,7 @@ def test_start_again_refuses_to_fill_in_an_input_that_was_cut_short(client, fail
 
 
 def test_start_again_from_an_unknown_execution_says_so(client, sandbox_source):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
 
     response = operator.get("/executions/start/?from=987654")
 
@@ -166,7 +159,7 @@ def test_start_again_from_an_unknown_execution_says_so(client, sandbox_source):
 
 
 def test_the_audit_log_says_a_delete_was_tried_and_refused(client, failed):
-    operator = _client(client, "otto", "operator")
+    operator = factories.signed_in(client, "otto", "operator")
     Source.objects.filter(pk=failed.source_id).update(capabilities={DELETE: True})
     operator.post(f"/executions/{failed.pk}/delete", {"token": _stale_form_token(operator)})
 
@@ -182,11 +175,9 @@ def test_a_deleting_status_event_does_not_bring_a_deleted_execution_back(db):
     from datetime import UTC, datetime
 
     from executions import events
-    from executions.models import Credentials, Function
+    from executions.models import Function
 
-    source = Source.objects.create(
-        name="aws-us", region="us-east-1", credentials=Credentials.DEFAULT, enabled=False
-    )
+    source = factories.aws_source("aws-us")
     Function.objects.create(source=source, name="orders")
     base = "arn:aws:lambda:us-east-1:123456789012:function:orders:$LATEST/durable-execution"
     now = datetime.now(UTC)

@@ -4,15 +4,15 @@ what to do, in the console's own layout."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
+
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def reader(client):
-    client.force_login(User.objects.create_user("rita", password="pw-for-tests-123"))
-    return client
+    return factories.signed_in(client, "rita")
 
 
 def test_an_address_that_names_nothing_gets_the_consoles_404_page(reader):

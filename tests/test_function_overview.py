@@ -7,34 +7,26 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from browser import function_chart, functions
-from executions.models import Credentials, Execution, Function, Operation, Source
+from executions.models import Execution, Function, Operation, Source
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def viewer(client: Client) -> Client:
-    client.force_login(User.objects.create_user("vera", password="pw-for-tests-123"))
-    return client
+    return factories.signed_in(client, "vera")
 
 
 @pytest.fixture
 def function() -> Function:
-    source = Source.objects.create(
-        name="generated",
-        region="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        credentials=Credentials.NONE,
-        enabled=False,
-    )
-    return Function.objects.create(source=source, name="orders")
+    return Function.objects.create(source=factories.offline_source("generated"), name="orders")
 
 
 def _hour(hours_ago: int) -> datetime:
@@ -244,7 +236,7 @@ def test_hostile_step_names_errors_and_inputs_stay_text_on_the_new_pages(
 ):
     from tests.hostile import HTML, MARKERS, SCRIPT, hostile_execution
 
-    client.force_login(User.objects.create_superuser("hana", password="x-long-password-1"))
+    factories.signed_in(client, "hana", superuser=True)
     execution = hostile_execution(lambda_sandbox, sandbox_source)
     # Its steps succeed; one is marked failed here, so the table lists its name and error.
     assert Operation.objects.filter(execution=execution, name=HTML).update(

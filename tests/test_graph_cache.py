@@ -6,27 +6,16 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from django.utils import timezone
 
 from browser import graphs
-from executions.models import Credentials, Execution, Function, Source
+from executions.models import Execution
+from tests import factories
 
 
 @pytest.fixture
 def execution(db) -> Execution:
-    source = Source.objects.create(
-        name="cache", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE
-    )
-    function = Function.objects.create(source=source, name="coffee-order")
-    name = f"cache-{uuid.uuid4().hex[:6]}"
-    return Execution.objects.create(
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:coffee-order/durable-execution/{name}/1",
-        name=name,
-        source=source,
-        function=function,
-        status="RUNNING",
-        started_at=timezone.now(),
-    )
+    source = factories.offline_source("cache")
+    return factories.running_execution(source, f"cache-{uuid.uuid4().hex[:6]}")
 
 
 def test_a_graph_is_drawn_once_until_the_visualizer_draws_differently(execution, monkeypatch):

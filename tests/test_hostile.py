@@ -7,9 +7,9 @@ import json
 from xml.etree import ElementTree
 
 import pytest
-from django.contrib.auth.models import User
 
 from executions.models import Operation
+from tests import factories, markup
 from tests.hostile import MARKERS, hostile_execution
 
 pytestmark = pytest.mark.django_db
@@ -17,8 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def signed_in(client):
-    client.force_login(User.objects.create_superuser("hana", password="x-long-password-1"))
-    return client
+    return factories.signed_in(client, "hana", superuser=True)
 
 
 def test_every_page_panel_export_and_svg_renders_hostile_input_as_text(
@@ -46,9 +45,9 @@ def test_every_page_panel_export_and_svg_renders_hostile_input_as_text(
         body = response.content.decode()
         for marker in MARKERS:
             assert marker not in body, (url, marker)
-    # The escaped forms are there: the names were shown, as text.
-    graph = signed_in.get(f"{base}/graph/").content.decode()
-    assert "&lt;img src=x onerror=" in graph
+    # The names were shown, as text a person reads.
+    graph = markup.parse(signed_in.get(f"{base}/graph/").content)
+    assert "<img src=x onerror=" in graph.text
     svg = signed_in.get(f"{base}/graph.svg")
     assert svg.status_code == 200 and svg["Content-Type"] == "image/svg+xml"
     ElementTree.fromstring(svg.content)  # well-formed: nothing injected into the SVG

@@ -9,22 +9,22 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 
-from actions import bulk_answers, services
+from actions import bulk_answers, services, validation
 from console.celery import app as celery_app
 from executions import sync
 from executions.models import AuditEntry, BulkJob, Operation
 from sandbox.client import history, start, wait_for_callback
-from tests.notify_servers import mirror_recorded
+from tests import factories
+from tests.factories import mirror_recorded
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def operator(client):
-    user = User.objects.create_user("otto", password="pw-for-tests-123")
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
+    user = factories.user("otto", "operator")
     client.force_login(user)
     return user
 
@@ -123,8 +123,7 @@ def test_bulk_answers_refuse_what_cannot_be_sent_and_send_nothing(
 
 def test_a_viewer_cannot_answer_in_bulk(client, sandbox_source, lambda_sandbox):
     op = _waiting(sandbox_source, lambda_sandbox, "v")
-    viewer = User.objects.create_user("vic", password="pw-for-tests-123")
-    client.force_login(viewer)
+    factories.signed_in(client, "vic")
     response = client.post(
         "/approvals/bulk", {"answer": "approve", "ops": [op.pk], "confirm": "yes"}
     )
@@ -148,17 +147,17 @@ def test_a_bulk_job_records_a_callback_answered_meanwhile_as_failed(
 def test_callback_results_up_to_one_megabyte_are_accepted_and_larger_refused():
     one_mb = json.dumps({"blob": "x" * (1024 * 1024 - 12)})
     assert len(one_mb.encode()) == 1024 * 1024
-    assert services.parse_json_payload(one_mb) == one_mb.encode()
-    with pytest.raises(services.ActionRefused, match="at most 1,048,576"):
-        services.parse_json_payload(json.dumps({"blob": "x" * (1024 * 1024)}))
+    assert validation.json_payload(one_mb) == one_mb
+    with pytest.raises(ValidationError, match="at most 1,048,576"):
+        validation.json_payload(json.dumps({"blob": "x" * (1024 * 1024)}))
 
 
 def test_a_failures_error_fields_share_one_megabyte():
     half = "m" * (512 * 1024)
     data = json.dumps({"d": "x" * (512 * 1024 - 100)})
-    assert services.error_fields("Rejected", half, data)[1] == half
-    with pytest.raises(services.ActionRefused, match="together; the service accepts at most"):
-        services.error_fields("Rejected", half + "m" * 200, data)
+    assert validation.error_fields("Rejected", half, data)[1] == half
+    with pytest.raises(ValidationError, match="together; the service accepts at most"):
+        validation.error_fields("Rejected", half + "m" * 200, data)
 
 
 def test_all_that_match_the_filter_are_every_pending_callback_of_the_function(

@@ -72,3 +72,14 @@ def test_the_rules_of_the_layout_would_catch_an_offender(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    import boto3.session\n    from executions import sync\n")
     assert {"boto3.session", "executions", "executions.sync"} <= _imports(module)
+
+
+@pytest.mark.parametrize("package", ["web", "access"])
+def test_the_shared_web_layer_and_the_access_rules_import_no_app_above_them(package):
+    # Every app's views use them, so they may use none of those apps.
+    assert _modules(package), "the package moved: update this test"
+    assert _offenders([package], ("browser", "actions", "notify", "sandbox")) == []
+
+
+def test_notifications_stand_beside_the_actions_not_on_them():
+    assert _offenders(["notify"], ("actions", "browser")) == []

@@ -18,6 +18,7 @@ from browser import listing
 from executions import sync
 from executions.models import Execution, Function, Source, StatusCount
 from sandbox.client import start, wait_for_callback, wait_for_status
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 30, 12, tzinfo=UTC)
@@ -180,10 +181,10 @@ def test_postgresql_serves_the_searches_from_trigram_indexes():
 
 
 def test_the_list_page_filters_by_input_and_says_when_it_stopped_counting(
-    functions, client, django_user_model, monkeypatch
+    functions, client, monkeypatch
 ):
     _generate(functions, 30)
-    client.force_login(django_user_model.objects.create_user("ada", password="x-y-z-w-1"))
+    factories.signed_in(client, "ada")
 
     page = client.get("/executions/?input=ORD-00012").content.decode()
     assert 'name="input"' in page and 'value="ORD-00012"' in page

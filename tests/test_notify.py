@@ -20,7 +20,9 @@ from notify import deliver, scan
 from notify.channels import SIGNATURE_HEADER
 from notify.models import Delivery, DeliveryStatus, Event, Rule, WebhookFormat
 from sandbox.client import start, wait_for, wait_for_callback, wait_for_event, wait_for_status
-from tests.notify_servers import RECEIVER_NETWORK, Receiver, SmtpSink, mirror_recorded
+from tests import factories, markup
+from tests.factories import mirror_recorded
+from tests.notify_servers import RECEIVER_NETWORK, Receiver, SmtpSink
 
 
 @pytest.fixture
@@ -300,19 +302,12 @@ def test_an_execution_that_fails_is_notified_once(smtp, sandbox_source, lambda_s
 @pytest.fixture
 def staff_client(client):
     """Staff with the operator role: who may create and test rules."""
-    from django.contrib.auth.models import Group, User
-
-    user = User.objects.create_user("stella", password="pw-12345-x", is_staff=True)
-    user.groups.add(Group.objects.get_or_create(name="operator")[0])
-    client.force_login(user)
-    return client
+    return factories.signed_in(client, "stella", "operator", staff=True)
 
 
 @pytest.mark.django_db
 def test_the_notification_pages_are_for_staff_only(client):
-    from django.contrib.auth.models import User
-
-    client.force_login(User.objects.create_user("nora", password="pw-12345-x"))
+    factories.signed_in(client, "nora")
     for url in ("/notifications/", "/notifications/new", "/notifications/deliveries/"):
         response = client.get(url)
         assert response.status_code == 403
@@ -352,9 +347,11 @@ def test_staff_create_a_rule_and_send_it_a_test(staff_client):
     text = json.loads(receiver.requests[1]["body"])["text"]
     assert "Test message of the rule team" in text
     assert "<https://console.example.com/approvals/|Open in Durable Console>" in text
-    log = staff_client.get("/notifications/deliveries/").content.decode()
-    assert log.count('data-testid="delivery-row"') == 2
-    assert 'data-status="delivered"' in log and 'data-status="pending"' in log
+    log = markup.parse(staff_client.get("/notifications/deliveries/").content)
+    rows = {row.attrs["data-status"]: row for row in log.find_all(data_testid="delivery-row")}
+    assert len(log.find_all(data_testid="delivery-row")) == 2
+    assert set(rows) == {"delivered", "pending"}
+    assert "Attempt 1: The webhook answered HTTP 500" in rows["pending"].text
 
 
 @pytest.mark.django_db(transaction=True)

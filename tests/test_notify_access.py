@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.core import mail
 
 from executions.models import AuditEntry
 from notify import deliver, scan
 from notify.models import Delivery, DeliveryStatus, Rule
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -25,23 +25,14 @@ RULE = {
 }
 
 
-def _staff(name: str, role: str | None) -> User:
-    user = User.objects.create_user(name, password="pw-for-tests-123", is_staff=True)
-    if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
-
-
 @pytest.fixture
 def viewer(client):
-    client.force_login(_staff("vera", "viewer"))
-    return client
+    return factories.signed_in(client, "vera", "viewer", staff=True)
 
 
 @pytest.fixture
 def operator(client):
-    client.force_login(_staff("otto", "operator"))
-    return client
+    return factories.signed_in(client, "otto", "operator", staff=True)
 
 
 def test_a_staff_viewer_reads_the_rules_but_cannot_create_test_change_or_delete_one(viewer):
@@ -119,11 +110,7 @@ def test_deleting_a_rule_keeps_what_it_sent_in_the_delivery_log(operator):
 
 
 def test_a_rules_source_and_minutes_in_other_digits_are_refused_not_misread(operator):
-    from executions.models import Credentials, Source
-
-    source = Source.objects.create(
-        name="one", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE, enabled=False
-    )
+    source = factories.offline_source("one")
     assert source.pk < 10
     arabic = "".join("٠١٢٣٤٥٦٧٨٩"[int(d)] for d in str(source.pk))
     response = operator.post(
@@ -134,3 +121,21 @@ def test_a_rules_source_and_minutes_in_other_digits_are_refused_not_misread(oper
     assert "“source” must be a whole number written with the digits 0-9" in page
     assert "“deadline_minutes” must be a whole number written with the digits 0-9" in page
     assert not Rule.objects.exists()
+
+
+def test_rules_changed_in_the_admin_are_in_the_audit_log_too(admin_client):
+    response = admin_client.post(
+        "/admin/notify/rule/add/",
+        {"name": "from the admin", "enabled": "on", "on_callback": "on", "deadline_minutes": "30",
+         "email_to": "ops@example.com", "webhook_format": "json", "secret": "s3cret-admin-value",
+         "created_at_0": "2026-12-06", "created_at_1": "12:00:00"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = Rule.objects.get(name="from the admin")
+    admin_client.post(f"/admin/notify/rule/{rule.pk}/delete/", {"post": "yes"})
+    entries = list(AuditEntry.objects.order_by("id").values_list("action", "username", "payload"))
+    assert [(action, user) for action, user, _ in entries] == [
+        ("rule_created", "admin"),
+        ("rule_deleted", "admin"),
+    ]
+    assert all("s3cret-admin-value" not in payload for _, _, payload in entries)

@@ -7,6 +7,7 @@ the harness's own reads never count against the console.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ import botocore.exceptions
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
+from django.utils import timezone
 
 from executions import budget, lambda_api, schedule, sync
 from executions.models import Execution, Operation
@@ -29,6 +31,7 @@ from sandbox.client import (
     wait_for_callback,
     wait_for_status,
 )
+from tests import factories
 from tests.conftest import start_celery_worker, stop_process_group
 from tests.test_faults import assert_mirror_equals_backend
 
@@ -210,23 +213,33 @@ def test_four_workers_mirroring_hundreds_of_running_executions_stay_within_the_b
     throttled_source.save()
     quotas(url, reset=True)
 
+    endpoint = lambda_api.Endpoint.of(throttled_source)
     workers = [
         start_celery_worker(tmp_path / f"worker{n}.log", beat=(n == 0), concurrency=1)
         for n in range(4)
     ]
     try:
+        fleet = Execution.objects.filter(arn__in=arns)
         wait_for(
             lambda: (
-                Execution.objects.filter(
-                    arn__in=arns, pending_callbacks=1, last_synced_at__isnull=False
-                ).count()
-                == len(arns)
+                fleet.filter(pending_callbacks=1, last_synced_at__isnull=False).count() == len(arns)
             ),
             180,
             interval=1,
             what="the fleet mirrored",
         )
-        time.sleep(10)  # and some steady-state checks on top
+        # And the steady state on top: executions already mirrored are checked again when
+        # due (their source's interval after the last check), through the same budget. Two
+        # seconds of the budget's history reads spent on them show that those checks run;
+        # the windows measured below take them in.
+        mirrored = timezone.now()
+        again = math.ceil(2 * endpoint.budget_rate(HISTORY))
+        wait_for(
+            lambda: fleet.filter(last_synced_at__gt=mirrored).count() >= again,
+            60,
+            interval=0.5,
+            what=f"{again} executions of the fleet checked again",
+        )
     finally:
         for worker in workers:
             stop_process_group(worker)
@@ -234,7 +247,6 @@ def test_four_workers_mirroring_hundreds_of_running_executions_stay_within_the_b
     console = snapshot["accounts"][CONSOLE]
     for api in (HISTORY, GET, LIST):
         assert console.get(api, {}).get("throttled", 0) == 0, (api, console.get(api))
-    endpoint = lambda_api.Endpoint.of(throttled_source)
     for api in (HISTORY, GET):
         rate = endpoint.budget_rate(api)
         counts = per_second(snapshot, api)
@@ -303,8 +315,6 @@ def test_the_scheduler_serves_watched_and_urgent_executions_before_the_merely_du
         sync.sync_execution(execution.pk)
     rows = {e.arn: e for e in Execution.objects.filter(arn__in=arns)}
     watched, urgent, due, later = (rows[arn] for arn in arns)
-    from django.utils import timezone
-
     now = timezone.now()
     Execution.objects.filter(pk=due.pk).update(next_check_at=now - timezone.timedelta(seconds=5))
     Execution.objects.filter(pk=later.pk).update(next_check_at=now + timezone.timedelta(hours=1))
@@ -355,21 +365,19 @@ def test_a_wait_brings_the_next_check_forward_to_its_scheduled_end(
 
 
 def test_the_sync_health_page_shows_staff_the_budget_and_the_lag_and_refuses_others(
-    client, django_user_model, sandbox, sandbox_source, lambda_sandbox
+    client, sandbox, sandbox_source, lambda_sandbox
 ):
     arn = start(lambda_sandbox, "coffee-order", {}, f"health-{uuid.uuid4().hex[:6]}")
     wait_for_callback(lambda_sandbox, arn)
     sync.sync_once(sandbox_source)
-    viewer = django_user_model.objects.create_user("vera", password="x")
-    client.force_login(viewer)
+    factories.signed_in(client, "vera")
     assert client.get("/sync/").status_code == 403
     assert "Sync health (how the console spends the API quotas) is for staff" in (
         client.get("/sync/").content.decode()
     )
     assert client.get("/sync/health.json").status_code == 403
 
-    staff = django_user_model.objects.create_user("stan", password="x", is_staff=True)
-    client.force_login(staff)
+    factories.signed_in(client, "stan", staff=True)
     page = client.get("/sync/").content.decode()
     assert 'data-source="sandbox"' in page and "GetDurableExecutionHistory" in page
     data = client.get("/sync/health.json").json()
@@ -381,15 +389,11 @@ def test_the_sync_health_page_shows_staff_the_budget_and_the_lag_and_refuses_oth
     assert 'href="/sync/"' in page  # staff see the link in the navigation bar
 
 
-def test_the_list_says_when_a_source_is_behind_its_checks(
-    client, django_user_model, sandbox_source, lambda_sandbox
-):
-    from django.utils import timezone
-
+def test_the_list_says_when_a_source_is_behind_its_checks(client, sandbox_source, lambda_sandbox):
     arn = start(lambda_sandbox, "coffee-order", {}, f"late-{uuid.uuid4().hex[:6]}")
     wait_for_callback(lambda_sandbox, arn)
     sync.sync_once(sandbox_source)
-    client.force_login(django_user_model.objects.create_user("lena", password="x"))
+    factories.signed_in(client, "lena")
     assert 'data-testid="behind-banner"' not in client.get("/executions/").content.decode()
     # The budget could not keep up: checks due long ago have not happened.
     Execution.objects.filter(source=sandbox_source, history_complete=False).update(

@@ -199,22 +199,29 @@ def test_more_rows_of_the_table_at_a_moment_hold_only_what_had_started(viewer) -
 
 @pytest.mark.django_db
 def test_the_tables_links_to_more_rows_ask_for_the_same_moment() -> None:
+    from browser import optree, tree_html
+
     execution = mirror("coffee-order-succeeded", recorded_events("coffee-order-succeeded"))
+    node = replay.operation_tree(replay.replay(execution, moment(execution, 3))).roots[0]
     ops = f"/executions/{execution.pk}/operations/"
     rows = f"/executions/{execution.pk}/tree-rows"
-    html = (
-        f'<a href="{ops}?expand=x" hx-get="{rows}?parent=x">'
-        f'<a href="{ops}" hx-get="{rows}?parent=&amp;offset=200">'
-        f'<a href="{ops}x1" hx-get="{ops}x1">'
-    )
+    table = [
+        optree.TreeRow(node, 0, collapsed=True),
+        optree.MoreRow(parent_id="", depth=0, offset=200, remaining=5),
+    ]
 
-    linked = replay.link_rows_to_moment(html, execution, moment(execution, 3))
+    html = tree_html.render_rows(execution, table, set(), set(), at=3)
+    now = tree_html.render_rows(execution, table, set(), set())
 
-    assert linked == (
-        f'<a href="{ops}?at=3&amp;expand=x" hx-get="{rows}?at=3&amp;parent=x">'
-        f'<a href="{ops}?at=3" hx-get="{rows}?at=3&amp;parent=&amp;offset=200">'
-        f'<a href="{ops}x1" hx-get="{ops}x1">'  # an operation's panel: as it is now
-    )
+    quoted = node.id
+    assert f'href="{ops}?at=3&amp;expand={quoted}"' in html
+    assert f'hx-get="{rows}?at=3&amp;parent={quoted}"' in html
+    assert f'href="{ops}?at=3" hx-get="{rows}?at=3&amp;parent=&amp;offset=200"' in html
+    # An operation's own link opens its panel as it is now.
+    assert f'href="{ops}{quoted}"' in html and f"{ops}{quoted}?at" not in html
+    # Without a moment, no link carries one.
+    assert "?at=" not in now and "&amp;at=" not in now
+    assert f'href="{ops}?expand={quoted}"' in now
 
 
 @pytest.mark.django_db

@@ -115,10 +115,15 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         os.kill(proc.pid, signal.SIGINT)
         proc.wait(timeout=30)
         log.close()
-    # Ctrl-C stopped everything it started: nothing answers on its ports any more.
-    time.sleep(0.5)
-    assert _get(f"http://127.0.0.1:{web}/login/") == 0
-    assert _get(f"http://127.0.0.1:{sandbox_port}/health") == 0, output.read_text()
+    # Ctrl-C stopped everything it started: nothing answers on its ports any more (given
+    # a moment for the last process's sockets to close; 5 s is a deadline, not a wait).
+    console_url = f"http://127.0.0.1:{web}/login/"
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}/health"
+    deadline = time.monotonic() + 5
+    while (_get(console_url) or _get(sandbox_url)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _get(console_url) == 0
+    assert _get(sandbox_url) == 0, output.read_text()
     # Stopping the worker under running tasks is expected, not an error to show.
     stopped = output.read_text().split("Stopping…", 1)[1]
     assert "WorkerLostError" not in stopped and "Traceback" not in stopped, stopped

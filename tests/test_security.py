@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests import factories
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.django_db
@@ -32,8 +33,7 @@ POSTS = [
 
 def test_every_post_is_refused_without_a_csrf_token():
     client = Client(enforce_csrf_checks=True)
-    user = User.objects.create_superuser("root", password="a-long-test-password")
-    client.force_login(user)
+    client.force_login(factories.user("root", superuser=True))
     for url in POSTS:
         response = client.post(url, {})
         assert response.status_code == 403, url

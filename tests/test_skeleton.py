@@ -9,6 +9,7 @@ import pytest
 from django.test import override_settings
 
 from console.settings import read_or_create_secret_key
+from tests import factories
 
 SETTINGS_FILE = Path(__file__).resolve().parents[1] / "console" / "settings.py"
 
@@ -65,9 +66,8 @@ def test_healthz_the_login_page_and_static_files_do_not_need_a_login(client):
 
 
 @pytest.mark.django_db
-def test_a_logged_in_user_sees_the_home_page(client, django_user_model):
-    user = django_user_model.objects.create_user(username="ada", password="correct horse")
-    client.force_login(user)
+def test_a_logged_in_user_sees_the_home_page(client):
+    factories.signed_in(client, "ada")
 
     response = client.get("/")
 
@@ -113,10 +113,10 @@ def _assert_no_inline_code(page: str) -> None:
 
 
 @pytest.mark.django_db
-def test_pages_carry_no_inline_scripts_handlers_or_styles(client, django_user_model):
+def test_pages_carry_no_inline_scripts_handlers_or_styles(client):
     _assert_no_inline_code(client.get("/login/").content.decode())
 
-    client.force_login(django_user_model.objects.create_user(username="ada", password="x"))
+    factories.signed_in(client, "ada")
     _assert_no_inline_code(client.get("/").content.decode())
 
 

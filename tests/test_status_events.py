@@ -73,14 +73,20 @@ def _send(local_sqs: str, queue_url: str, bodies: list[str]) -> None:
         client.send_message(QueueUrl=queue_url, MessageBody=body)
 
 
-def _waiting(local_sqs: str, queue_url: str) -> int:
+def _counts(local_sqs: str, queue_url: str) -> tuple[int, int]:
+    """Messages in the queue: (visible, invisible while a consumer holds them)."""
     attributes = sqs.client(local_sqs).get_queue_attributes(
         QueueUrl=queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
-    return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"]
+    return (
+        int(attributes["ApproximateNumberOfMessages"]),
+        int(attributes["ApproximateNumberOfMessagesNotVisible"]),
     )
+
+
+def _waiting(local_sqs: str, queue_url: str) -> int:
+    return sum(_counts(local_sqs, queue_url))
 
 
 def _drain(source: Any) -> dict[str, int]:
@@ -198,7 +204,13 @@ def test_a_consumer_that_dies_between_reading_and_deleting_loses_nothing(
     read = lambda_api.receive_status_events(lambda_api.Endpoint.of(source), wait_seconds=1)
     assert len(read) == 1
     assert events.consume(source, wait_seconds=0).received == 0  # invisible while leased
-    time.sleep(1.5)  # the visibility timeout passes; the message is back
+    # The visibility timeout (1 s) passes: the message is back for the next consumer.
+    wait_for(
+        lambda: _counts(local_sqs, source.events_queue_url) == (1, 0),
+        10,
+        0.1,
+        "the message visible again",
+    )
     assert _drain(source)["inserted"] == 1
     assert Execution.objects.get(arn=arn).status == "RUNNING"
     assert _waiting(local_sqs, source.events_queue_url) == 0

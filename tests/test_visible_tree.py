@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from browser import optree
-from executions.models import Credentials, Execution, Function, Operation, Source
+from executions.models import Operation
+from tests import factories
 
 START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -17,15 +18,8 @@ START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 def big(db):
     """Roots; a parallel of 3 branches, one holding a 40-item map; a 60-item map of one
     step each; a child context of 250 steps (more than a chunk); a failed step."""
-    source = Source.objects.create(name="t", endpoint_url="http://x", credentials=Credentials.NONE)
-    function = Function.objects.create(source=source, name="f")
-    execution = Execution.objects.create(
-        arn="arn:aws:lambda:us-east-1:1:function:f/durable-execution/t/1",
-        name="t",
-        source=source,
-        function=function,
-        status="RUNNING",
-        started_at=START,
+    execution = factories.running_execution(
+        factories.offline_source("t"), "t", function="f", started_at=START
     )
     rows: list[Operation] = []
 

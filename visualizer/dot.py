@@ -83,8 +83,13 @@ def _node_dot(node: Node, indent: str) -> str:
     colours = STATES[node.state]
     attrs: dict[str, str] = {"id": ident(node.id)}
     if node.kind == "join":
-        attrs.update(shape="point", width="0.08", color=q(colours.border), label='""',
-                     **{"class": _classes("join", f"state-{node.state}")})  # fmt: skip
+        attrs.update(
+            shape="point",
+            width="0.08",
+            color=q(colours.border),
+            label='""',
+            **{"class": _classes("join", f"state-{node.state}")},
+        )
     else:
         shape = SHAPES[node.shape]
         kind = "op" if node.kind == "operation" else node.kind

@@ -293,8 +293,9 @@ class _Builder:
 
     def placeholder(self, node_id: str, text: str) -> Node:
         self.drawn += 1
-        return Node(id=node_id, label=[text], state="not_started", kind="placeholder",
-                    shape="summary")  # fmt: skip
+        return Node(
+            id=node_id, label=[text], state="not_started", kind="placeholder", shape="summary"
+        )
 
     def _url(self, op: dict[str, Any]) -> str:
         return (self.o.node_url(op["id"]) or "") if self.o.node_url else ""
@@ -373,12 +374,24 @@ def build_graph(
     )
     graph = Graph(rankdir=rankdir if rankdir in RANKDIRS else "TB", title=clip(title or "", 200))
     status = execution_status or ""
-    start = Node(id="start", label=["Start"], state="succeeded", kind="start",
-                 tooltip=clip(title or "Start", 200), shape="terminal")  # fmt: skip
+    start = Node(
+        id="start",
+        label=["Start"],
+        state="succeeded",
+        kind="start",
+        tooltip=clip(title or "Start", 200),
+        shape="terminal",
+    )
     end_label, end_tip = end_lines(status, execution_error)
-    end = Node(id="end", label=end_label, state=execution_state(status), kind="end",
-               tooltip=end_tip, shape="terminal",
-               failed_path=status in statuses.FAILED_STATUSES)  # fmt: skip
+    end = Node(
+        id="end",
+        label=end_label,
+        state=execution_state(status),
+        kind="end",
+        tooltip=end_tip,
+        shape="terminal",
+        failed_path=status in statuses.FAILED_STATUSES,
+    )
     graph.items.append(start)
     if operations:
         entry, exit_ = builder.sequence(graph.items, operations, ROOT, 0)

@@ -161,16 +161,26 @@ def legend_entries() -> list[dict[str, str]]:
     """The legend as data: colours first, then shapes. Each entry has kind ("state" or
     "shape"), key, label, fill and border."""
     entries = [
-        {"kind": "state", "key": key, "label": STATES[key].label,
-         "fill": STATES[key].fill, "border": STATES[key].border}
+        {
+            "kind": "state",
+            "key": key,
+            "label": STATES[key].label,
+            "fill": STATES[key].fill,
+            "border": STATES[key].border,
+        }
         for key in LEGEND
-    ]  # fmt: skip
+    ]
     plain = STATES["not_started"]
     entries += [
-        {"kind": "shape", "key": key, "label": SHAPES[key].label,
-         "fill": plain.fill, "border": plain.border}
+        {
+            "kind": "shape",
+            "key": key,
+            "label": SHAPES[key].label,
+            "fill": plain.fill,
+            "border": plain.border,
+        }
         for key in SHAPE_LEGEND
-    ]  # fmt: skip
+    ]
     return entries
 
 

@@ -65,10 +65,13 @@ def echo_steps(event: dict[str, Any], context: DurableContext) -> dict[str, Any]
 
     def steps(ctx: DurableContext) -> list[Any]:
         return [
-            ctx.step(lambda _s: event.get("result"), name=name, config=StepConfig(
-                retry_strategy=RetryPresets.none()))
+            ctx.step(
+                lambda _s: event.get("result"),
+                name=name,
+                config=StepConfig(retry_strategy=RetryPresets.none()),
+            )
             for name in names
-        ]  # fmt: skip
+        ]
 
     results = context.run_in_child_context(steps, name=str(event.get("context") or "echo"))
     if event.get("callback"):

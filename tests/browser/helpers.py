@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
+from tests import factories
+from tests.factories import PASSWORD
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "correct horse battery staple"
+
+__all__ = ["ARTIFACTS", "PASSWORD", "log_in", "make_user", "screenshot"]
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -16,11 +20,9 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def make_user(username: str, role: str | None = None) -> User:
-    user = User.objects.create_user(username, password=PASSWORD)
-    if role:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
+def make_user(username: str, role: str | None = None, *, staff: bool = False) -> User:
+    """A person who signs in through the login form (log_in), so with PASSWORD."""
+    return factories.user(username, role, staff=staff, password=PASSWORD)
 
 
 def log_in(page: Page, base_url: str, username: str) -> None:

@@ -16,20 +16,15 @@ from playwright.sync_api import Locator, Page, expect
 
 from actions import bulk
 from executions import sync
-from executions.models import AuditEntry, Execution
+from executions.models import AuditEntry
 from sandbox.client import start, wait_for_callback, wait_for_status
 from tests.browser.helpers import log_in, make_user, screenshot
+from tests.factories import mirrored, mirrored_all
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 DURATION = re.compile(r"^\d+(\.\d)? (ms|s)$|^\d+ min( \d+ s)?$|^\d+ h( \d+ min)?$")
-
-
-def _mirror(source, arn: str) -> Execution:
-    """What the console's sync would do by itself, now: list the source, read the execution."""
-    sync.poll_source(source)
-    return sync.sync_arn(source, arn)
 
 
 def _theme(page: Page, theme: str) -> None:
@@ -70,7 +65,7 @@ def test_the_inbox_shows_the_wait_and_what_approve_and_reject_send_before_they_s
     name = f"coffee-{uuid.uuid4().hex[:6]}"
     arn = start(lambda_sandbox, "coffee-order", {"orderId": name, "drink": "latte"}, name)
     wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
-    execution = _mirror(sandbox_source, arn)
+    execution = mirrored(sandbox_source, arn)
     callback = execution.operations.get(type="CALLBACK", status="STARTED")
     page.set_viewport_size(size)
     page.emulate_media(reduced_motion="reduce")  # dialogs open without a fade to wait out
@@ -120,7 +115,7 @@ def test_the_inbox_shows_the_wait_and_what_approve_and_reject_send_before_they_s
 
     # The next callback, rejected once confirmed.
     wait_for_callback(lambda_sandbox, arn, "orderCompleted")
-    _mirror(sandbox_source, arn)
+    mirrored(sandbox_source, arn)
     row = _row(page, live_server.url, name, "orderCompleted")
     row.get_by_test_id("reject").click()
     page.locator(".modal.show").get_by_test_id("reject-confirm").click()
@@ -161,7 +156,7 @@ def test_the_start_form_checks_the_name_in_the_browser_and_on_the_server_and_off
         lambda_sandbox, "order-processor", {"orderId": "EXAMPLE-7"}, f"ex-{uuid.uuid4().hex[:6]}"
     )
     wait_for_status(lambda_sandbox, done)
-    _mirror(sandbox_source, done)
+    mirrored(sandbox_source, done)
     errors = _console_errors(page)
     page.set_viewport_size(size)
     page.emulate_media(reduced_motion="reduce")  # dialogs open without a fade to wait out
@@ -226,7 +221,7 @@ def test_a_bulk_stop_lists_each_execution_with_its_outcome_on_any_screen(
     for arn in arns:
         wait_for_callback(lambda_sandbox, arn)
     wait_for_status(lambda_sandbox, done)
-    executions = [_mirror(sandbox_source, arn) for arn in [*arns, done]]
+    executions = mirrored_all(sandbox_source, [*arns, done])
     job = bulk.create_stop_job(User.objects.get(pk=user.pk), [e.pk for e in executions])
     bulk.run_bulk_stop(job.pk)
     page.set_viewport_size(size)

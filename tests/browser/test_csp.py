@@ -15,25 +15,15 @@ import uuid
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from executions.models import Credentials, Execution, Function, Operation, Source
+from executions.models import Execution, Operation
+from tests import factories
 from tests.browser.helpers import log_in, make_user
 
 
 def _pending_callback() -> tuple[Execution, Operation]:
     """A mirrored execution waiting on a callback (the form only reads the mirror)."""
-    source = Source.objects.create(
-        name="csp", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE
-    )
-    function = Function.objects.create(source=source, name="coffee-order")
-    name = f"coffee-{uuid.uuid4().hex[:6]}"
-    execution = Execution.objects.create(
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:coffee-order/durable-execution/{name}/1",
-        name=name,
-        source=source,
-        function=function,
-        status="RUNNING",
-        started_at=timezone.now(),
-    )
+    source = factories.offline_source("csp")
+    execution = factories.running_execution(source, f"coffee-{uuid.uuid4().hex[:6]}")
     operation = Operation.objects.create(
         execution=execution,
         operation_id="op-1",

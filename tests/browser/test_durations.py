@@ -3,9 +3,10 @@ times that tick in the browser (static/console.js) must say the same thing."""
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from browser.templatetags.console_tags import elapsed
 from domain.durations import format_duration
@@ -67,11 +68,31 @@ def test_the_table_and_the_graph_read_every_duration_as_the_rule_does():
         assert graph.nodes["op-w"].label[1] == f"wait {format_duration(seconds)}", seconds
 
 
-def test_the_browser_ticks_durations_in_the_same_words(live_server, page: Page):
-    page.goto(f"{live_server.url}/login/")
+# What the browser can tick: its clock (Date.now) and the times it reads (Date.parse) count
+# whole milliseconds, so SECONDS at that resolution, and the last millisecond before each
+# unit's edge.
+TICKED_MS = sorted(
+    {math.floor(s * 1000 + 1e-6) for s in SECONDS}
+    | {999, 1_999, 9_999, 59_999, 3_599_999, 86_399_999}
+)
 
-    shown = page.evaluate(
-        "values => values.map(v => window.durableConsole.formatDuration(v))", SECONDS
+
+def test_the_browser_ticks_durations_in_the_same_words(live_server, page: Page):
+    # The browser's clock held still: a running duration, as the pages mark it up
+    # (console_tags.elapsed writes data-since in UTC), ticks to what the server's rule says.
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    page.clock.set_fixed_time(now)
+    page.goto(f"{live_server.url}/login/")
+    page.evaluate(
+        """starts => starts.forEach(start => {
+            const span = document.createElement("span");
+            span.setAttribute("data-since", start);
+            span.setAttribute("data-testid", "ticking");
+            document.body.append(span);
+        })""",
+        [(now - timedelta(milliseconds=ms)).isoformat().replace("+00:00", "Z") for ms in TICKED_MS],
     )
 
-    assert shown == [format_duration(s) for s in SECONDS]
+    expect(page.get_by_test_id("ticking")).to_have_text(
+        [format_duration(ms / 1000) for ms in TICKED_MS]
+    )

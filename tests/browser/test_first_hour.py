@@ -10,11 +10,13 @@ their htmx polling, without a reload.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from itertools import pairwise
 
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 from executions import sync
 from executions.models import Execution, Source
@@ -41,6 +43,31 @@ def _contrast(a: str, b: str) -> float:
     """WCAG contrast ratio of two computed `rgb(...)` colours."""
     high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
     return (high + 0.05) / (low + 0.05)
+
+
+def _polling_period(header: Locator) -> float:
+    """The seconds between polls that the header declares (htmx's `every 3s`)."""
+    trigger = header.get_attribute("hx-trigger") or ""
+    every = re.search(r"\bevery (\d+(?:\.\d+)?)(ms|s)\b", trigger)
+    assert every, f"the header does not poll: hx-trigger={trigger!r}"
+    return float(every.group(1)) / (1000 if every.group(2) == "ms" else 1)
+
+
+def _laid_out_again(page: Page) -> None:
+    """Wait until every graph has been laid out for the canvas's new size (graph.js does it
+    a moment after a resize settles), and the next frame has drawn it."""
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-graph]')].every((canvas) => {
+             const graph = canvas._graph;
+             if (!graph || !graph.panZoom) return true;
+             const svg = graph.svg, sizes = graph.panZoom.getSizes();
+             // svg-pan-zoom measures the SVG this way (getBoundingClientRectNormalized).
+             const width = svg.clientWidth || svg.getBoundingClientRect().width;
+             const height = svg.clientHeight || svg.getBoundingClientRect().height;
+             return Math.abs(sizes.width - width) < 1 && Math.abs(sizes.height - height) < 1;
+           })"""
+    )
+    page.evaluate("() => new Promise((drawn) => requestAnimationFrame(() => drawn()))")
 
 
 def _in_viewport(page: Page, locator) -> bool:
@@ -115,10 +142,16 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     make_user("opal", "operator")
     log_in(page, live_server.url, "opal")
     page.set_viewport_size(DESKTOP)
+    # Every poll of the header, from the first: they give the page's own pace, and show
+    # that this listener sees the polls it is asked about at the end.
+    polls: list[Request] = []
+    header_url = f"{live_server.url}/executions/{execution.pk}/header"
+    page.on("request", lambda r: polls.append(r) if r.url.split("?")[0] == header_url else None)
     page.goto(f"{live_server.url}/executions/{execution.pk}/")
 
     # Waiting, and for what; the badge opens the callback where it is answered.
     header = page.locator("#execution-header")
+    period = _polling_period(header)
     expect(page.get_by_test_id("header-status")).to_have_text("Waiting")
     expect(page.get_by_test_id("header-waiting")).to_have_text("waiting for a callback")
     expect(page.get_by_test_id("execution-actions")).to_be_visible()
@@ -146,7 +179,7 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     # On a phone the header, with its waiting badge, wraps inside the screen.
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    page.wait_for_timeout(500)  # the graph lays itself out again after a resize settles
+    _laid_out_again(page)
     screenshot(page, "detail-waiting-phone.png")
     page.set_viewport_size(DESKTOP)
     page.get_by_test_id("callbacks-waiting").click()
@@ -190,6 +223,7 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     # The history is read to its end: everything is final, and the polling stops.
     sync.sync_execution(execution.pk)
     expect(header).to_have_attribute("data-settled", "true", timeout=15_000)
+    polled_until_settled = len(polls)
     expect(page.get_by_test_id("header-finishing")).to_have_count(0)
     expect(graph.locator("g#end")).to_have_class("node end terminal state-succeeded")
     expect(graph.locator("g.node.state-waiting")).to_have_count(0)
@@ -205,16 +239,27 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(page, "detail-phone.png")
     _dark(page)
+    reloaded = time.monotonic()
     card = page.evaluate(
         "getComputedStyle(document.querySelector('.execution-card')).backgroundColor"
     )
     assert _contrast(card, "rgb(255, 255, 255)") > 5, card
     screenshot(page, "detail-phone-dark.png")
     page.set_viewport_size(DESKTOP)
-    headers: list[str] = []
-    page.on("request", lambda r: headers.append(r.url) if "/header" in r.url else None)
-    time.sleep(7)  # two polling periods: a page that still polled would ask twice
-    assert headers == []
+    # The settled page (reloaded above, for dark mode) declares no polling, and does none.
+    expect(header).not_to_have_attribute("hx-trigger", re.compile(r"\bevery\b"))
+    # That nothing happens can only be waited for, and only as long as the evidence needs:
+    # a page that still polled would ask within one period of its (re)load, the period as
+    # this page kept it (the longest gap between its polls, by the browser's clock) plus a
+    # margin. Most of that has passed since the reload; what is left is waited here.
+    started = sorted(r.timing["startTime"] for r in polls[:polled_until_settled])
+    gaps = [(later - earlier) / 1000 for earlier, later in pairwise(started) if earlier > 0]
+    assert gaps, f"the listener saw {polled_until_settled} poll(s) while the page polled"
+    quiet = max(period, *gaps) + 0.5
+    # Playwright hands the page's requests to the listener only while it is being called
+    # (never during a time.sleep, which is how a fixed sleep here once proved nothing).
+    page.wait_for_timeout(max(0.0, reloaded + quiet - time.monotonic()) * 1000)
+    assert len(polls) == polled_until_settled, [r.url for r in polls[polled_until_settled:]]
 
 
 def test_the_list_announces_new_executions_without_moving_the_rows(

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from executions import sync
 from executions.models import AuditEntry, Execution
 from sandbox.client import start, wait_for, wait_for_callback, wait_for_event, wait_for_status
+from tests import factories
 from tests.browser.helpers import log_in, make_user, screenshot
 
 SAMPLES = {
@@ -35,7 +36,7 @@ def test_every_samples_graph_renders_and_a_node_opens_its_panel(
     wait_for_callback(lambda_sandbox, arns["coffee-order"])
     wait_for_callback(lambda_sandbox, arns["durable-function-example"])
     wait_for_callback(lambda_sandbox, arns["bulk-ledger"], "auditorSignOff", timeout=60)
-    sync.sync_once(sandbox_source)
+    factories.mirrored_all(sandbox_source, list(arns.values()))
     make_user("gina", "operator")
     log_in(page, live_server.url, "gina")
 
@@ -103,8 +104,7 @@ def test_an_operator_stops_a_sleeping_execution_from_its_page(
     callback = wait_for_callback(lambda_sandbox, arn)
     lambda_sandbox.send_durable_execution_callback_success(CallbackId=callback, Result=b"{}")
     wait_for_event(lambda_sandbox, arn, "WaitStarted")
-    sync.sync_once(sandbox_source)
-    execution = Execution.objects.get(arn=arn)
+    execution = factories.mirrored(sandbox_source, arn)
     make_user("stan", "operator")
     log_in(page, live_server.url, "stan")
     page.goto(f"{live_server.url}/executions/{execution.pk}/")
@@ -131,7 +131,7 @@ def test_an_operator_bulk_stops_three_executions_from_the_list(
     arns = [start(lambda_sandbox, "coffee-order", {}, f"bulk-{tag}-{i}") for i in range(3)]
     for arn in arns:
         wait_for_callback(lambda_sandbox, arn)
-    sync.sync_once(sandbox_source)
+    factories.mirrored_all(sandbox_source, arns)
     make_user("bea", "operator")
     log_in(page, live_server.url, "bea")
     page.goto(f"{live_server.url}/executions/?name=bulk-{tag}")

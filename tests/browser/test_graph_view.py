@@ -14,12 +14,10 @@ import uuid
 from typing import Any
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from executions import sync
-from executions.models import Credentials, Execution, Function, Source
 from sandbox.client import start, wait_for_callback, wait_for_status
+from tests import factories
 from tests.browser.helpers import log_in, make_user, screenshot
 from visualizer.style import STATES, THEMES
 
@@ -59,11 +57,6 @@ def _big_map(client: Any) -> str:
 
 def _name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
-
-
-def _mirrored(source: Source, arn: str) -> Execution:
-    sync.sync_once(source)
-    return Execution.objects.get(arn=arn)
 
 
 def _open_graph(page: Page, url: str) -> None:
@@ -148,7 +141,7 @@ def _rgb(hex_colour: str) -> str:
 def test_the_examples_graph_opens_readable_on_the_whole_width_and_its_panel_opens_beside_it(
     live_server, page: Page, sandbox_source, lambda_sandbox
 ):
-    execution = _mirrored(sandbox_source, _example_finished(lambda_sandbox))
+    execution = factories.mirrored(sandbox_source, _example_finished(lambda_sandbox))
     make_user("vera")
     log_in(page, live_server.url, "vera")
     page.set_viewport_size(DESKTOP)
@@ -212,7 +205,7 @@ def test_the_examples_graph_opens_readable_on_the_whole_width_and_its_panel_open
 def test_the_graph_keeps_its_view_and_its_panel_when_the_execution_changes(
     live_server, page: Page, sandbox_source, lambda_sandbox
 ):
-    execution = _mirrored(sandbox_source, _example_finished(lambda_sandbox))
+    execution = factories.mirrored(sandbox_source, _example_finished(lambda_sandbox))
     make_user("kim")
     log_in(page, live_server.url, "kim")
     page.set_viewport_size(DESKTOP)
@@ -241,19 +234,7 @@ def test_the_graph_keeps_its_view_and_its_panel_when_the_execution_changes(
 
 def test_a_two_node_graph_is_not_blown_up(live_server, page: Page):
     # Start -> End: a mirrored execution without operations yet (the graph reads the mirror).
-    source = Source.objects.create(
-        name="tiny", endpoint_url="http://127.0.0.1:9", credentials=Credentials.NONE
-    )
-    function = Function.objects.create(source=source, name="coffee-order")
-    name = _name("tiny")
-    execution = Execution.objects.create(
-        arn=f"arn:aws:lambda:us-east-1:123456789012:function:coffee-order/durable-execution/{name}/1",
-        name=name,
-        source=source,
-        function=function,
-        status="RUNNING",
-        started_at=timezone.now(),
-    )
+    execution = factories.running_execution(factories.offline_source("tiny"), _name("tiny"))
     make_user("tom")
     log_in(page, live_server.url, "tom")
     for size, label in ((DESKTOP, "1440"), (PHONE, "390")):
@@ -272,7 +253,7 @@ def test_a_two_node_graph_is_not_blown_up(live_server, page: Page):
 def test_a_big_expanded_map_opens_readable_at_its_start_instead_of_a_strip(
     live_server, page: Page, sandbox_source, lambda_sandbox
 ):
-    execution = _mirrored(sandbox_source, _big_map(lambda_sandbox))
+    execution = factories.mirrored(sandbox_source, _big_map(lambda_sandbox))
     map_id = execution.operations.get(subtype="Map").operation_id
     make_user("max")
     log_in(page, live_server.url, "max")
@@ -310,7 +291,7 @@ def test_a_big_expanded_map_opens_readable_at_its_start_instead_of_a_strip(
 def test_in_dark_mode_the_canvas_its_nodes_and_the_legend_follow_the_theme(
     live_server, page: Page, sandbox_source, lambda_sandbox
 ):
-    execution = _mirrored(sandbox_source, _big_map(lambda_sandbox))
+    execution = factories.mirrored(sandbox_source, _big_map(lambda_sandbox))
     make_user("dora")
     log_in(page, live_server.url, "dora")
     page.set_viewport_size(DESKTOP)
@@ -359,7 +340,7 @@ def test_in_dark_mode_the_canvas_its_nodes_and_the_legend_follow_the_theme(
 def test_the_callback_form_stays_reachable_under_a_long_callback_id(
     live_server, page: Page, sandbox_source, lambda_sandbox, size, label
 ):
-    execution = _mirrored(sandbox_source, _example_waiting(lambda_sandbox))
+    execution = factories.mirrored(sandbox_source, _example_waiting(lambda_sandbox))
     callback = execution.operations.get(type="CALLBACK")
     assert len(callback.callback_id) >= 200
     make_user("cleo", "operator")

@@ -14,7 +14,7 @@ from executions import sync
 from executions.models import AuditEntry
 from sandbox.client import history, start, wait_for, wait_for_callback
 from tests.browser.helpers import log_in, make_user, screenshot
-from tests.notify_servers import mirror_recorded
+from tests.factories import mirror_recorded
 
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}

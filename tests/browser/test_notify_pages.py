@@ -29,9 +29,7 @@ def _screenshots(page: Page, name: str) -> None:
 def test_staff_add_a_rule_send_a_test_and_read_the_log(live_server, page: Page, size, settings):
     # The receiver listens on 127.0.0.1, which the address guard refuses unless allowed.
     settings.OUTGOING_ALLOWED_NETWORKS = [RECEIVER_NETWORK]
-    user = make_user("stella", "operator")  # staff read rules; operators change them
-    user.is_staff = True
-    user.save()
+    make_user("stella", "operator", staff=True)  # staff read rules; operators change them
     page.set_viewport_size(size)
     log_in(page, live_server.url, "stella")
     with Receiver(statuses=[502]) as receiver:

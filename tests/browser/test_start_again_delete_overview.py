@@ -13,8 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from executions import sync
-from executions.models import AuditEntry, Credentials, Execution, Source
+from executions.models import AuditEntry, Execution, Source
 from sandbox.client import start, wait_for_status
+from tests import factories
 from tests.browser.helpers import log_in, make_user, screenshot
 from tests.test_aws_links import _recorded_on_aws
 
@@ -181,10 +182,7 @@ def test_the_overview_draws_a_function_with_mixed_outcomes(
 
 def test_an_execution_on_aws_links_out_to_its_logs_and_trace(live_server, page: Page):
     make_user("vera", "viewer")
-    source = Source.objects.create(
-        name="aws-eu", region="eu-west-1", credentials=Credentials.DEFAULT, enabled=False
-    )
-    execution = _recorded_on_aws(source)
+    execution = _recorded_on_aws(factories.aws_source("aws-eu", "eu-west-1"))
     page.set_viewport_size(DESKTOP)
     page.emulate_media(reduced_motion="reduce")  # the panel opens without sliding in
     log_in(page, live_server.url, "vera")

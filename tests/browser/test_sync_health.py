@@ -31,9 +31,7 @@ def test_staff_read_the_budget_the_lag_and_what_was_set_aside(
             break
     sync.sync_once(events_source)
 
-    user = make_user("sid")
-    user.is_staff = True
-    user.save()
+    make_user("sid", staff=True)
     log_in(page, live_server.url, "sid")
     page.get_by_role("link", name="Sync health").click()
     section = page.locator('[data-testid="health-source"][data-source="with-events"]')
