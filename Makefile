@@ -8,9 +8,12 @@ REDIS_URL ?= redis://127.0.0.1:6379/0
 # The tests use their own Redis database, so a `make run` beside them is not disturbed.
 TEST_REDIS_URL ?= $(patsubst %/0,%/15,$(REDIS_URL))
 # The suite runs a second time against PostgreSQL (pytest-django creates test_<name>),
-# all but the browser tests, which check pages rather than the database.
+# all but the browser tests, which check pages rather than the database. The two runs go
+# at once, each with a Redis database of its own (their locks, queues and caches apart);
+# the PostgreSQL run's output is in var/test-postgres.log and printed when it ends.
 # SKIP_POSTGRES=1 skips that run on a machine without PostgreSQL.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/durable_console
+TEST_POSTGRES_REDIS_URL ?= $(patsubst %/0,%/14,$(REDIS_URL))
 POSTGRES_TESTS := tests --ignore=tests/browser
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -30,7 +33,7 @@ quietly = mkdir -p var; if [ -z "$(QUIET)" ]; then $(1); \
 	cat var/setup.log >&2; echo "Failed: $(2) (its output is above and in var/setup.log)" >&2; \
 	exit 1; fi
 
-.PHONY: venv deps redis sqs migrate run test lint
+.PHONY: venv deps oidc-deps redis sqs migrate run test lint
 
 venv: $(VENV)/.installed
 
@@ -44,12 +47,15 @@ $(VENV)/.installed: requirements.txt | $(PY)
 	@$(call quietly,$(PY) -m pip install --disable-pip-version-check --root-user-action=ignore -r requirements.txt,pip install -r requirements.txt)
 	@touch $@
 
-# graphviz gives `dot`, redis-server the broker/cache, chromium the browser tests.
+# graphviz gives `dot`, redis-server the broker/cache, chromium the browser tests, nodejs and
+# npm the OpenID provider of the sign-in tests (tests/oidc).
 deps:
 	@missing=""; \
 	command -v dot >/dev/null 2>&1 || missing="$$missing graphviz"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "Installing with apt-get:$$missing"; \
 		mkdir -p var; \
@@ -59,6 +65,17 @@ deps:
 			cat var/setup.log >&2; echo "Failed: apt-get install$$missing" >&2; exit 1; \
 		fi; \
 	fi
+
+# The OpenID provider the sign-in tests run (tests/oidc_provider.py): panva's oidc-provider,
+# installed from tests/oidc/package-lock.json, again only when that file changed.
+OIDC_MODULES := tests/oidc/node_modules/.installed
+
+oidc-deps: $(OIDC_MODULES)
+
+$(OIDC_MODULES): tests/oidc/package-lock.json | deps
+	@echo "Installing the test OpenID provider's node modules into tests/oidc/node_modules"
+	@$(call quietly,npm ci --prefix tests/oidc --no-audit --no-fund,npm ci --prefix tests/oidc)
+	@touch $@
 
 REDIS_PING := $(PY) -c "import os, redis; redis.Redis.from_url(os.environ['REDIS_URL'], socket_connect_timeout=1).ping()" >/dev/null 2>&1
 
@@ -97,15 +114,23 @@ run: venv deps redis sqs migrate
 # No `sqs` here: the tests use the SQS server at SQS_ENDPOINT_URL when one answers there,
 # and start their own on a free port otherwise (tests/conftest.py, local_sqs), so a port
 # held by something else does not stop the suite.
-test: venv deps redis
-	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
-	@if [ "$(SKIP_POSTGRES)" = 1 ]; then \
-		echo "SKIP_POSTGRES=1: the PostgreSQL run of $(POSTGRES_TESTS) was skipped"; \
+test: venv deps redis oidc-deps
+	@mkdir -p var; pg=""; \
+	if [ "$(SKIP_POSTGRES)" = 1 ]; then \
+		echo "SKIP_POSTGRES=1: the PostgreSQL run of $(POSTGRES_TESTS) is skipped"; \
 	else \
-		echo "Again on PostgreSQL: $(POSTGRES_TESTS)"; \
-		REDIS_URL=$(TEST_REDIS_URL) DATABASE_URL=$(TEST_POSTGRES_URL) \
-			$(PY) -m pytest $(POSTGRES_TESTS); \
-	fi
+		echo "On PostgreSQL at the same time: $(POSTGRES_TESTS) (var/test-postgres.log)"; \
+		REDIS_URL=$(TEST_POSTGRES_REDIS_URL) DATABASE_URL=$(TEST_POSTGRES_URL) \
+			$(PY) -m pytest $(POSTGRES_TESTS) >var/test-postgres.log 2>&1 & pg=$$!; \
+	fi; \
+	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest; sqlite=$$?; \
+	postgres=0; \
+	if [ -n "$$pg" ]; then \
+		wait $$pg; postgres=$$?; \
+		echo "================ the PostgreSQL run ($(POSTGRES_TESTS)) ================"; \
+		cat var/test-postgres.log; \
+	fi; \
+	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -12,12 +12,21 @@ or changed when it is raised: views ask before they do anything.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django_htmx.http import HttpResponseClientRedirect
 
 OPERATOR_GROUP = "operator"
 VIEWER_GROUP = "viewer"
@@ -43,11 +52,14 @@ def require_operator(request: HttpRequest, why: str = "") -> None:
     """Raise PermissionDenied unless the person may act; `why` says what needs it."""
     if not can_act(request.user):
         raise PermissionDenied(
-            (why or "Answering callbacks and stopping, pausing, resuming or starting "
-             "executions needs the operator role.")
+            (
+                why
+                or "Answering callbacks and stopping, pausing, resuming or starting "
+                "executions needs the operator role."
+            )
             + " Your account may read but not act; ask an administrator for the operator "
             f"role ({_grant_hint(request, OPERATOR_GROUP)}). Nothing was sent."
-        )  # fmt: skip
+        )
 
 
 def require_staff(request: HttpRequest, what: str) -> None:
@@ -56,6 +68,38 @@ def require_staff(request: HttpRequest, what: str) -> None:
             f"{what} is for staff accounts. Ask an administrator to make you staff in the "
             "Django admin (/admin/), or to read it for you."
         )
+
+
+def recent_sign_in_required(
+    view: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """With STEP_UP_SECONDS set, an answer to a callback needs a sign-in within that long:
+    someone who walked away from a signed-in browser cannot approve a payment. Otherwise
+    the person is sent to sign in again (and comes back to the page they were on);
+    nothing is sent."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        from access.signin import SIGNED_IN_AT
+
+        limit = settings.STEP_UP_SECONDS
+        signed_in_at = request.session.get(SIGNED_IN_AT, 0)
+        if limit and time.time() - signed_in_at > limit:
+            minutes = max(1, round(limit / 60))
+            messages.warning(
+                request,
+                f"Sign in again to answer callbacks: this console asks for a sign-in within "
+                f"the last {minutes} minute{'s' if minutes != 1 else ''}. Nothing was sent.",
+            )
+            back = request.headers.get("HX-Current-URL") or request.META.get("HTTP_REFERER", "")
+            path = urlsplit(back).path if back else "/"
+            target = f"{reverse('login')}?{urlencode({'next': path or '/', 'again': 1})}"
+            if getattr(request, "htmx", False):
+                return HttpResponseClientRedirect(target)
+            return redirect(target)
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def operator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -83,3 +127,84 @@ def staff_required(
         return wrapper
 
     return decorator
+
+
+# ---- roles from the identity provider's groups, and by hand ----------------------------
+
+ADMIN_ROLE = "admin"
+ROLES = (VIEWER_GROUP, OPERATOR_GROUP, ADMIN_ROLE)
+
+
+def roles_for_groups(groups: list[str], mapping: dict[str, str]) -> dict[str, list[str]]:
+    """{role: the groups that give it} for a person in `groups`."""
+    found: dict[str, list[str]] = {}
+    for group in groups:
+        role = mapping.get(group)
+        if role:
+            found.setdefault(role, []).append(group)
+    return found
+
+
+def effective_roles(user: Any) -> set[str]:
+    from access.models import RoleGrant
+
+    return set(RoleGrant.objects.filter(user=user).values_list("role", flat=True))
+
+
+def _apply(user: Any, roles: set[str], before: set[str]) -> None:
+    """Make the user's groups say `roles` (the union of their grants), and their admin
+    flags when the admin role came or went (a superuser made by createsuperuser, with no
+    grant, stays one)."""
+    from django.contrib.auth.models import Group
+
+    wanted = {name for name in (VIEWER_GROUP, OPERATOR_GROUP) if name in roles}
+    if ADMIN_ROLE in roles:
+        wanted.add(OPERATOR_GROUP)  # an admin acts too
+    for name in (VIEWER_GROUP, OPERATOR_GROUP):
+        group, _ = Group.objects.get_or_create(name=name)
+        if name in wanted:
+            user.groups.add(group)
+        else:
+            user.groups.remove(group)
+    admin = ADMIN_ROLE in roles
+    if admin != (ADMIN_ROLE in before) or (admin and not user.is_superuser):
+        user.is_superuser = user.is_staff = admin
+        user.save(update_fields=["is_superuser", "is_staff"])
+
+
+def sync_roles(user: Any, source: str, granted: dict[str, list[str]], by: str = "") -> bool:
+    """Replace the user's grants from `source` by `granted` ({role: why}), apply the union
+    of all their grants, and write each change to the audit log; True when a role changed.
+
+    Grants by hand stay when the provider's change; the provider's are replaced whole, so a
+    person who left a group loses its role at their next sign-in or session refresh."""
+    from access.models import RoleGrant
+    from executions.models import AuditEntry, AuditOutcome
+
+    before = effective_roles(user)
+    existing = {g.role: g for g in RoleGrant.objects.filter(user=user, source=source)}
+    for role, reasons in granted.items():
+        detail = ", ".join(reasons)[:500]
+        grant = existing.pop(role, None)
+        if grant is None:
+            RoleGrant.objects.create(user=user, role=role, source=source, detail=detail)
+        elif grant.detail != detail:
+            RoleGrant.objects.filter(pk=grant.pk).update(detail=detail)
+    for grant in existing.values():
+        grant.delete()
+    after = effective_roles(user)
+    if before == after:
+        return False
+    _apply(user, after, before)
+    AuditEntry.objects.create(
+        user=user,
+        username=user.get_username(),
+        action="role_changed",
+        payload=(
+            f"{', '.join(sorted(before)) or 'no role'} -> {', '.join(sorted(after)) or 'no role'}"
+            f" ({source}{': ' + by if by else ''})"
+        ),
+        outcome=AuditOutcome.SUCCEEDED,
+        completed_at=timezone.now(),
+    )
+    return True

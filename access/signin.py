@@ -26,16 +26,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from django.conf import settings
 from django.contrib.auth import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
 
 from access.clientip import client_address
 from executions.locks import redis_client, redis_key
@@ -148,6 +152,10 @@ def unlock(username: str, address: str | None = None) -> int:
 
 
 ATTEMPT_ATTRIBUTE = "signin_attempt"
+# The session's key holding when its person signed in (seconds since the epoch).
+SIGNED_IN_AT = "signed_in_at"
+# ...and when it last made a request (access/middleware.py keeps it).
+LAST_SEEN = "last_seen"
 
 
 class RateLimitBackend:
@@ -180,11 +188,42 @@ def _minutes(seconds: int) -> str:
     return f"{math.ceil(minutes / 60)} hours"
 
 
+@method_decorator(login_not_required, name="dispatch")
 class SignInView(LoginView):
     """Django's sign-in page; an attempt the limit refused is answered 429 (or 503 when the
     limit cannot be counted) with the form and how long to wait."""
 
     redirect_authenticated_user = True
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # `again`: a step-up (access/roles.recent_sign_in_required) asks a signed-in person
+        # to sign in once more, so the page must not send them straight back.
+        self.redirect_authenticated_user = not request.GET.get("again")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        from access import oidc
+
+        return {
+            **super().get_context_data(**kwargs),
+            "oidc": oidc.enabled(),
+            "oidc_name": settings.OIDC_PROVIDER_NAME,
+            "local_signin": settings.LOCAL_SIGNIN,
+            "again": bool(self.request.GET.get("again")),
+        }
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.LOCAL_SIGNIN:
+            # Only the identity provider signs people in; a password is not even checked.
+            form = self.get_form_class()(request)
+            message = (
+                f"Sign-in with a password is switched off: sign in with "
+                f"{settings.OIDC_PROVIDER_NAME}."
+            )
+            return self.render_to_response(
+                self.get_context_data(form=form, lockout_message=message), status=403
+            )
+        return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
         attempt: Attempt | None = getattr(self.request, ATTEMPT_ATTRIBUTE, None)
@@ -216,16 +255,28 @@ class SignInView(LoginView):
 # ---- the audit log: sign-ins, failed sign-ins (those checked), sign-outs ----------------
 
 
-def _audit(action: str, username: str, request: HttpRequest | None, user: Any = None) -> None:
+def audit_entry(
+    action: str, username: str, request: HttpRequest | None, user: Any = None, detail: str = ""
+) -> None:
+    """A sign-in, a failed one or a sign-out in the audit log, with the client's address
+    and how (the provider's issuer and subject)."""
     from executions.models import AuditEntry, AuditOutcome
 
-    address = client_address(request) if request is not None else ""
+    parts = []
+    if request is not None:
+        parts.append(f"address {client_address(request)}")
+        via = getattr(request, "signin_via", "")
+        if via:
+            parts.append(via)
+    if detail:
+        parts.append(detail)
     AuditEntry.objects.create(
         user=user if getattr(user, "pk", None) else None,
         username=username[:150] or "(blank)",
         action=action,
-        payload=f"address {address}" if address else "",
+        payload="; ".join(parts),
         outcome=AuditOutcome.SUCCEEDED if action != "sign_in_failed" else AuditOutcome.FAILED,
+        completed_at=timezone.now(),
     )
 
 
@@ -234,10 +285,14 @@ def _signed_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: An
     attempt: Attempt | None = getattr(request, ATTEMPT_ATTRIBUTE, None)
     if attempt is not None:
         succeeded(attempt.address, attempt.username)
+    if request is not None and hasattr(request, "session"):
+        # When the session began: its absolute lifetime, its idle clock and step-up count
+        # from here (written now, so its first page does not write the session again).
+        request.session[SIGNED_IN_AT] = request.session[LAST_SEEN] = time.time()
     # A request without a client address is made up in-process (the test client's
     # force_login()): no one signed in through the web.
     if request is not None and request.META.get("REMOTE_ADDR"):
-        _audit("sign_in", user.get_username(), request, user)
+        audit_entry("sign_in", user.get_username(), request, user)
 
 
 @receiver(user_login_failed)
@@ -262,10 +317,10 @@ def _sign_in_failed(
         client_address(request) if request is not None else "-",
     )
     if request is not None:
-        _audit("sign_in_failed", username, request)
+        audit_entry("sign_in_failed", username, request)
 
 
 @receiver(user_logged_out)
 def _signed_out(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is not None and request.META.get("REMOTE_ADDR") and user is not None:
-        _audit("sign_out", user.get_username(), request, user)
+        audit_entry("sign_out", user.get_username(), request, user)

@@ -145,6 +145,8 @@ ACTION_WORDS = {
     "sign_in": ("Signed in", "Sign in"),
     "sign_in_failed": ("Failed sign-in", "Failed sign-in"),
     "sign_out": ("Signed out", "Sign out"),
+    "role_changed": ("Role changed", "Change role"),
+    "break_glass_created": ("Made a break-glass link", "Make a break-glass link"),
     "rule_created": ("Created notification rule", "Create notification rule"),
     "rule_changed": ("Changed notification rule", "Change notification rule"),
     "rule_tested": ("Tested notification rule", "Test notification rule"),

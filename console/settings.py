@@ -174,6 +174,77 @@ if os.environ.get("LOGIN_RATE_LIMIT_IP_HEADER"):
 # from the right. Set it only when the console cannot be reached except through them.
 TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
 TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+# ---- sign-in with the company's identity provider (access/oidc.py, access/alb.py) -------
+
+# OpenID Connect (authorization code flow with PKCE, the provider found by discovery):
+# on when OIDC_ISSUER is set. The redirect URI to register at the provider is
+# CONSOLE_BASE_URL + /sso/callback/.
+OIDC_ISSUER = os.environ.get("OIDC_ISSUER", "").rstrip("/")
+OIDC_CLIENT_ID = os.environ.get("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = os.environ.get("OIDC_CLIENT_SECRET", "")
+OIDC_SCOPES = os.environ.get("OIDC_SCOPES", "openid email profile")
+# The name on the sign-in button ("Sign in with Okta").
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "your identity provider")
+# The claim that names the person in the console, and the one that lists their groups
+# (blank: roles are given by hand only, with `manage.py grant`).
+OIDC_USERNAME_CLAIM = os.environ.get("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_GROUPS_CLAIM = os.environ.get("OIDC_GROUPS_CLAIM", "groups")
+# How far the provider's clock may be from ours when its tokens are checked.
+OIDC_LEEWAY_SECONDS = int(os.environ.get("OIDC_LEEWAY_SECONDS", "120"))
+# How often a signed-in person's groups are read again from the provider (with the refresh
+# token, when the scopes ask for offline_access), so leaving a group takes the role away.
+OIDC_REFRESH_SECONDS = int(os.environ.get("OIDC_REFRESH_SECONDS", "900"))
+
+# Behind an AWS Application Load Balancer that authenticates: on when ALB_SIGNER_ARN is set
+# (the load balancer's ARN). The x-amzn-oidc-data header is trusted only from ALB_NETWORKS
+# (the load balancer's subnets), signed with the key its `kid` names at ALB_KEY_URL.
+ALB_SIGNER_ARN = os.environ.get("ALB_SIGNER_ARN", "")
+ALB_REGION = os.environ.get("ALB_REGION", "")
+ALB_KEY_URL = os.environ.get(
+    "ALB_KEY_URL", "https://public-keys.auth.elb.{region}.amazonaws.com/{kid}"
+)
+ALB_NETWORKS = env_list("ALB_NETWORKS")
+ALB_USERNAME_CLAIM = os.environ.get("ALB_USERNAME_CLAIM", "email")
+ALB_GROUPS_CLAIM = os.environ.get("ALB_GROUPS_CLAIM", "groups")
+
+# Groups to roles, for both: "payments-ops=operator,console-admins=admin,everyone=viewer".
+# Applied at every sign-in and session refresh.
+ROLES = ("viewer", "operator", "admin")
+
+
+def parse_group_roles(text: str) -> dict[str, str]:
+    """SSO_GROUP_ROLES as {group: role}; a role the console does not have stops it at
+    start-up rather than give nobody anything."""
+    mapping: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        group, sep, role = (x.strip() for x in part.rpartition("="))
+        if not sep or not group or role not in ROLES:
+            raise ImproperlyConfigured(
+                f"SSO_GROUP_ROLES: {part!r} is not GROUP=ROLE with ROLE one of {', '.join(ROLES)}"
+            )
+        mapping[group] = role
+    return mapping
+
+
+SSO_GROUP_ROLES = parse_group_roles(os.environ.get("SSO_GROUP_ROLES", ""))
+# Someone the provider knows but who is in none of those groups is refused (not signed in
+# as a reader), unless this is off.
+SSO_REQUIRE_ROLE = env_bool("SSO_REQUIRE_ROLE", default=True)
+SSO_ENABLED = bool(OIDC_ISSUER or ALB_SIGNER_ARN)
+# Sign-in with a local password; may be switched off once SSO is on (break-glass:
+# `manage.py breakglass USER`).
+LOCAL_SIGNIN = env_bool("LOCAL_SIGNIN", default=True) or not SSO_ENABLED
+
+# Sessions end after this long without a request, and this long after sign-in whatever
+# happens; STEP_UP_SECONDS > 0 asks for a sign-in within that long before an answer to a
+# callback is sent.
+SESSION_IDLE_SECONDS = int(os.environ.get("SESSION_IDLE_SECONDS", str(8 * 3600)))
+SESSION_MAX_SECONDS = int(os.environ.get("SESSION_MAX_SECONDS", str(12 * 3600)))
+SESSION_COOKIE_AGE = SESSION_MAX_SECONDS
+STEP_UP_SECONDS = int(os.environ.get("STEP_UP_SECONDS", "0"))
+
 AUTHENTICATION_BACKENDS = [
     # First, so that an attempt over the limit is refused before any password is checked.
     "access.signin.RateLimitBackend",
@@ -215,8 +286,12 @@ MIDDLEWARE = [
     # and /healthz are).
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After messages and htmx (an ended session says why): a session past its idle or absolute
+    # limit, or from before "sign out everywhere", ends here; an identity provider's
+    # groups are read again when due; an ALB's signed header signs the person in.
+    "access.middleware.SessionRulesMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Malformed query parameters become a 400 page that says what was wrong.
     "web.params.BadQueryMiddleware",
 ]

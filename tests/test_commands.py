@@ -63,7 +63,7 @@ def test_sync_once_mirrors_a_source_added_by_the_command(sandbox, lambda_sandbox
 
 def test_grant_gives_one_role_at_a_time():
     user = User.objects.create_user("gus")
-    assert "gus is now a viewer" in run("grant", "gus", "viewer")
+    assert "gus now has: viewer." in run("grant", "gus", "viewer")
     run("grant", "gus", "operator")
     assert list(user.groups.values_list("name", flat=True)) == ["operator"]
     with pytest.raises(CommandError, match="No user named ghost"):

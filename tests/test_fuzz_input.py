@@ -31,6 +31,7 @@ from urllib.parse import quote, quote_from_bytes
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern
@@ -38,7 +39,7 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actions import services, tokens
+from actions import tokens, validation
 from browser import listing
 from browser.detail import TABS
 from browser.functions import RANGES
@@ -56,7 +57,7 @@ from tests.notify_servers import HISTORIES, mirror_events, mirror_recorded
 from web import params
 
 MAX = params.MAX_INTEGER
-MEGABYTE = services.MAX_PAYLOAD_BYTES
+MEGABYTE = validation.MAX_PAYLOAD_BYTES
 # Requests of the fuzz come from a documentation address (TEST-NET-1), so the sign-in rate
 # limit it trips (per address, in Redis) never locks out another test's 127.0.0.1.
 FUZZ_ADDRESS = "192.0.2.77"
@@ -123,6 +124,11 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "notify:rule_test": (),
     "notify:rule_delete": (),
     "notify:deliveries": ("status", "rule", "page"),
+    "access:sso_login": ("next", "again"),
+    "access:sso_callback": ("code", "state", "error", "error_description"),
+    "access:break_glass": (),
+    "access:account": (),
+    "access:sign_out_everywhere": (),
 }
 # Django's admin reads these on its lists and forms (the fuzz sends them to every admin
 # URL; its forms' own fields are its business and Django's).
@@ -595,9 +601,9 @@ def test_the_json_check_without_recursion_agrees_with_json_loads(text: str) -> N
     try:
         json.loads(text, parse_int=str)
     except ValueError:
-        assert services.json_error(text) != ""
+        assert validation.json_error(text) != ""
     else:
-        assert services.json_error(text) == ""
+        assert validation.json_error(text) == ""
 
 
 # ---- regression tests ---------------------------------------------------------------------
@@ -632,7 +638,7 @@ DEEP_BROKEN = DEEP[:-1] + "}"
 def test_a_callback_result_nested_half_a_million_levels_deep_is_read_as_json(
     admin: Client, world: World
 ) -> None:
-    assert services.parse_json_payload(DEEP) == DEEP.encode()
+    assert validation.json_payload(DEEP) == DEEP
     response = admin.post(
         _callback_url(world.ended, "succeed"),
         {"result": DEEP, "token": tokens.one_time_token(world.user)},
@@ -674,7 +680,7 @@ def test_deeply_nested_error_data_of_a_rejection_is_read_without_recursion(
 def test_a_start_input_nested_deeper_than_json_loads_goes_is_refused_only_when_broken(
     admin: Client, world: World
 ) -> None:
-    assert services.parse_json_payload(DEEP, "Input") == DEEP.encode()
+    assert validation.json_payload(DEEP, "Input") == DEEP
     response = admin.post(
         "/executions/start/",
         {
@@ -703,8 +709,8 @@ def test_a_bulk_answer_whose_deep_result_is_broken_is_refused_before_anything_is
 
 
 def test_a_payload_over_one_megabyte_is_refused_for_its_size_at_any_depth() -> None:
-    with pytest.raises(services.ActionRefused, match="1,048,578 bytes; the service accepts"):
-        services.parse_json_payload("[" + DEEP + "]")
+    with pytest.raises(ValidationError, match="1,048,578 bytes; the service accepts"):
+        validation.json_payload("[" + DEEP + "]")
 
 
 @pytest.mark.parametrize(

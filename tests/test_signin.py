@@ -84,7 +84,8 @@ def test_the_delay_doubles_with_each_failure_after_the_limit(client, settings):
         _expire_lock("127.0.0.1", "ada")
         assert _post_login(client, "ada", "wrong").status_code == 200
         delays.append(_lock_ttl_seconds("127.0.0.1", "ada"))
-    assert [round(d) for d in delays] == [60, 120, 240, 480]
+    # The TTL is read a moment after the lock was set: a few seconds of slack on a busy host.
+    assert delays == pytest.approx([60, 120, 240, 480], abs=3)
 
 
 def test_the_delay_never_exceeds_the_longest_one(client, settings):
@@ -94,7 +95,7 @@ def test_the_delay_never_exceeds_the_longest_one(client, settings):
         _post_login(client, "ada", "wrong")
     _expire_lock("127.0.0.1", "ada")
     _post_login(client, "ada", "wrong")
-    assert round(_lock_ttl_seconds("127.0.0.1", "ada")) == 1000
+    assert _lock_ttl_seconds("127.0.0.1", "ada") == pytest.approx(1000, abs=3)
 
 
 def test_a_successful_sign_in_clears_the_count(client):
