@@ -60,7 +60,7 @@ def run_job(
     actions: Iterable[str],
     targets: Callable[[BulkJob], list[int]],
     load: Callable[[int], Any],
-    act: Callable[[Any, BulkJob, Any], str],
+    act: Callable[[Any, BulkJob, Any], str | dict[str, Any]],
     describe: Callable[[int, Any], dict[str, Any]],
 ) -> dict:
     """The loop of every bulk job (a stop, an answer to many callbacks): each target in
@@ -69,7 +69,8 @@ def run_job(
     act when each target's turn comes.
 
     `load` a target by id (None: no longer mirrored), `act` on it ('' when done, else why
-    not), `describe` it in a failure's record."""
+    not, or a record of its own: {"held": why} for an approval a policy holds),
+    `describe` it in the record."""
     job = BulkJob.objects.filter(pk=job_id, finished_at__isnull=True, action__in=actions).first()
     if job is None:
         return {"job_id": job_id, "skipped": "missing or finished"}
@@ -85,7 +86,8 @@ def run_job(
         else:
             error = act(user, job, target)
         if error:
-            failures.append({**describe(target_id, target), "error": error})
+            record = error if isinstance(error, dict) else {"error": error}
+            failures.append({**describe(target_id, target), **record})
         BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
     BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
     return {"job_id": job_id, "done": len(ids), "failed": len(failures)}

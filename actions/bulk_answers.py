@@ -23,8 +23,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from access.roles import operator_required, recent_sign_in_required
-from actions import bulk, services, tokens, validation
+from actions import approvals, bulk, services, tokens, validation
 from actions.forms import ActionForm, BulkChoice
+from actions.models import Decision
 from actions.pages import inbox_order
 from executions.models import BulkJob, Operation
 from web import params as query_params  # `params` below is a job's answer
@@ -55,6 +56,8 @@ class BulkAnswerForm(BulkChoice, ActionForm):
     error_type = django_forms.CharField(required=False, strip=False)
     error_message = django_forms.CharField(required=False, strip=False)
     error_data = django_forms.CharField(required=False, strip=False)
+    # Why, for policies that ask for a reason (and the audit log).
+    reason = django_forms.CharField(required=False, max_length=validation.MAX_ERROR_MESSAGE)
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data
@@ -79,12 +82,18 @@ class BulkAnswerForm(BulkChoice, ActionForm):
 def answer_parameters(data: dict[str, Any]) -> dict[str, str]:
     """The one answer every callback gets, checked now, before any is sent (the rules of
     the single-callback forms: actions/validation.py)."""
+    reason = (data.get("reason") or "").strip()
     if data.get("answer") == APPROVE:
-        return {"result": validation.json_payload(data.get("result") or "")}
+        return {"result": validation.json_payload(data.get("result") or ""), "reason": reason}
     error_type, error_message, error_data = validation.error_fields(
         data.get("error_type", ""), data.get("error_message", ""), data.get("error_data", "")
     )
-    return {"error_type": error_type, "error_message": error_message, "error_data": error_data}
+    return {
+        "error_type": error_type,
+        "error_message": error_message,
+        "error_data": error_data,
+        "reason": reason,
+    }
 
 
 def create_job(user: Any, answer: str, operation_ids: list[int], parameters: dict) -> BulkJob:
@@ -114,24 +123,26 @@ def run_bulk_answer(job_id: int) -> dict:
     )
 
 
-def _answer(user: Any, action: str, operation: Operation, params: dict) -> str:
-    """One callback's answer: '' when sent, else why not."""
+def _answer(user: Any, action: str, operation: Operation, params: dict) -> str | dict[str, str]:
+    """One callback's answer, through its approval policy as every answer goes: '' when
+    sent, {"held": why} when the policy holds it for more approvers, else why not."""
+    decision = Decision.APPROVE if action == "callback_success" else Decision.REJECT
     try:
-        if action == "callback_success":
-            result = services.callback_success(
-                user, operation.execution, operation.callback_id, params.get("result", "{}")
-            )
-        else:
-            result = services.callback_failure(
-                user,
-                operation.execution,
-                operation.callback_id,
-                params.get("error_type", ""),
-                params.get("error_message", ""),
-                params.get("error_data", ""),
-            )
+        result = approvals.answer(
+            user,
+            operation.execution,
+            operation,
+            decision,
+            result=params.get("result", "{}"),
+            error_type=params.get("error_type", ""),
+            error_message=params.get("error_message", ""),
+            error_data=params.get("error_data", ""),
+            reason=params.get("reason", ""),
+        )
     except services.ActionRefused as exc:
         return str(exc)
+    if result.held:
+        return {"held": result.message}
     return "" if result.ok else result.message
 
 
@@ -141,7 +152,7 @@ def run_bulk_answer_task(job_id: int) -> dict:
 
 
 # What became of each callback, for the job's page.
-ANSWERED, FAILED, QUEUED = "answered", "failed", "queued"
+ANSWERED, FAILED, HELD, QUEUED = "answered", "failed", "held", "queued"
 
 
 def job_results(job: BulkJob, page_number: Any = 1) -> Page:
@@ -150,13 +161,17 @@ def job_results(job: BulkJob, page_number: Any = 1) -> Page:
     operations = Operation.objects.select_related("execution", "execution__function").in_bulk(
         [pk for _, pk in page.object_list]
     )
-    failures = {f.get("operation_id"): f.get("error", "") for f in job.failures}
+    records = {f.get("operation_id"): f for f in job.failures}
     rows = []
     for index, pk in page.object_list:
-        outcome = FAILED if pk in failures else ANSWERED if index < job.done else QUEUED
-        rows.append(
-            {"operation": operations.get(pk), "outcome": outcome, "error": failures.get(pk, "")}
-        )
+        record = records.get(pk, {})
+        if "held" in record:
+            outcome, note = HELD, record["held"]
+        elif record:
+            outcome, note = FAILED, record.get("error", "")
+        else:
+            outcome, note = (ANSWERED if index < job.done else QUEUED), ""
+        rows.append({"operation": operations.get(pk), "outcome": outcome, "error": note})
     page.object_list = rows
     return page
 
@@ -214,8 +229,11 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
 def bulk_answer_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk answer's progress: the page, or (polled by htmx) the table, until it ends."""
     job = get_object_or_404(BulkJob, pk=pk, action__in=ACTIONS.values())
+    held = sum(1 for record in job.failures if "held" in record)
     context = {
         "job": job,
+        "held": held,
+        "failed": len(job.failures) - held,
         "approve": job.action == "callback_success",
         "results": job_results(job, query_params.integer(request.GET, "page", minimum=1)),
     }

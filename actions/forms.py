@@ -20,7 +20,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from actions import bulk, services, tokens, validation
+from actions import approvals, bulk, services, tokens, validation
+from actions.models import Decision
 from actions.services import ActionResult
 from executions.models import Execution, ExecutionStatus, Function, Operation
 from web import params
@@ -34,7 +35,13 @@ CHOOSE_A_FUNCTION = "Choose a function."
 NOTHING_SELECTED = "No running executions were selected; nothing to stop."
 
 # What the callback forms show before anything was typed.
-CALLBACK_INITIAL = {"result": "{}", "error_type": "Rejected", "error_message": "", "error_data": ""}
+CALLBACK_INITIAL = {
+    "result": "{}",
+    "error_type": "Rejected",
+    "error_message": "",
+    "error_data": "",
+    "reason": "",
+}
 
 
 def _raw() -> forms.CharField:
@@ -131,15 +138,25 @@ class CallbackForm(ActionForm):
     ) -> None:
         super().__init__(data, user=user)
         self.execution = execution
+        self.operation = operation
         self.callback_id = operation.callback_id
 
 
 class CallbackSuccessForm(CallbackForm):
+    """Approve: send the result, or hold the approval when a policy needs more people
+    (actions/approvals.py)."""
+
     result = PayloadField("Result")
+    reason = LimitedText("Reason", validation.MAX_ERROR_MESSAGE)
 
     def send(self) -> ActionResult:
-        return services.callback_success(
-            self.user, self.execution, self.callback_id, self.cleaned_data["result"]
+        return approvals.answer(
+            self.user,
+            self.execution,
+            self.operation,
+            Decision.APPROVE,
+            result=self.cleaned_data["result"],
+            reason=self.cleaned_data["reason"],
         )
 
 
@@ -159,14 +176,19 @@ class CallbackFailureForm(CallbackForm):
                 self.add_error(None, exc)
         return super().clean()
 
+    reason = LimitedText("Reason", validation.MAX_ERROR_MESSAGE)
+
     def send(self) -> ActionResult:
-        return services.callback_failure(
+        data = self.cleaned_data
+        return approvals.answer(
             self.user,
             self.execution,
-            self.callback_id,
-            self.cleaned_data["error_type"],
-            self.cleaned_data["error_message"],
-            self.cleaned_data["error_data"],
+            self.operation,
+            Decision.REJECT,
+            error_type=data["error_type"],
+            error_message=data["error_message"],
+            error_data=data["error_data"],
+            reason=data["reason"],
         )
 
 

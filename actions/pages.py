@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from access import roles
+from actions import approvals as held_approvals
 from actions import tokens
 from browser import payloads
 from executions import deadlines
@@ -78,6 +79,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
     back = urlencode({"next": request.get_full_path()})
     items = []
     now = timezone.now()
+    progress = held_approvals.progress_of(rows)
     for op in rows:
         due = times.get((op.execution_id, op.operation_id), Deadlines())
         submitter = submitters.get((op.execution_id, op.parent_operation_id))
@@ -95,6 +97,7 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 "submitter_result": payloads.payload(submitter.result_payload).text
                 if submitter
                 else None,
+                "approval": progress.get(op.pk),
                 "token_ok": tokens.one_time_token(request.user) if can_act else "",
                 "token_fail": tokens.one_time_token(request.user) if can_act else "",
             }
@@ -147,6 +150,10 @@ ACTION_WORDS = {
     "sign_out": ("Signed out", "Sign out"),
     "role_changed": ("Role changed", "Change role"),
     "break_glass_created": ("Made a break-glass link", "Make a break-glass link"),
+    "approval": ("Answered under a policy", "Answer under a policy"),
+    "policy_created": ("Created approval policy", "Create approval policy"),
+    "policy_changed": ("Changed approval policy", "Change approval policy"),
+    "policy_deleted": ("Deleted approval policy", "Delete approval policy"),
     "rule_created": ("Created notification rule", "Create notification rule"),
     "rule_changed": ("Changed notification rule", "Change notification rule"),
     "rule_tested": ("Tested notification rule", "Test notification rule"),

@@ -45,6 +45,8 @@ class ActionResult:
     message: str
     audit: AuditEntry | None = None
     execution: Execution | None = None
+    # An approval a policy holds for more approvers: nothing was sent yet.
+    held: bool = False
 
 
 # ---- what may be acted on -------------------------------------------------------------

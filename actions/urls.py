@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from actions import bulk_answers, pages, refresh, views
+from actions import bulk_answers, pages, policy_views, refresh, views
 
 app_name = "actions"
 
 urlpatterns = [
     path("approvals/", pages.approvals, name="approvals"),
     path("approvals/count", pages.approvals_count, name="approvals_count"),
+    path("approvals/policies/", policy_views.policy_list, name="policies"),
+    path("approvals/policies/new", policy_views.policy_edit, name="policy_new"),
+    path("approvals/policies/<int:pk>/", policy_views.policy_edit, name="policy_edit"),
+    path("approvals/policies/<int:pk>/delete", policy_views.policy_delete, name="policy_delete"),
     path("approvals/bulk", bulk_answers.bulk_answer, name="approvals_bulk"),
     path("approvals/jobs/<int:pk>/", bulk_answers.bulk_answer_job, name="bulk_answer_job"),
     path("audit/", pages.audit, name="audit"),

@@ -21,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from access import roles
 from access.roles import operator_required, recent_sign_in_required
-from actions import bulk, forms, services, tasks, tokens
+from actions import approvals, bulk, forms, policies, services, tasks, tokens
 from executions.models import BulkJob, Execution, Function, Operation
 from web import params
 from web.forms import next_url
@@ -42,6 +42,9 @@ def callback_form_context(
 ) -> dict:
     """What actions/_callback_form.html needs, with a fresh one-time token."""
     can_act = roles.can_act(request.user)
+    approval = approvals.progress(execution, operation) if operation.is_pending_callback else None
+    policy = policies.policy_for(execution, operation) if approval else None
+    rules = policies.rules_of(policy) if policy else {}
     return {
         "execution": execution,
         "operation": operation,
@@ -49,6 +52,13 @@ def callback_form_context(
         "can_act": can_act,
         "next": next_url,
         "values": forms.callback_values(),
+        "approval": approval,
+        "rules": rules,
+        "instructions": policies.render_instructions(policy.instructions) if policy else "",
+        # Why this person may not answer under the policy, said before they try.
+        "approval_refusal": policies.refusal(request.user, execution, rules) if rules else "",
+        "voted": bool(approval)
+        and any(v.username == request.user.get_username() for v in approval.approvals),
     }
 
 

@@ -514,6 +514,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Sources with a status-event queue: keep a consumer reading it.
     "consume-events": {"task": "executions.tasks.consume_all_events", "schedule": 1.0},
     "notify-scan": {"task": "notify.tasks.scan", "schedule": NOTIFY_SCAN_SECONDS},
+    # Held approvals of callbacks that timed out or whose execution ended are closed.
+    "close-stale-approvals": {
+        "task": "actions.tasks.close_stale_approvals",
+        "schedule": NOTIFY_SCAN_SECONDS,
+    },
 }
 # The local SQS-compatible server (moto's) that `make run` and `make test` start for the
 # sandbox's status events.

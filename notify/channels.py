@@ -42,6 +42,8 @@ class Message:
     text: str  # a few lines of plain text, the link last
     link: str
     data: dict[str, Any] = field(default_factory=dict)  # the webhook's JSON fields
+    # Emailed beside the rule's addresses: the approvers a callback's policy names.
+    recipients: list[str] = field(default_factory=list)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -89,7 +91,7 @@ def send_email(rule: Rule, message: Message) -> None:
         subject=message.subject,
         body=message.text,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=rule.recipients,
+        to=list(dict.fromkeys([*rule.recipients, *message.recipients])),
     )
     try:
         sent = email.send(fail_silently=False)

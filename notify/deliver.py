@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
@@ -81,6 +82,24 @@ def message_for(delivery: Delivery) -> channels.Message:
         "deadline": delivery.deadline.isoformat() if delivery.deadline else None,
     }
     lines = [delivery.title]
+    recipients: list[str] = []
+    if delivery.event in (Event.CALLBACK, Event.DEADLINE) and execution is not None:
+        approval = _approval(delivery)
+        if approval is not None:
+            progress, approvers, emails = approval
+            lines.append(
+                f"It needs {progress.approvals_required} approval"
+                f"{'s' if progress.approvals_required != 1 else ''} from different people "
+                f"(policy “{progress.policy}”); {progress.words}. "
+                f"Who may approve: {', '.join(approvers) or 'nobody yet'}."
+            )
+            data["approval"] = {
+                "policy": progress.policy,
+                "approvals_required": progress.approvals_required,
+                "approved_by": [vote.username for vote in progress.approvals],
+                "approvers": approvers,
+            }
+            recipients = emails
     if delivery.event == Event.CALLBACK:
         lines.append("Approve or reject it in Durable Console:")
     elif delivery.event == Event.DEADLINE:
@@ -93,7 +112,29 @@ def message_for(delivery: Delivery) -> channels.Message:
     lines.append(delivery.link)
     # One line: a name with a line break must not end the email's Subject header.
     subject = " ".join(f"[Durable Console] {delivery.title}".split())
-    return channels.Message(delivery.event, subject, "\n".join(lines), delivery.link, data)
+    return channels.Message(
+        delivery.event, subject, "\n".join(lines), delivery.link, data, recipients=recipients
+    )
+
+
+def _approval(delivery: Delivery) -> tuple[Any, list[str], list[str]] | None:
+    """The callback's approval policy, its progress, who may approve and their emails (a
+    notification goes to the approvers its policy names), or None."""
+    from actions import approvals, policies
+
+    operation = (
+        Operation.objects.select_related("execution", "execution__function")
+        .filter(execution_id=delivery.execution_id, operation_id=delivery.operation_id)
+        .first()
+    )
+    if operation is None:
+        return None
+    progress = approvals.progress(operation.execution, operation)
+    policy = policies.policy_for(operation.execution, operation)
+    if progress is None or policy is None:
+        return None
+    rules = policies.rules_of(policy)
+    return progress, policies.possible_approvers(policy), policies.approver_emails(rules)
 
 
 def _finish(delivery: Delivery, status: str, error: str = "", attempts: int | None = None) -> None:

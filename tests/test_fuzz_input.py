@@ -66,7 +66,7 @@ FUZZ_ADDRESS = "192.0.2.77"
 
 LIST_FILTERS = ("source", "function", "status", "name", "input", "from", "to")
 TREE_STATE = ("expand", "collapse")
-CALLBACK_FORMS = ("result", "error_type", "error_message", "error_data", "token", "next")
+CALLBACK_FORMS = ("reason", "result", "error_type", "error_message", "error_data", "token", "next")
 BULK = ("scope", "confirm", "error_type", "error_message", "token", "next")
 RULE_FORM = tuple(
     "name enabled source function_pattern callback_pattern on_callback on_deadline "
@@ -76,6 +76,11 @@ RULE_FORM = tuple(
 # The query parameters and form fields each view reads (request.GET, request.POST, its
 # form's fields), by URL name. test_every_url_of_the_console_has_its_parameters_listed
 # fails when a URL is added without its line here.
+POLICY_FORM = (
+    "name", "enabled", "source", "function_pattern", "callback_pattern", "approver_groups",
+    "approver_users", "approvals_required", "rejections_required", "reason_to_approve",
+    "reason_to_reject", "instructions", "requester_path",
+)  # fmt: skip
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "favicon": (),
     "login": ("username", "password", "next"),
@@ -102,7 +107,15 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "browser:operation": (),
     "actions:approvals": ("function", "page"),
     "actions:approvals_count": (),
-    "actions:approvals_bulk": (*BULK, "answer", "ops", "function", "result", "error_data"),
+    "actions:approvals_bulk": (
+        *BULK,
+        "answer",
+        "ops",
+        "function",
+        "result",
+        "error_data",
+        "reason",
+    ),
     "actions:bulk_answer_job": ("page",),
     "actions:audit": ("action", "username", "outcome", "arn", "page"),
     "actions:bulk_job": ("page",),
@@ -124,6 +137,10 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "notify:rule_test": (),
     "notify:rule_delete": (),
     "notify:deliveries": ("status", "rule", "page"),
+    "actions:policies": (),
+    "actions:policy_new": POLICY_FORM,
+    "actions:policy_edit": POLICY_FORM,
+    "actions:policy_delete": (),
     "access:sso_login": ("next", "again"),
     "access:sso_callback": ("code", "state", "error", "error_description"),
     "access:break_glass": (),
