@@ -16,7 +16,7 @@ from access.models import Identity, RoleGrant
 class RoleGrantInline(admin.TabularInline):
     model = RoleGrant
     extra = 0
-    fields = ["role", "source", "detail", "granted_at"]
+    fields = ["role", "scope_source", "function_pattern", "source", "detail", "granted_at"]
     readonly_fields = fields
     can_delete = False
     verbose_name_plural = "roles, and where each came from"

@@ -37,7 +37,7 @@ class Identity(models.Model):
 
 class RoleSource(models.TextChoices):
     PROVIDER = "provider", "the identity provider's groups"
-    MANUAL = "manual", "granted by hand"
+    MANUAL = "manual", "a grant by hand"
 
 
 class RoleGrant(models.Model):
@@ -50,6 +50,12 @@ class RoleGrant(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
     )
     role = models.CharField(max_length=32)
+    # Where it holds: a source (None: every source) and a function name pattern (blank:
+    # every function). A grant without either is the role everywhere.
+    scope_source = models.ForeignKey(
+        "executions.Source", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    function_pattern = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=16, choices=RoleSource.choices)
     # The groups that gave it (from the provider), or who granted it (by hand).
     detail = models.CharField(max_length=500, blank=True)
@@ -57,12 +63,27 @@ class RoleGrant(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "role", "source"], name="grant_once"),
+            models.UniqueConstraint(
+                fields=["user", "role", "scope_source", "function_pattern", "source"],
+                name="grant_once",
+            ),
         ]
         ordering = ["role", "source"]
 
     def __str__(self) -> str:
         return f"{self.role} ({self.get_source_display()}: {self.detail})"
+
+    @property
+    def is_global(self) -> bool:
+        return self.scope_source_id is None and not self.function_pattern
+
+    @property
+    def where(self) -> str:
+        """'' for everywhere, else 'on payments-* in prod'."""
+        if self.is_global:
+            return ""
+        place = f" in {self.scope_source.name}" if self.scope_source_id else ""
+        return f"on {self.function_pattern or 'every function'}{place}"
 
 
 class SessionRule(models.Model):

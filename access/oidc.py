@@ -267,7 +267,7 @@ def refresh(request: HttpRequest, row: ProviderSession) -> None:
         ProviderSession.objects.filter(pk=row.pk).update(refresh_token=token["refresh_token"])
     if settings.OIDC_GROUPS_CLAIM:
         groups = sso.groups_of(claims, settings.OIDC_GROUPS_CLAIM)
-        granted = roles.roles_for_groups(groups, settings.SSO_GROUP_ROLES)
+        granted = roles.grants_for_groups(groups, settings.SSO_GROUP_ROLES)
         roles.sync_roles(row.user, RoleSource.PROVIDER, granted, by="OpenID Connect refresh")
     if settings.SSO_REQUIRE_ROLE and not roles.effective_roles(row.user):
         raise sso.SignInRefused(

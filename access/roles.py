@@ -33,11 +33,33 @@ VIEWER_GROUP = "viewer"
 
 
 def can_act(user: Any) -> bool:
-    """May this person answer callbacks, stop, pause, resume, start or delete executions,
-    spend the read quota on demand, and change notification rules?"""
+    """May this person act at all (somewhere): answer callbacks, stop, pause, resume,
+    start or delete executions, spend the read quota on demand, change notification
+    rules? Which executions: may_act()."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return False
-    return user.is_superuser or user.groups.filter(name=OPERATOR_GROUP).exists()
+    if user.is_superuser or user.groups.filter(name=OPERATOR_GROUP).exists():
+        return True
+    from access.models import RoleGrant
+
+    return RoleGrant.objects.filter(user=user, role__in=(OPERATOR_GROUP, ADMIN_ROLE)).exists()
+
+
+def acts_everywhere(user: Any) -> bool:
+    """An operator on every source and function (what rules, refreshes and look-ups need)."""
+    from access.scope import scope_of
+
+    return can_act(user) and scope_of(user).act is None
+
+
+def may_act(user: Any, execution: Any) -> bool:
+    """The one question before anything is done to an execution (or its callbacks)."""
+    from access.scope import scope_of
+
+    scope = scope_of(user)
+    if not scope.may_see(execution):
+        return False
+    return can_act(user) if scope.act is None else execution.function_id in scope.act
 
 
 def is_staff(user: Any) -> bool:
@@ -134,29 +156,70 @@ def staff_required(
 ADMIN_ROLE = "admin"
 ROLES = (VIEWER_GROUP, OPERATOR_GROUP, ADMIN_ROLE)
 
+# A grant: (role, source id or None for every source, function name pattern or "" for
+# every function). ("operator", None, "") is today's operator everywhere.
+Grant = tuple[str, "int | None", str]
 
-def roles_for_groups(groups: list[str], mapping: dict[str, str]) -> dict[str, list[str]]:
-    """{role: the groups that give it} for a person in `groups`."""
-    found: dict[str, list[str]] = {}
+
+def as_grant(key: Grant | str) -> Grant:
+    return (key, None, "") if isinstance(key, str) else key
+
+
+def describe(grant: Grant, source_names: dict[int, str] | None = None) -> str:
+    """'operator', or 'operator on payments-* in prod'."""
+    role, source_id, pattern = grant
+    if source_id is None and not pattern:
+        return role
+    where = (
+        f" in {(source_names or {}).get(source_id, f'source #{source_id}')}" if source_id else ""
+    )
+    return f"{role} on {pattern or 'every function'}{where}"
+
+
+def grants_for_groups(groups: list[str], mapping: dict[str, Any]) -> dict[Grant, list[str]]:
+    """{grant: the groups that give it} for a person in `groups`, from SSO_GROUP_ROLES
+    ({group: [(role, source name or "", function pattern or "")]})."""
+    from executions.models import Source
+
+    names = dict(Source.objects.values_list("name", "pk"))
+    found: dict[Grant, list[str]] = {}
     for group in groups:
-        role = mapping.get(group)
-        if role:
-            found.setdefault(role, []).append(group)
+        entries = mapping.get(group, [])
+        # A bare role ({"ops": "operator"}) is the role everywhere.
+        for role, source_name, pattern in (
+            [(entries, "", "")] if isinstance(entries, str) else entries
+        ):
+            if source_name and source_name not in names:
+                continue  # a source that does not exist (yet) grants nothing
+            key: Grant = (role, names.get(source_name) if source_name else None, pattern)
+            found.setdefault(key, []).append(group)
     return found
 
 
-def effective_roles(user: Any) -> set[str]:
+def grants_of(user: Any) -> set[Grant]:
     from access.models import RoleGrant
 
-    return set(RoleGrant.objects.filter(user=user).values_list("role", flat=True))
+    return {
+        (g.role, g.scope_source_id, g.function_pattern) for g in RoleGrant.objects.filter(user=user)
+    }
 
 
-def _apply(user: Any, roles: set[str], before: set[str]) -> None:
-    """Make the user's groups say `roles` (the union of their grants), and their admin
-    flags when the admin role came or went (a superuser made by createsuperuser, with no
-    grant, stays one)."""
+def effective_roles(user: Any) -> set[str]:
+    """The user's roles in words ('operator', 'viewer on payments-* in prod')."""
+    from executions.models import Source
+
+    names = dict(Source.objects.values_list("pk", "name"))
+    return {describe(grant, names) for grant in grants_of(user)}
+
+
+def _apply(user: Any, grants: set[Grant], before: set[Grant]) -> None:
+    """Make the user's groups say their roles everywhere (the grants without a scope;
+    scoped ones are asked by access/scope.py), and their admin flags when the admin role
+    came or went (a superuser made by createsuperuser, with no grant, stays one)."""
     from django.contrib.auth.models import Group
 
+    roles = {role for role, source_id, pattern in grants if source_id is None and not pattern}
+    had = {role for role, source_id, pattern in before if source_id is None and not pattern}
     wanted = {name for name in (VIEWER_GROUP, OPERATOR_GROUP) if name in roles}
     if ADMIN_ROLE in roles:
         wanted.add(OPERATOR_GROUP)  # an admin acts too
@@ -167,42 +230,57 @@ def _apply(user: Any, roles: set[str], before: set[str]) -> None:
         else:
             user.groups.remove(group)
     admin = ADMIN_ROLE in roles
-    if admin != (ADMIN_ROLE in before) or (admin and not user.is_superuser):
+    if admin != (ADMIN_ROLE in had) or (admin and not user.is_superuser):
         user.is_superuser = user.is_staff = admin
         user.save(update_fields=["is_superuser", "is_staff"])
 
 
-def sync_roles(user: Any, source: str, granted: dict[str, list[str]], by: str = "") -> bool:
-    """Replace the user's grants from `source` by `granted` ({role: why}), apply the union
-    of all their grants, and write each change to the audit log; True when a role changed.
+def sync_roles(user: Any, source: str, granted: dict[Grant | str, list[str]], by: str = "") -> bool:
+    """Replace the user's grants from `source` by `granted` ({grant or role: why}), apply
+    the union of all their grants, and write the change to the audit log; True when a
+    role changed.
 
     Grants by hand stay when the provider's change; the provider's are replaced whole, so a
     person who left a group loses its role at their next sign-in or session refresh."""
     from access.models import RoleGrant
     from executions.models import AuditEntry, AuditOutcome
 
-    before = effective_roles(user)
-    existing = {g.role: g for g in RoleGrant.objects.filter(user=user, source=source)}
-    for role, reasons in granted.items():
+    wanted = {as_grant(key): reasons for key, reasons in granted.items()}
+    before = grants_of(user)
+    before_words = effective_roles(user)
+    existing = {
+        (g.role, g.scope_source_id, g.function_pattern): g
+        for g in RoleGrant.objects.filter(user=user, source=source)
+    }
+    for key, reasons in wanted.items():
         detail = ", ".join(reasons)[:500]
-        grant = existing.pop(role, None)
+        grant = existing.pop(key, None)
         if grant is None:
-            RoleGrant.objects.create(user=user, role=role, source=source, detail=detail)
+            role, source_id, pattern = key
+            RoleGrant.objects.create(
+                user=user,
+                role=role,
+                scope_source_id=source_id,
+                function_pattern=pattern,
+                source=source,
+                detail=detail,
+            )
         elif grant.detail != detail:
             RoleGrant.objects.filter(pk=grant.pk).update(detail=detail)
     for grant in existing.values():
         grant.delete()
-    after = effective_roles(user)
+    after = grants_of(user)
     if before == after:
         return False
     _apply(user, after, before)
+    after_words = effective_roles(user)
     AuditEntry.objects.create(
         user=user,
         username=user.get_username(),
         action="role_changed",
         payload=(
-            f"{', '.join(sorted(before)) or 'no role'} -> {', '.join(sorted(after)) or 'no role'}"
-            f" ({source}{': ' + by if by else ''})"
+            f"{', '.join(sorted(before_words)) or 'no role'} -> "
+            f"{', '.join(sorted(after_words)) or 'no role'} ({source}{': ' + by if by else ''})"
         ),
         outcome=AuditOutcome.SUCCEEDED,
         completed_at=timezone.now(),

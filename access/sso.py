@@ -128,7 +128,7 @@ def person(
         kept["groups"] = groups
     Identity.objects.filter(pk=identity.pk).update(claims=kept, last_sign_in_at=timezone.now())
     if groups is not None:
-        granted = roles.roles_for_groups(groups, settings.SSO_GROUP_ROLES)
+        granted = roles.grants_for_groups(groups, settings.SSO_GROUP_ROLES)
         roles.sync_roles(user, RoleSource.PROVIDER, granted, by=f"{method} groups")
     if settings.SSO_REQUIRE_ROLE and not roles.effective_roles(user):
         mapped = ", ".join(sorted(settings.SSO_GROUP_ROLES)) or "(none are set)"

@@ -23,7 +23,7 @@ def account(request: HttpRequest) -> HttpResponse:
         request,
         "access/account.html",
         {
-            "grants": RoleGrant.objects.filter(user=request.user),
+            "grants": RoleGrant.objects.filter(user=request.user).select_related("scope_source"),
             "identities": request.user.identities.all(),
         },
     )

@@ -19,6 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from access import roles
 from actions import policies, services
 from actions.models import Approval, ApprovalRequest, Decision, RequestState
 from actions.services import ActionRefused, ActionResult
@@ -129,6 +130,10 @@ def answer(
     """Approve (send `result`) or reject (send the error) the callback, as its policy
     allows; the input is clean (actions/forms.py). Raises ActionRefused when this person
     may not answer or the callback no longer waits."""
+    if not roles.may_act(user, execution):
+        raise ActionRefused(
+            "Answering this callback needs the operator role on its function; nothing was sent."
+        )
     services.pending_callback(execution, operation.callback_id)
     policy = policies.policy_for(execution, operation)
     if policy is None:

@@ -13,6 +13,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from access import roles
+from access.scope import scope_of
 from actions import services
 from browser import listing
 from executions.models import TERMINAL_STATUSES, BulkJob, Execution
@@ -21,19 +22,29 @@ from executions.models import TERMINAL_STATUSES, BulkJob, Execution
 MAX_TARGETS = 10000
 
 
-def running_matching(query: str) -> list[int]:
-    """The running executions that match the list's filter (its query string)."""
+def _actionable(user: Any) -> Any:
+    """The executions this person may act on (access/scope.py)."""
+    acting = scope_of(user).act
+    executions = Execution.objects.all()
+    return executions if acting is None else executions.filter(function_id__in=acting)
+
+
+def running_matching(query: str, user: Any) -> list[int]:
+    """The running executions that match the list's filter (its query string) and that
+    this person may act on."""
     flt = listing.ListFilter.from_query(QueryDict(query))
-    executions = flt.apply(Execution.objects.all())
+    executions = flt.apply(_actionable(user))
     return list(
         executions.exclude(status__in=TERMINAL_STATUSES).values_list("pk", flat=True)[:MAX_TARGETS]
     )
 
 
-def running_among(ids: Iterable[int]) -> list[int]:
-    """Those of these executions that exist and are still running."""
+def running_among(ids: Iterable[int], user: Any) -> list[int]:
+    """Those of these executions that exist, are still running and that this person may
+    act on."""
     return list(
-        Execution.objects.filter(pk__in=list(ids))
+        _actionable(user)
+        .filter(pk__in=list(ids))
         .exclude(status__in=TERMINAL_STATUSES)
         .values_list("pk", flat=True)
     )
@@ -94,6 +105,8 @@ def run_job(
 
 
 def _stop(user: Any, job: BulkJob, execution: Execution) -> str:
+    if not roles.may_act(user, execution):
+        return "The user who asked for this may not act on this execution any more."
     params = job.parameters or {}
     try:
         result = services.stop(

@@ -30,7 +30,7 @@ from actions.pages import inbox_order
 from executions.models import BulkJob, Operation
 from web import params as query_params  # `params` below is a job's answer
 from web.forms import IdsField, next_url
-from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx, visible_job
 
 # A job is a list of ids in one row, as bulk stop's.
 MAX_TARGETS = 10000
@@ -228,7 +228,7 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
 @require_GET
 def bulk_answer_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk answer's progress: the page, or (polled by htmx) the table, until it ends."""
-    job = get_object_or_404(BulkJob, pk=pk, action__in=ACTIONS.values())
+    job = visible_job(request, get_object_or_404(BulkJob, pk=pk, action__in=ACTIONS.values()))
     held = sum(1 for record in job.failures if "held" in record)
     context = {
         "job": job,

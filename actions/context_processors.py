@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from access import roles
+from access import roles, scope
 from actions import pages
 
 
@@ -16,6 +16,6 @@ def approvals(request: HttpRequest) -> dict:
     if user is None or not user.is_authenticated:
         return {}
     return {
-        "pending_count": SimpleLazyObject(pages.pending_count),
+        "pending_count": SimpleLazyObject(lambda: pages.pending_count(scope.of_request(request))),
         "can_act": SimpleLazyObject(lambda: roles.can_act(user)),
     }

@@ -20,6 +20,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
+from access.scope import scope_of
 from actions import approvals, bulk, services, tokens, validation
 from actions.models import Decision
 from actions.services import ActionResult
@@ -265,6 +266,12 @@ def example_inputs(functions: Iterable[Function]) -> dict[int, dict[str, str]]:
     return examples
 
 
+def startable(functions: Any, user: Any) -> Any:
+    """The functions this person may start: those they may act on (access/scope.py)."""
+    acting = scope_of(user).act
+    return functions if acting is None else functions.filter(pk__in=acting)
+
+
 class StartForm(ActionForm):
     # A field, so it is checked before the token: a form without a function spends nothing.
     function = IdChoiceField(
@@ -274,6 +281,10 @@ class StartForm(ActionForm):
     )
     name = forms.CharField(required=False, strip=False)
     input = PayloadField("Input")
+
+    def __init__(self, data: QueryDict | None = None, *, user: Any) -> None:
+        super().__init__(data, user=user)
+        self.fields["function"].queryset = startable(self.fields["function"].queryset, user)
 
     def clean_name(self) -> str:
         return validation.execution_name(self.cleaned_data["name"])
@@ -322,12 +333,12 @@ class BulkStopForm(BulkChoice, ActionForm):
             return cleaned
         if self.by_filter:
             try:
-                cleaned["targets"] = bulk.running_matching(cleaned.get("filter", ""))
+                cleaned["targets"] = bulk.running_matching(cleaned.get("filter", ""), self.user)
             except params.BadQuery as exc:  # the list's filter, as its URL carries it
                 raise ValidationError(f"The list's filter cannot be read: {exc}") from None
         else:
             cleaned["filter"] = ""
-            cleaned["targets"] = bulk.running_among(cleaned.get("ids", []))
+            cleaned["targets"] = bulk.running_among(cleaned.get("ids", []), self.user)
         if not cleaned["targets"]:
             raise ValidationError(NOTHING_SELECTED, code="nothing")
         return super().clean()

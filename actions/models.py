@@ -9,24 +9,11 @@ actions (AuditEntry, BulkJob) stay in the executions app, with their tables.
 
 from __future__ import annotations
 
-import fnmatch
-
 from django.db import models
 from django.utils import timezone
 
+from domain.patterns import glob_matches, pattern_weight
 from executions.models import Execution, Source
-
-
-def glob_matches(value: str, pattern: str) -> bool:
-    """Shell-style, without regard to case; a blank pattern matches everything."""
-    return not pattern or fnmatch.fnmatchcase((value or "").lower(), pattern.strip().lower())
-
-
-def pattern_weight(pattern: str) -> int:
-    """How specific a name pattern is: a name (2) beats a pattern (1) beats blank (0)."""
-    if not pattern.strip():
-        return 0
-    return 1 if any(c in pattern for c in "*?[") else 2
 
 
 class ApprovalPolicy(models.Model):

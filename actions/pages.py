@@ -15,7 +15,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from access import roles
+from access import roles, scope
+from access.scope import EVERYTHING, Scope
 from actions import approvals as held_approvals
 from actions import tokens
 from browser import payloads
@@ -30,18 +31,20 @@ from executions.models import (
 from web import params
 
 
-def pending_count() -> int:
-    return Operation.objects.awaiting_answer().count()
+def pending_count(visible: Scope = EVERYTHING) -> int:
+    return visible.operations(Operation.objects.awaiting_answer()).count()
 
 
 # ---- approvals inbox ------------------------------------------------------------------
 
 
-def inbox_order(function: str = "") -> tuple[list[int], dict[tuple[int, str], Deadlines]]:
-    """The pending callbacks the inbox lists (of one function, or all), nearest deadline
-    first, then those without one, oldest first; and their deadlines. Sorted here, not in
-    SQL: the deadlines are in the history's JSON."""
-    pending = Operation.objects.awaiting_answer()
+def inbox_order(
+    function: str = "", visible: Scope = EVERYTHING
+) -> tuple[list[int], dict[tuple[int, str], Deadlines]]:
+    """The pending callbacks the inbox lists (of one function, or all; of what the person
+    may see), nearest deadline first, then those without one, oldest first; and their
+    deadlines. Sorted here, not in SQL: the deadlines are in the history's JSON."""
+    pending = visible.operations(Operation.objects.awaiting_answer())
     if function:
         pending = pending.filter(execution__function__name=function)
     keys = list(pending.values_list("pk", "execution_id", "operation_id", "started_at"))
@@ -60,9 +63,10 @@ def inbox_order(function: str = "") -> tuple[list[int], dict[tuple[int, str], De
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
     function = params.text(request.GET, "function", 170)
-    order, times = inbox_order(function)
+    visible = scope.of_request(request)
+    order, times = inbox_order(function, visible)
     page = Paginator(order, 50).get_page(params.integer(request.GET, "page", minimum=1))
-    by_pk = Operation.objects.awaiting_answer().in_bulk(list(page.object_list))
+    by_pk = visible.operations(Operation.objects.awaiting_answer()).in_bulk(list(page.object_list))
     rows = [by_pk[pk] for pk in page.object_list if pk in by_pk]
     # wait_for_callback runs its submitter as a step beside the callback (same parent).
     submitters = {
@@ -98,12 +102,14 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 if submitter
                 else None,
                 "approval": progress.get(op.pk),
+                # Seen here, but maybe not the person's to answer (access/scope.py).
+                "can_act": can_act and visible.may_act(op.execution),
                 "token_ok": tokens.one_time_token(request.user) if can_act else "",
                 "token_fail": tokens.one_time_token(request.user) if can_act else "",
             }
         )
     functions = (
-        Operation.objects.awaiting_answer()
+        visible.operations(Operation.objects.awaiting_answer())
         .values_list("execution__function__name", flat=True)
         .distinct()
         .order_by("execution__function__name")
@@ -126,7 +132,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
 @require_GET
 def approvals_count(request: HttpRequest) -> HttpResponse:
     """The navigation bar's badge, polled by htmx."""
-    return render(request, "actions/_approvals_badge.html", {"pending_count": pending_count()})
+    count = pending_count(scope.of_request(request))
+    return render(request, "actions/_approvals_badge.html", {"pending_count": count})
 
 
 # ---- audit ----------------------------------------------------------------------------
@@ -215,6 +222,14 @@ def audit_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
 @require_GET
 def audit(request: HttpRequest) -> HttpResponse:
     entries = AuditEntry.objects.all()
+    visible = scope.of_request(request)
+    if not visible.everything:
+        # What was done to the executions the person may see, and what they did.
+        seen = visible.executions(Execution.objects).values("arn")
+        entries = entries.filter(
+            Q(execution_arn__in=seen) | Q(username=request.user.get_username())
+        )
+    scoped = entries
     values = {k: params.text(request.GET, k, 2048) for k in AUDIT_FILTERS}
     params.choice(request.GET, "outcome", AuditOutcome.values)
     if values["action"]:
@@ -231,7 +246,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         )
     page = Paginator(entries, 50).get_page(params.integer(request.GET, "page", minimum=1))
     query = urlencode({k: v for k, v in values.items() if v})
-    actions = AuditEntry.objects.values_list("action", flat=True).distinct().order_by()
+    actions = scoped.values_list("action", flat=True).distinct().order_by()
     return render(
         request,
         "actions/audit.html",

@@ -19,8 +19,9 @@ from markdown_it import MarkdownIt
 
 from access import roles
 from access.models import Identity
-from actions.models import ApprovalPolicy, glob_matches
+from actions.models import ApprovalPolicy
 from domain import operations
+from domain.patterns import glob_matches
 from executions.models import AuditEntry, AuditOutcome, Execution, Function, Operation
 
 # ---- which policy --------------------------------------------------------------------
@@ -133,8 +134,8 @@ def requester_of(execution: Execution, path: str) -> str:
 
 def refusal(user: Any, execution: Execution, rules: dict[str, Any]) -> str:
     """Why this person may not answer under these rules, or "" when they may."""
-    if not roles.can_act(user):
-        return "Answering callbacks needs the operator role."
+    if not roles.may_act(user, execution):
+        return "Answering this callback needs the operator role on its function."
     if not is_named_approver(user, rules):
         who = ", ".join(
             rules.get("users", []) + [f"members of {g}" for g in rules.get("groups", [])]
@@ -169,16 +170,22 @@ def possible_approvers(policy: ApprovalPolicy) -> list[str]:
     )
 
 
-def approver_emails(rules: dict[str, Any]) -> list[str]:
-    return sorted(
-        {
-            user.email
-            for user in get_user_model().objects.filter(is_active=True).exclude(email="")
-            if roles.can_act(user)
-            and is_named_approver(user, rules)
-            and (rules.get("users") or rules.get("groups"))
-        }
-    )
+def approvers_of(execution: Execution, rules: dict[str, Any]) -> list[Any]:
+    """The people who may approve this execution's callback under these rules: named by
+    the policy, and allowed to act on the execution (their scope)."""
+    return [
+        user
+        for user in get_user_model().objects.filter(is_active=True)
+        if is_named_approver(user, rules) and roles.may_act(user, execution)
+    ]
+
+
+def approver_emails(execution: Execution, rules: dict[str, Any]) -> list[str]:
+    """Where a notification about the callback also goes: the approvers its policy names
+    (a policy that names nobody in particular adds no one)."""
+    if not (rules.get("users") or rules.get("groups")):
+        return []
+    return sorted({user.email for user in approvers_of(execution, rules) if user.email})
 
 
 # ---- instructions ----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import trigger_client_event
 
-from access import roles
+from access import roles, scope
 from executions import sync
 from executions.lambda_api import LambdaApiError
 from executions.models import Execution, Source
@@ -43,7 +43,7 @@ def execution_lookup(request: HttpRequest) -> HttpResponse:
         return render(request, "actions/lookup.html", {})
     if len(arn) > 2048:
         raise params.BadQuery("“arn” is longer than 2048 characters; no ARN is that long.")
-    execution = Execution.objects.filter(arn=arn).first()
+    execution = scope.of_request(request).executions(Execution.objects).filter(arn=arn).first()
     if execution is not None:
         return redirect("browser:detail", pk=execution.pk)
     if request.method == "GET":
@@ -53,13 +53,13 @@ def execution_lookup(request: HttpRequest) -> HttpResponse:
             "The console has not mirrored it (yet). Check the ARN"
             + (
                 ", or ask the enabled sources for it below."
-                if roles.can_act(request.user)
+                if roles.acts_everywhere(request.user)
                 else "; an operator can ask the sources for it."
             ),
             arn=arn,
-            ask_sources=roles.can_act(request.user),
+            ask_sources=roles.acts_everywhere(request.user),
         )
-    if not roles.can_act(request.user):
+    if not roles.acts_everywhere(request.user):
         raise PermissionDenied(
             "Asking the sources for an execution spends the account's read quota, so it is "
             "for operators. Ask an operator, or wait for the next sync to mirror it."
@@ -102,7 +102,7 @@ def execution_refresh(request: HttpRequest, execution: Execution) -> HttpRespons
     """POST: queue a sync now, ahead of the schedule (operators: it spends the read
     budget on demand). GET (the partial's poll): has the sync landed yet?"""
     if request.method == "POST":
-        if not roles.can_act(request.user):
+        if not roles.may_act(request.user, execution):
             raise PermissionDenied(
                 "Refresh now spends the account's read quota on demand, so it is for "
                 "operators. The page follows the execution on its own while it is open."

@@ -12,6 +12,7 @@ with a clear message; results use Django messages.
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,19 +20,33 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from access import roles
+from access import roles, scope
 from access.roles import operator_required, recent_sign_in_required
 from actions import approvals, bulk, forms, policies, services, tasks, tokens
 from executions.models import BulkJob, Execution, Function, Operation
 from web import params
 from web.forms import next_url
-from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx
+from web.shortcuts import (
+    is_partial,
+    render_stop_polling,
+    vary_on_htmx,
+    visible_execution,
+    visible_job,
+)
 
 NOT_THIS_EXECUTIONS = "This callback does not belong to this execution; nothing was sent."
 
 
-def _execution(pk: int) -> Execution:
-    return get_object_or_404(Execution.objects.select_related("source"), pk=pk)
+def _execution(request: HttpRequest, pk: int) -> Execution:
+    """The execution this action is about: 404 if the person may not see it, 403 (saying
+    so) if they may see but not act on it."""
+    execution = visible_execution(request, pk)
+    if not roles.may_act(request.user, execution):
+        raise PermissionDenied(
+            f"Your roles let you read {execution.function.name} but not act on it. Ask an "
+            "administrator for the operator role on it. Nothing was sent."
+        )
+    return execution
 
 
 # ---- callbacks ------------------------------------------------------------------------
@@ -41,7 +56,7 @@ def callback_form_context(
     request: HttpRequest, execution: Execution, operation: Operation, next_url: str
 ) -> dict:
     """What actions/_callback_form.html needs, with a fresh one-time token."""
-    can_act = roles.can_act(request.user)
+    can_act = roles.may_act(request.user, execution)
     approval = approvals.progress(execution, operation) if operation.is_pending_callback else None
     policy = policies.policy_for(execution, operation) if approval else None
     rules = policies.rules_of(policy) if policy else {}
@@ -78,7 +93,7 @@ def _callback_page(request: HttpRequest, context: dict, refused: bool = False) -
 
 @require_GET
 def callback_form(request: HttpRequest, pk: int, callback_id: str) -> HttpResponse:
-    execution = get_object_or_404(Execution, pk=pk)
+    execution = visible_execution(request, pk)
     operation = get_object_or_404(Operation, execution=execution, callback_id=callback_id)
     return _callback_page(request, _callback_context(request, execution, operation))
 
@@ -88,7 +103,7 @@ def _answer_callback(
 ) -> HttpResponse:
     """Send one answer to a callback and go back; refused, show the forms again with the
     reason beside them and what was typed kept."""
-    execution = _execution(pk)
+    execution = _execution(request, pk)
     operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
     if operation is None:
         return HttpResponse(NOT_THIS_EXECUTIONS, status=404)
@@ -133,7 +148,7 @@ def _act_on_execution(
 ) -> HttpResponse:
     """Send stop, pause or resume, then go back to the page the form was on, which shows
     the outcome as a message."""
-    form = form_class(request.POST, user=request.user, execution=_execution(pk))
+    form = form_class(request.POST, user=request.user, execution=_execution(request, pk))
     result = form.submit()
     if result is None:
         refusal = form.refusal if form.replayed else f"Nothing was sent: {form.refusal}"
@@ -168,7 +183,7 @@ def resume(request: HttpRequest, pk: int) -> HttpResponse:
 def delete(request: HttpRequest, pk: int) -> HttpResponse:
     """GET: what deleting an ended execution does, and a button to confirm. POST: delete it
     on its backend and remove it from the mirror; refused, the page says why."""
-    execution = _execution(pk)
+    execution = _execution(request, pk)
     context = {"execution": execution, "error": "", "status": 200}
     if request.method == "POST":
         form = forms.DeleteForm(request.POST, user=request.user, execution=execution)
@@ -221,6 +236,8 @@ def _start_again_page(request: HttpRequest, pk: int) -> HttpResponse:
     (?from=<execution id>), to be edited before it is sent."""
     execution = Execution.objects.select_related("function").filter(pk=pk).first()
     form = forms.StartForm(user=request.user)
+    if execution is not None and not scope.of_request(request).may_see(execution):
+        execution = None  # outside the person's scope: as if it did not exist
     if execution is None:
         return _start_page(
             request,
@@ -263,6 +280,7 @@ def _start_page(
     ) | Function.objects.select_related("source").filter(source__enabled=True, explicit=True)
     if again is not None:
         functions = functions | Function.objects.filter(pk=again.function_id)
+    functions = forms.startable(functions, request.user)
     # Refused: what was typed is kept.
     sent = {name: form.data.get(name, "") for name in ("function", "name", "input")}
     if values is not None:
@@ -320,7 +338,7 @@ def bulk_stop(request: HttpRequest) -> HttpResponse:
 @require_GET
 def bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress: the page, or (polled by htmx) the bar, until it finishes."""
-    job = get_object_or_404(BulkJob, pk=pk)
+    job = visible_job(request, get_object_or_404(BulkJob, pk=pk))
     page = params.integer(request.GET, "page", minimum=1)
     context = {"job": job, "results": bulk.job_results(job, page)}
     if not is_partial(request):

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from access import scope
 from browser import optree
 from domain import operations
 from executions import nodes, tree
@@ -306,11 +307,13 @@ def _pick(request: HttpRequest) -> tuple[int, int]:
 @require_GET
 def compare_view(request: HttpRequest) -> HttpResponse:
     first, second = _pick(request)
+    visible = scope.of_request(request)
     if request.GET.getlist("ids"):
         # The list's selection becomes the page's own, shareable address, the run that
         # started first as A.
         ordered = list(
-            Execution.objects.filter(pk__in=[first, second])
+            visible.executions(Execution.objects)
+            .filter(pk__in=[first, second])
             .order_by("started_at", "pk")
             .values_list("pk", flat=True)
         )
@@ -319,7 +322,9 @@ def compare_view(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("browser:compare") + "?" + urlencode({"a": first, "b": second}))
     if first == second:
         raise params.BadQuery("“a” and “b” are the same execution: choose two different ones.")
-    found = Execution.objects.select_related("function", "source").in_bulk([first, second])
+    found = visible.executions(Execution.objects.select_related("function", "source")).in_bulk(
+        [first, second]
+    )
     missing = [pk for pk in (first, second) if pk not in found]
     if missing:
         return not_found(

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 from django_htmx.http import trigger_client_event
 
+from access import roles, scope
 from browser import (
     event_pages,
     graphs,
@@ -181,6 +182,7 @@ def execution_detail(request: HttpRequest, execution: Execution, tab: str = "") 
     context = {
         **header_context(execution),
         **TAB_CONTEXTS[tab](request, execution),
+        "may_act": roles.may_act(request.user, execution),
         "tab": tab,
         "tab_template": f"browser/_{tab}_tab.html",
         "tabs": [(key, title, _tab_url(execution, key)) for key, title in TABS.items()],
@@ -271,7 +273,10 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
             execution=execution,
         )
     child_execution = (
-        Execution.objects.filter(arn=operation.child_execution_arn).first()
+        scope.of_request(request)
+        .executions(Execution.objects)
+        .filter(arn=operation.child_execution_arn)
+        .first()
         if operation.child_execution_arn
         else None
     )

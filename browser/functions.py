@@ -24,6 +24,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from access import scope
 from browser import aws_links, function_chart
 from domain import status
 from domain.durations import format_duration
@@ -217,8 +218,13 @@ def current_counts(function: Function) -> dict[str, Any]:
 
 @require_GET
 def function_overview(request: HttpRequest, pk: int) -> HttpResponse:
-    function = Function.objects.select_related("source").filter(pk=pk).first()
-    if function is None:
+    function = (
+        scope.of_request(request)
+        .functions(Function.objects.select_related("source"))
+        .filter(pk=pk)
+        .first()
+    )
+    if function is None:  # or outside the person's scope: the same answer
         return not_found(
             request,
             "Function not found",

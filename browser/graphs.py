@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 
 import visualizer
+from access import scope
 from browser import replay
 from browser.scene import Scene
 from executions import nodes
@@ -136,8 +137,8 @@ def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
 @require_GET
 def graph_svg_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The SVG alone (for download or embedding)."""
-    execution = Execution.objects.filter(pk=pk).first()
-    if execution is None:
+    execution = Execution.objects.select_related("function").filter(pk=pk).first()
+    if execution is None or not scope.of_request(request).may_see(execution):
         return HttpResponse(
             "No such execution in the mirror.", status=404, content_type="text/plain"
         )

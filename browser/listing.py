@@ -88,9 +88,12 @@ class ListFilter:
     input: str = ""
     started_from: str = ""
     started_to: str = ""
+    # What the person may see (access/scope.py): the functions' ids, None for all. Not in
+    # the URL: it is the person's, not the link's.
+    scope: frozenset[int] | None = None
 
     @classmethod
-    def from_query(cls, query: QueryDict) -> ListFilter:
+    def from_query(cls, query: QueryDict, scope: frozenset[int] | None = None) -> ListFilter:
         """Read the filters; raise params.BadQuery for anything malformed."""
         flt = cls(
             source=params.integer(query, "source", minimum=1),
@@ -100,6 +103,7 @@ class ListFilter:
             input=params.text(query, "input", 256),
             started_from=params.text(query, "from", 40),
             started_to=params.text(query, "to", 40),
+            scope=scope,
         )
         for key, value, end in (("from", flt.started_from, False), ("to", flt.started_to, True)):
             if value:
@@ -140,6 +144,8 @@ class ListFilter:
         return urlencode(self.params() + [(k, v) for k, v in extra.items() if v])
 
     def apply(self, qs: QuerySet[Execution], *, statuses: bool = True) -> QuerySet[Execution]:
+        if self.scope is not None:
+            qs = qs.filter(function_id__in=self.scope)
         if self.source:
             qs = qs.filter(source_id=self.source)
         if self.function:
@@ -245,7 +251,12 @@ def _key_order(key: tuple[datetime | None, int]) -> tuple[datetime, int]:
 
 
 def _keys(
-    qs: QuerySet[Execution], statuses: list[str], where: Q, newest_first: bool, limit: int
+    qs: QuerySet[Execution],
+    statuses: list[str],
+    where: Q,
+    newest_first: bool,
+    limit: int,
+    functions: frozenset[int] | None = None,
 ) -> list[tuple[datetime | None, int]]:
     """The (started_at, id) of up to `limit` matching executions, in that order.
 
@@ -256,6 +267,10 @@ def _keys(
     order = ("-started_at", "-id") if newest_first else ("started_at", "id")
     base = qs.filter(where).order_by(*order)
     parts = [base] if len(statuses) <= 1 else [base.filter(status=s) for s in statuses]
+    if functions:
+        # A person's scope: one walk of exec_function_idx per function, where
+        # `function_id IN (...)` would walk the whole list's index testing each row.
+        parts = [part.filter(function_id=f) for part in parts for f in sorted(functions)]
     keys = [list(part.values_list("started_at", "id")[:limit]) for part in parts]
     if len(keys) == 1:
         return keys[0]
@@ -263,17 +278,30 @@ def _keys(
     return [key for _, key in zip(range(limit), merged, strict=False)]
 
 
+# A scope of more functions than this is read as one filtered walk, not one walk each.
+SPLIT_FUNCTIONS = 64
+
+
+def _split(functions: frozenset[int] | None) -> frozenset[int] | None:
+    return functions if functions is not None and len(functions) <= SPLIT_FUNCTIONS else None
+
+
 def _fetch(
-    qs: QuerySet[Execution], statuses: list[str], where: Q, newest_first: bool, limit: int
+    qs: QuerySet[Execution],
+    statuses: list[str],
+    where: Q,
+    newest_first: bool,
+    limit: int,
+    functions: frozenset[int] | None = None,
 ) -> list[Execution]:
     """Up to `limit` rows in (started_at, id) order."""
-    if len(statuses) <= 1:
+    if len(statuses) <= 1 and not functions:
         order = ("-started_at", "-id") if newest_first else ("started_at", "id")
         base = qs.filter(where).order_by(*order)
         return list(base.select_related("function", "source")[:limit])
     # Each status's keys only (an index-only walk), merged; then the rows that won, in one
     # query: building limit x statuses rows to keep `limit` cost more than the walks.
-    ids = [pk for _, pk in _keys(qs, statuses, where, newest_first, limit)]
+    ids = [pk for _, pk in _keys(qs, statuses, where, newest_first, limit, functions)]
     rows = Execution.objects.filter(id__in=ids).select_related("function", "source")
     return sorted(rows, key=_sort_key, reverse=newest_first)
 
@@ -288,8 +316,9 @@ def list_page(
     """One page of the filtered list, newest first, by keyset on (started_at, id)."""
     qs = flt.apply(Execution.objects.all(), statuses=len(flt.statuses) <= 1)
     statuses = flt.statuses
+    functions = None if flt.function else _split(flt.scope)
     if before is not None:
-        rows = _fetch(qs, statuses, _newer_than(before), False, size + 1)
+        rows = _fetch(qs, statuses, _newer_than(before), False, size + 1, functions)
         more_newer = len(rows) > size
         rows = list(reversed(rows[:size]))
         return ListPage(
@@ -298,13 +327,13 @@ def list_page(
             older=Cursor.of(rows[-1]) if rows else None,
         )
     where = _older_than(after) if after is not None else Q()
-    rows = _fetch(qs, statuses, where, True, size + 1)
+    rows = _fetch(qs, statuses, where, True, size + 1, functions)
     more_older = len(rows) > size
     rows = rows[:size]
     newer = None
     if after is not None and rows:
         # Coming from a cursor, there is a newer page unless the rows start at the top.
-        if _fetch(qs, statuses, _newer_than(Cursor.of(rows[0])), False, 1):
+        if _fetch(qs, statuses, _newer_than(Cursor.of(rows[0])), False, 1, functions):
             newer = Cursor.of(rows[0])
     return ListPage(rows=rows, newer=newer, older=Cursor.of(rows[-1]) if more_older else None)
 
@@ -318,7 +347,8 @@ def newer_count(flt: ListFilter, since: Cursor | None, cap: int = NEWS_CAP) -> i
     newest page; None when that page was empty), counted up to cap + 1."""
     qs = flt.apply(Execution.objects.all(), statuses=len(flt.statuses) <= 1)
     where = _newer_than(since) if since is not None else Q()
-    return len(_keys(qs, flt.statuses, where, False, cap + 1))
+    functions = None if flt.function else _split(flt.scope)
+    return len(_keys(qs, flt.statuses, where, False, cap + 1, functions))
 
 
 # Above this many matching executions, filtered counts are not counted (the page says so).
@@ -352,6 +382,8 @@ def status_counts(flt: ListFilter) -> StatusCounts:
     counts = {status: 0 for status in ExecutionStatus.values}
     if not (flt.name or flt.input or flt.started_from or flt.started_to):
         rows = StatusCount.objects.all()
+        if flt.scope is not None:
+            rows = rows.filter(function_id__in=flt.scope)
         if flt.source:
             rows = rows.filter(function__source_id=flt.source)
         if flt.function:

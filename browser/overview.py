@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Sum
 from django.utils import timezone
 
+from access.scope import EVERYTHING, Scope
 from domain import status
 from executions import schedule
 from executions.models import (
@@ -69,28 +70,33 @@ def _state(source: Source, now: Any) -> tuple[str, str]:
     return HEALTHY, ""
 
 
-def source_states() -> list[SourceState]:
+def source_states(visible: Scope = EVERYTHING) -> list[SourceState]:
+    """Each source's health and its executions by status (of what `visible` lets the
+    person see; a source none of whose functions they may see is left out)."""
     now = timezone.now()
     counts: dict[int, dict[str, int]] = {}
-    rows = (
-        StatusCount.objects.values_list("function__source_id", "status")
-        .annotate(n=Sum("count"))
-        .order_by()
-    )
+    rows = StatusCount.objects.all()
+    if visible.read is not None:
+        rows = rows.filter(function_id__in=visible.read)
+    rows = rows.values_list("function__source_id", "status").annotate(n=Sum("count")).order_by()
     for source_id, status_, n in rows:
         if n:
             counts.setdefault(source_id, {})[status_] = n
+    sources = Source.objects.order_by("name")
+    if visible.read is not None:
+        sources = sources.filter(functions__in=visible.read).distinct()
     return [
         SourceState(source, *_state(source, now), counts=counts.get(source.pk, {}))
-        for source in Source.objects.order_by("name")
+        for source in sources
     ]
 
 
-def overview_context() -> dict[str, Any]:
-    sources = source_states()
-    waiting = Operation.objects.awaiting_answer().order_by("started_at", "id")
+def overview_context(visible: Scope = EVERYTHING) -> dict[str, Any]:
+    sources = source_states(visible)
+    waiting = visible.operations(Operation.objects.awaiting_answer()).order_by("started_at", "id")
     failures = (
-        Execution.objects.filter(
+        visible.executions(Execution.objects)
+        .filter(
             status__in=status.FAILED_STATUSES,
             ended_at__gte=timezone.now() - RECENT_FAILURES,
         )
@@ -98,7 +104,8 @@ def overview_context() -> dict[str, Any]:
         .order_by("-ended_at", "-id")
     )
     running = (
-        Execution.objects.filter(status="RUNNING")
+        visible.executions(Execution.objects)
+        .filter(status="RUNNING")
         .select_related("function")
         .order_by("started_at", "id")
     )

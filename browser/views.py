@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 
+from access import scope
 from browser import list_html, listing, overview
 from executions import health
 from executions.models import NON_TERMINAL_STATUSES, Execution, ExecutionStatus, Function, Source
@@ -49,7 +50,8 @@ def _check_redis() -> str:
 
 def home(request: HttpRequest) -> HttpResponse:
     checks = {"Database": _check_database(), "Redis": _check_redis()}
-    return render(request, "home.html", {"checks": checks, **overview.overview_context()})
+    context = overview.overview_context(scope.of_request(request))
+    return render(request, "home.html", {"checks": checks, **context})
 
 
 @login_not_required
@@ -70,7 +72,8 @@ def execution_list(request: HttpRequest) -> HttpResponse:
     sources = list(Source.objects.all())
     if not sources:
         return render(request, "browser/list.html", {"no_sources": True})
-    flt = listing.ListFilter.from_query(request.GET)
+    visible = scope.of_request(request)
+    flt = listing.ListFilter.from_query(request.GET, visible.read)
     page = listing.list_page(
         flt,
         after=listing.Cursor.parse(request.GET.get("after"), "after"),
@@ -94,13 +97,15 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         "sources": sources,
         "stale_sources": [s for s in sources if s.enabled and s.stale_since],
         "behind_sources": [] if is_partial(request) else health.behind_sources(),
-        "functions": Function.objects.select_related("source").order_by("name", "qualifier"),
+        "functions": visible.functions(Function.objects.select_related("source")).order_by(
+            "name", "qualifier"
+        ),
         "running_ids": list(listing.iter_running_ids(page.rows)),
         "oldest_running_check": min(
             (e.last_synced_at for e in page.rows if not e.is_terminal and e.last_synced_at),
             default=None,
         ),
-        "anything_mirrored": bool(page.rows) or Execution.objects.exists(),
+        "anything_mirrored": bool(page.rows) or visible.executions(Execution.objects).exists(),
         "counts_oob": is_partial(request),
         "running_total": counts.total(s for s in NON_TERMINAL_STATUSES if s in selected),
         # On the newest page, a poller tells about executions newer than its top row.
@@ -119,7 +124,7 @@ def _news_url(flt: listing.ListFilter, page: listing.ListPage) -> str:
 @require_GET
 def execution_news(request: HttpRequest) -> HttpResponse:
     """How many executions matching the list's filter started after its top row."""
-    flt = listing.ListFilter.from_query(request.GET)
+    flt = listing.ListFilter.from_query(request.GET, scope.of_request(request).read)
     count = listing.newer_count(flt, listing.Cursor.parse(request.GET.get("since"), "since"))
     context = {
         "news_url": request.get_full_path(),
@@ -136,9 +141,8 @@ def execution_rows(request: HttpRequest) -> HttpResponse:
     raw_ids = [i.strip() for i in request.GET.get("ids", "").split(",") if i.strip()]
     # Digits 0-9 only, and no larger than an id can be: int() alone also reads "١٢٣".
     ids = [params.whole_number("ids", i, minimum=1) for i in raw_ids]
-    rows = list(
-        Execution.objects.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source")
-    )
+    visible = scope.of_request(request).executions(Execution.objects)
+    rows = list(visible.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source"))
     running = list(listing.iter_running_ids(rows))
     context = {"rows_html": list_html.render_rows(rows, oob=True), "running_ids": running}
     if not running:

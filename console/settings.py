@@ -212,19 +212,24 @@ ALB_GROUPS_CLAIM = os.environ.get("ALB_GROUPS_CLAIM", "groups")
 ROLES = ("viewer", "operator", "admin")
 
 
-def parse_group_roles(text: str) -> dict[str, str]:
-    """SSO_GROUP_ROLES as {group: role}; a role the console does not have stops it at
-    start-up rather than give nobody anything."""
-    mapping: dict[str, str] = {}
+def parse_group_roles(text: str) -> dict[str, list[tuple[str, str, str]]]:
+    """SSO_GROUP_ROLES as {group: [(role, source name, function pattern)]}: each entry
+    GROUP=ROLE, optionally @SOURCE (one source) and /PATTERN (some functions), e.g.
+    "payments=operator@prod/payments-*, payments=viewer". A role the console does not have
+    stops it at start-up rather than give nobody anything."""
+    mapping: dict[str, list[tuple[str, str, str]]] = {}
     for part in (p.strip() for p in text.split(",")):
         if not part:
             continue
-        group, sep, role = (x.strip() for x in part.rpartition("="))
-        if not sep or not group or role not in ROLES:
+        group, sep, grant = (x.strip() for x in part.partition("="))
+        grant, _, pattern = grant.partition("/")
+        role, _, source = grant.partition("@")
+        if not sep or not group or role.strip() not in ROLES:
             raise ImproperlyConfigured(
-                f"SSO_GROUP_ROLES: {part!r} is not GROUP=ROLE with ROLE one of {', '.join(ROLES)}"
+                f"SSO_GROUP_ROLES: {part!r} is not GROUP=ROLE[@SOURCE][/FUNCTION-PATTERN] "
+                f"with ROLE one of {', '.join(ROLES)}"
             )
-        mapping[group] = role
+        mapping.setdefault(group, []).append((role.strip(), source.strip(), pattern.strip()))
     return mapping
 
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Count, Exists, F, OuterRef, TextField, Window
 from django.db.models.functions import Cast, RowNumber
@@ -233,7 +234,12 @@ def load_nodes(
 
 def _rows(query: Any, columns: tuple[str, ...]) -> Iterator[tuple[str, list[Any]]]:
     """(operation id, the columns' values made Python values) of each row of `query`."""
-    sql, params = query.query.sql_with_params()
+    try:
+        sql, params = query.query.sql_with_params()
+    except EmptyResultSet:
+        # Django knows without asking that nothing matches (on PostgreSQL, an offset
+        # beyond what a bigint holds): no rows, as the ORM itself would answer.
+        return
     converters = [(i, f) for i, c in enumerate(columns) if (f := _converter(c)) is not None]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

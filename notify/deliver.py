@@ -134,7 +134,9 @@ def _approval(delivery: Delivery) -> tuple[Any, list[str], list[str]] | None:
     if progress is None or policy is None:
         return None
     rules = policies.rules_of(policy)
-    return progress, policies.possible_approvers(policy), policies.approver_emails(rules)
+    people = policies.approvers_of(operation.execution, rules)
+    names = sorted(user.get_username() for user in people)
+    return progress, names, policies.approver_emails(operation.execution, rules)
 
 
 def _finish(delivery: Delivery, status: str, error: str = "", attempts: int | None = None) -> None:

@@ -7,7 +7,6 @@ workers scan the mirror at once and however often they do.
 
 from __future__ import annotations
 
-import fnmatch
 import secrets
 from typing import Any
 
@@ -15,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from domain.patterns import glob_matches
 from executions.models import Execution, Source
 
 
@@ -136,15 +136,11 @@ class Rule(models.Model):
         events, the callback named `callback`) is this rule's business."""
         if self.source_id and self.source_id != source_id:
             return False
-        if self.function_pattern and not _glob(function, self.function_pattern):
+        if self.function_pattern and not glob_matches(function, self.function_pattern):
             return False
         if callback is not None and self.callback_pattern:
-            return _glob(callback, self.callback_pattern)
+            return glob_matches(callback, self.callback_pattern)
         return True
-
-
-def _glob(value: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(value.lower(), pattern.strip().lower())
 
 
 class DeliveryStatus(models.TextChoices):

@@ -7,12 +7,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django_htmx.http import HttpResponseStopPolling
 
+from access import scope
 from executions.models import Execution
 
 
@@ -40,19 +41,40 @@ def not_found(request: HttpRequest, title: str, message: str, **extra: Any) -> H
     return render(request, "not_found.html", context, status=404)
 
 
+def _missing(pk: Any) -> str:
+    return (
+        f"There is no execution #{pk} in the mirror. It may have been deleted, or the link "
+        "is wrong. Search the list, or look it up by its ARN."
+    )
+
+
+def visible_execution(request: HttpRequest, pk: Any) -> Execution:
+    """The execution named by `pk` (with its source and function) if this person may see
+    it; else Http404, the same whether it does not exist or is outside their scope, so no
+    answer tells that it exists (access/scope.py)."""
+    execution = Execution.objects.select_related("source", "function").filter(pk=pk).first()
+    if execution is None or not scope.of_request(request).may_see(execution):
+        raise Http404(_missing(pk))
+    return execution
+
+
 def with_execution(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Load the execution named by `pk` (with its source and function) or answer 404."""
+    """Load the execution named by `pk` (visible_execution) or answer the 404 page."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
-        execution = Execution.objects.select_related("source", "function").filter(pk=pk).first()
-        if execution is None:
-            return not_found(
-                request,
-                "Execution not found",
-                f"There is no execution #{pk} in the mirror. It may have been deleted, "
-                "or the link is wrong. Search the list, or look it up by its ARN.",
-            )
+        try:
+            execution = visible_execution(request, pk)
+        except Http404:
+            return not_found(request, "Execution not found", _missing(pk))
         return view(request, execution, *args, **kwargs)
 
     return wrapper
+
+
+def visible_job(request: HttpRequest, job: Any) -> Any:
+    """A bulk job's page lists the executions it touched: its owner sees it, and whoever
+    sees everything; to anyone else it does not exist (Http404)."""
+    if job.user_id != request.user.pk and not scope.of_request(request).everything:
+        raise Http404("No such job.")
+    return job

@@ -16,7 +16,7 @@ register = template.Library()
 @register.inclusion_tag("actions/_execution_actions.html", takes_context=True)
 def execution_actions(context: template.Context, execution: Any) -> dict[str, Any]:
     request = context["request"]
-    can_act = roles.can_act(request.user)
+    can_act = roles.may_act(request.user, execution)
     return {
         "execution": execution,
         "can_act": can_act,

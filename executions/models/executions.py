@@ -81,6 +81,12 @@ class Execution(models.Model):
             models.Index(fields=["status", "-started_at", "-id"], name="exec_status_idx"),
             # The list filtered by function, newest first; and "newest seen per function".
             models.Index(fields=["function", "-started_at", "-id"], name="exec_function_idx"),
+            # The list of a function in one status, newest first: a person whose scope is
+            # some functions reads each (function, status) as one range of it
+            # (browser/listing.py), even a status none of them is in.
+            models.Index(
+                fields=["function", "status", "-started_at", "-id"], name="exec_function_status_idx"
+            ),
             # The list filtered by source, newest first.
             models.Index(fields=["source", "-started_at", "-id"], name="exec_source_idx"),
             # The overview's recent failures: by status, newest end first.
