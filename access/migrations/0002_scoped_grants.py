@@ -6,35 +6,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('access', '0001_identities_roles_sessions'),
-        ('executions', '0009_execution_ended_index'),
+        ("access", "0001_identities_roles_sessions"),
+        ("executions", "0009_execution_ended_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name='rolegrant',
-            name='grant_once',
+            model_name="rolegrant",
+            name="grant_once",
         ),
         migrations.AddField(
-            model_name='rolegrant',
-            name='function_pattern',
+            model_name="rolegrant",
+            name="function_pattern",
             field=models.CharField(blank=True, max_length=200),
         ),
         migrations.AddField(
-            model_name='rolegrant',
-            name='scope_source',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='executions.source'),
+            model_name="rolegrant",
+            name="scope_source",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="executions.source",
+            ),
         ),
         migrations.AlterField(
-            model_name='rolegrant',
-            name='source',
-            field=models.CharField(choices=[('provider', "the identity provider's groups"), ('manual', 'a grant by hand')], max_length=16),
+            model_name="rolegrant",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("provider", "the identity provider's groups"),
+                    ("manual", "a grant by hand"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='rolegrant',
-            constraint=models.UniqueConstraint(fields=('user', 'role', 'scope_source', 'function_pattern', 'source'), name='grant_once'),
+            model_name="rolegrant",
+            constraint=models.UniqueConstraint(
+                fields=("user", "role", "scope_source", "function_pattern", "source"),
+                name="grant_once",
+            ),
         ),
     ]

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('executions', '0009_execution_ended_index'),
+        ("executions", "0009_execution_ended_index"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='execution',
-            index=models.Index(fields=['function', 'status', '-started_at', '-id'], name='exec_function_status_idx'),
+            model_name="execution",
+            index=models.Index(
+                fields=["function", "status", "-started_at", "-id"], name="exec_function_status_idx"
+            ),
         ),
     ]
