@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.urls import path
 
 from actions import bulk_answers, pages, policy_views, refresh, views
+from web import converters  # noqa: F401  (registers <callback:…>)
 
 app_name = "actions"
 
@@ -31,22 +32,22 @@ urlpatterns = [
     path("executions/<int:pk>/delete", views.delete, name="delete"),
     # Callback ids are base64 and may hold '/', so they are matched as paths.
     path(
-        "executions/<int:pk>/callbacks/<path:callback_id>/succeed",
+        "executions/<int:pk>/callbacks/<callback:callback_id>/succeed",
         views.callback_succeed,
         name="callback_succeed",
     ),
     path(
-        "executions/<int:pk>/callbacks/<path:callback_id>/fail",
+        "executions/<int:pk>/callbacks/<callback:callback_id>/fail",
         views.callback_fail,
         name="callback_fail",
     ),
     path(
-        "executions/<int:pk>/callbacks/<path:callback_id>/heartbeat",
+        "executions/<int:pk>/callbacks/<callback:callback_id>/heartbeat",
         views.callback_heartbeat,
         name="callback_heartbeat",
     ),
     path(
-        "executions/<int:pk>/callbacks/<path:callback_id>/",
+        "executions/<int:pk>/callbacks/<callback:callback_id>/",
         views.callback_form,
         name="callback_form",
     ),
