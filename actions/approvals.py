@@ -39,6 +39,8 @@ class Progress:
     rejections_required: int
     state: str
     outcome: str
+    # The policy's rules as the request keeps them (actions/policies.rules_of).
+    rules: dict[str, Any]
 
     @property
     def waiting_for(self) -> int:
@@ -97,6 +99,7 @@ def _progress(rules: dict[str, Any], request: ApprovalRequest | None) -> Progres
         rejections_required=rules["rejections_required"],
         state=request.state if request else RequestState.COLLECTING,
         outcome=request.outcome if request else "",
+        rules=rules,
     )
 
 
@@ -132,7 +135,8 @@ def answer(
     may not answer or the callback no longer waits."""
     if not roles.may_act(user, execution):
         raise ActionRefused(
-            "Answering this callback needs the operator role on its function; nothing was sent."
+            "Answering this callback needs the operator role on its function; nothing was sent.",
+            "forbidden",
         )
     services.pending_callback(execution, operation.callback_id)
     policy = policies.policy_for(execution, operation)
@@ -143,13 +147,15 @@ def answer(
     rules = policies.rules_of(policy)
     why_not = policies.refusal(user, execution, rules)
     if why_not:
-        raise ActionRefused(why_not)
+        raise ActionRefused(why_not, "forbidden")
     needs_reason = rules[
         "reason_to_approve" if decision == Decision.APPROVE else "reason_to_reject"
     ]
     if needs_reason and not reason.strip():
         verb = "approve" if decision == Decision.APPROVE else "reject"
-        raise ActionRefused(f"The policy “{policy.name}” asks for a reason to {verb}: give one.")
+        raise ActionRefused(
+            f"The policy “{policy.name}” asks for a reason to {verb}: give one.", "reason_required"
+        )
     payload = (
         result
         if decision == Decision.APPROVE
@@ -167,7 +173,8 @@ def answer(
         request = ApprovalRequest.objects.select_for_update().get(pk=request.pk)
         if request.state != RequestState.COLLECTING:
             raise ActionRefused(
-                "This callback was answered (or closed) a moment ago; nothing more was sent."
+                "This callback was answered (or closed) a moment ago; nothing more was sent.",
+                "not_waiting",
             )
         Approval.objects.update_or_create(
             request=request,

@@ -17,6 +17,7 @@ from access.scope import scope_of
 from actions import services
 from browser import listing
 from executions.models import TERMINAL_STATUSES, BulkJob, Execution
+from executions.models.records import acting_via
 
 # A filter names at most this many executions: a bulk job is a list of ids in one row.
 MAX_TARGETS = 10000
@@ -51,8 +52,14 @@ def running_among(ids: Iterable[int], user: Any) -> list[int]:
 
 
 def create_stop_job(
-    user: Any, execution_ids: list[int], error_type: str = "", error_message: str = ""
+    user: Any,
+    execution_ids: list[int],
+    error_type: str = "",
+    error_message: str = "",
+    via: str = "",
 ) -> BulkJob:
+    """`via`: how it was asked for when not on the pages (an API token), for the audit
+    entries of its stops."""
     return BulkJob.objects.create(
         user=user,
         action="stop",
@@ -61,6 +68,7 @@ def create_stop_job(
         parameters={
             "error_type": error_type or "StoppedByOperator",
             "error_message": error_message or f"Bulk stop by {user.get_username()}",
+            "via": via,
         },
     )
 
@@ -86,7 +94,25 @@ def run_job(
     if job is None:
         return {"job_id": job_id, "skipped": "missing or finished"}
     user = get_user_model().objects.filter(pk=job.user_id).first()
+    # The audit entries of its actions say how the job was asked for (an API token).
+    via = acting_via.set((job.parameters or {}).get("via", ""))
     ids = targets(job)
+    try:
+        failures = _work(job, user, ids, load, act, describe)
+    finally:
+        acting_via.reset(via)
+    BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
+    return {"job_id": job_id, "done": len(ids), "failed": len(failures)}
+
+
+def _work(
+    job: BulkJob,
+    user: Any,
+    ids: list[int],
+    load: Callable[[int], Any],
+    act: Callable[[Any, BulkJob, Any], str | dict[str, Any]],
+    describe: Callable[[int, Any], dict[str, Any]],
+) -> list[dict[str, Any]]:
     failures = list(job.failures)
     for index, target_id in enumerate(ids[job.done :], start=job.done):
         target = load(target_id)
@@ -100,8 +126,7 @@ def run_job(
             record = error if isinstance(error, dict) else {"error": error}
             failures.append({**describe(target_id, target), **record})
         BulkJob.objects.filter(pk=job.pk).update(done=index + 1, failures=failures)
-    BulkJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
-    return {"job_id": job_id, "done": len(ids), "failed": len(failures)}
+    return failures
 
 
 def _stop(user: Any, job: BulkJob, execution: Execution) -> str:

@@ -74,6 +74,10 @@ class LimitedText(forms.CharField):
 
 class ActionForm(forms.Form):
     token = _raw()
+    # The pages' forms carry a one-time token; the API's requests do not (a retried API
+    # request is made safe by its Idempotency-Key: api/idempotency.py), and it sets this
+    # to False.
+    checks_token = True
 
     def __init__(self, data: QueryDict | None = None, *, user: Any) -> None:
         super().__init__(data)
@@ -87,7 +91,7 @@ class ActionForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         # Last: a form refused for its shape spends nothing.
-        if self.errors or not self.sends:
+        if self.errors or not self.sends or not self.checks_token:
             return cleaned
         if not tokens.consume_token(self.user, cleaned.get("token", "")):
             self.add_error("token", ValidationError(REPLAYED, code="replayed"))
@@ -101,7 +105,7 @@ class ActionForm(forms.Form):
         try:
             return self.send()
         except services.ActionRefused as exc:
-            self.add_error(None, ValidationError(str(exc), code="refused"))
+            self.add_error(None, ValidationError(str(exc), code=exc.code))
             return None
 
     def send(self) -> ActionResult:

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -157,6 +157,8 @@ ACTION_WORDS = {
     "sign_out": ("Signed out", "Sign out"),
     "role_changed": ("Role changed", "Change role"),
     "break_glass_created": ("Made a break-glass link", "Make a break-glass link"),
+    "token_created": ("Made an API token", "Make an API token"),
+    "token_revoked": ("Revoked an API token", "Revoke an API token"),
     "approval": ("Answered under a policy", "Answer under a policy"),
     "policy_created": ("Created approval policy", "Create approval policy"),
     "policy_changed": ("Changed approval policy", "Change approval policy"),
@@ -219,31 +221,47 @@ def audit_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
     return rows
 
 
-@require_GET
-def audit(request: HttpRequest) -> HttpResponse:
+def visible_audit(user: Any, visible: Scope) -> QuerySet[AuditEntry]:
+    """The entries this person may read: everything, or what was done to the executions
+    they may see and what they did themselves."""
     entries = AuditEntry.objects.all()
-    visible = scope.of_request(request)
     if not visible.everything:
-        # What was done to the executions the person may see, and what they did.
         seen = visible.executions(Execution.objects).values("arn")
-        entries = entries.filter(
-            Q(execution_arn__in=seen) | Q(username=request.user.get_username())
+        entries = entries.filter(Q(execution_arn__in=seen) | Q(username=user.get_username()))
+    return entries
+
+
+def audit_entries(user: Any, visible: Scope, values: dict[str, str]) -> QuerySet[AuditEntry]:
+    """The audit log's filters (AUDIT_FILTERS' values; blank: any) over visible_audit, for
+    the page and the API alike."""
+    entries = visible_audit(user, visible)
+    if values.get("outcome") and values["outcome"] not in AuditOutcome.values:
+        raise params.BadQuery(
+            f"“outcome” must be one of {', '.join(AuditOutcome.values)}, "
+            f"not “{params.shown(values['outcome'])}”."
         )
-    scoped = entries
-    values = {k: params.text(request.GET, k, 2048) for k in AUDIT_FILTERS}
-    params.choice(request.GET, "outcome", AuditOutcome.values)
-    if values["action"]:
+    if values.get("action"):
         entries = entries.filter(action=values["action"])
-    if values["username"]:
+    if values.get("username"):
         entries = entries.filter(username=values["username"])
-    if values["outcome"]:
+    if values.get("outcome"):
         entries = entries.filter(outcome=values["outcome"])
-    if values["arn"]:
+    if values.get("arn"):
         # By ARN, or by the name of a mirrored execution (not every backend's ARNs hold it).
         named = Execution.objects.filter(name__icontains=values["arn"]).values("arn")
         entries = entries.filter(
             Q(execution_arn__icontains=values["arn"]) | Q(execution_arn__in=named)
         )
+    return entries
+
+
+@require_GET
+def audit(request: HttpRequest) -> HttpResponse:
+    visible = scope.of_request(request)
+    scoped = visible_audit(request.user, visible)
+    values = {k: params.text(request.GET, k, 2048) for k in AUDIT_FILTERS}
+    params.choice(request.GET, "outcome", AuditOutcome.values)
+    entries = audit_entries(request.user, visible, values)
     page = Paginator(entries, 50).get_page(params.integer(request.GET, "page", minimum=1))
     query = urlencode({k: v for k, v in values.items() if v})
     actions = scoped.values_list("action", flat=True).distinct().order_by()

@@ -36,7 +36,14 @@ from executions.models import (
 
 
 class ActionRefused(Exception):
-    """The input is wrong or the action no longer applies; nothing was sent."""
+    """The input is wrong or the action no longer applies; nothing was sent. `code` says
+    which, for the API (api/errors.py): `not_waiting` (the callback no longer waits),
+    `ended` (the execution has ended), `forbidden` (not this person's to do, by role or
+    policy), `reason_required`, `unsupported` (the backend lacks it), `refused`."""
+
+    def __init__(self, message: str, code: str = "refused") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -55,11 +62,12 @@ class ActionResult:
 def pending_callback(execution: Execution, callback_id: str) -> Operation:
     operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
     if operation is None:
-        raise ActionRefused("This callback does not belong to this execution.")
+        raise ActionRefused("This callback does not belong to this execution.", "not_found")
     if not operation.is_pending_callback or execution.is_terminal:
         raise ActionRefused(
             f"This callback is no longer pending (it is {operation.status.lower()}); "
-            "nothing was sent."
+            "nothing was sent.",
+            "not_waiting",
         )
     return operation
 
@@ -179,7 +187,7 @@ def stop(
     user: Any, execution: Execution, error_type: str = "", error_message: str = ""
 ) -> ActionResult:
     if execution.is_terminal:
-        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).", "ended")
     return _perform(
         user,
         "stop",
@@ -195,7 +203,7 @@ def _pause_or_resume(
     user: Any, execution: Execution, action: str, call: Any, reason: str
 ) -> ActionResult:
     if execution.is_terminal:
-        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).")
+        raise ActionRefused(f"The execution already ended ({execution.status.lower()}).", "ended")
     return _perform(
         user,
         action,
@@ -249,10 +257,11 @@ def delete(user: Any, execution: Execution) -> ActionResult:
     if not execution.is_terminal:
         raise ActionRefused(
             f"Only an execution that has ended can be deleted; this one is "
-            f"{execution.status.lower()}. Stop it first."
+            f"{execution.status.lower()}. Stop it first.",
+            "running",
         )
     if execution.source.capabilities.get(DELETE_OPERATION) is False:
-        raise ActionRefused(f"{DELETE_OPERATION} is not supported by this backend.")
+        raise ActionRefused(f"{DELETE_OPERATION} is not supported by this backend.", "unsupported")
     result = _perform(
         user,
         "delete",

@@ -1,6 +1,6 @@
-"""The list, its counts and the approvals inbox with permissions per team (access/scope.py)
-on a large generated mirror, against the same pages for someone who sees everything, in one
-run (not a test).
+"""The list, its counts, the approvals inbox and the API's lists with permissions per team
+(access/scope.py) on a large generated mirror, against the same pages for someone who sees
+everything, in one run (not a test).
 
     .venv/bin/python -m bench.bench_scope [--executions 1000000] [--repeat 9]
         [--database-url postgres://postgres@127.0.0.1:5432/postgres]
@@ -63,6 +63,17 @@ def add_pending_callbacks(every: int = 25) -> int:
     return len(rows)
 
 
+# The API's rows: the person's token instead of their session (API_RATE_PER_MINUTE is
+# raised for the run, so the rate limit does not answer instead).
+API = {"token": True}
+
+
+def _headers(headers: dict, token: str) -> dict:
+    if headers.get("token"):
+        return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    return headers
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executions", type=int, default=100_000)
@@ -72,6 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+    os.environ["API_RATE_PER_MINUTE"] = "1000000"
     where = use_throwaway_database(args.database_url)
     try:
         run(args, where)
@@ -84,7 +96,10 @@ def run(args: argparse.Namespace, where: str) -> None:
     from django.db import connection
     from django.test import Client
 
+    from access import api_tokens
     from access.models import RoleGrant
+    from browser.listing import Cursor
+    from executions.models import Execution
 
     rng = random.Random(args.seed)
     now = datetime.now(UTC)
@@ -97,6 +112,7 @@ def run(args: argparse.Namespace, where: str) -> None:
     generated = time.perf_counter() - t0
 
     clients: list[tuple[str, Client]] = []
+    tokens: list[str] = []
     operator = Group.objects.get_or_create(name="operator")[0]
     for n, (label, pattern) in enumerate(PEOPLE):
         user = User.objects.create_user(f"person-{n}")
@@ -109,6 +125,11 @@ def run(args: argparse.Namespace, where: str) -> None:
         client = Client()
         client.force_login(user)
         clients.append((label, client))
+        tokens.append(api_tokens.issue(user, "bench", "act").secret)
+
+    # A position 10,000 rows down the list, for a page deep in it.
+    deep = Execution.objects.order_by("-started_at", "-id")[10_000]
+    cursor = str(Cursor.of(deep))
 
     pages = [
         ("list, first page", "/executions/", {}),
@@ -120,13 +141,18 @@ def run(args: argparse.Namespace, where: str) -> None:
         ("approvals inbox", "/approvals/", {}),
         ("approvals count (navigation badge)", "/approvals/count", {}),
         ("overview (home page)", "/", {}),
+        ("API: executions, first page", "/api/v1/executions", API),
+        ("API: executions, status=FAILED", "/api/v1/executions?status=FAILED", API),
+        ("API: executions, 10,000 rows deep", f"/api/v1/executions?cursor={cursor}", API),
+        ("API: callbacks waiting", "/api/v1/callbacks", API),
+        ("API: callbacks I may answer", "/api/v1/callbacks?mine=true", API),
     ]
     results: dict[str, list[float]] = {}
     for label, url, headers in pages:
-        results[label] = [
-            timed(lambda c=client, u=url, h=headers: c.get(u, **h), args.repeat)
-            for _, client in clients
-        ]
+        results[label] = []
+        for (_, client), token in zip(clients, tokens, strict=True):
+            sent = _headers(headers, token)
+            results[label].append(timed(lambda c=client, u=url, h=sent: c.get(u, **h), args.repeat))
         print(f"{label}: " + ", ".join(f"{ms:.1f} ms" for ms in results[label]), flush=True)
 
     print(f"\n{machine()} · git {git_revision()}")

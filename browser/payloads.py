@@ -57,7 +57,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
 
-def _json_value(text: str | None) -> Any:
+def json_value(text: str | None) -> Any:
     if text is None:
         return None
     try:
@@ -66,7 +66,7 @@ def _json_value(text: str | None) -> Any:
         return text
 
 
-def _export_node(node: TreeNode) -> dict[str, Any]:
+def export_node(node: TreeNode) -> dict[str, Any]:
     return {
         "id": node.id,
         "parent_id": node.parent_operation_id or None,
@@ -77,7 +77,7 @@ def _export_node(node: TreeNode) -> dict[str, Any]:
         "started_at": _iso(node.started_at),
         "ended_at": _iso(node.ended_at),
         "attempt_count": node.attempt_count,
-        "children": [_export_node(child) for child in node.children],
+        "children": [export_node(child) for child in node.children],
     }
 
 
@@ -101,12 +101,12 @@ def export_json(execution: Execution) -> Iterator[str]:
         "status": execution.status,
         "started_at": _iso(execution.started_at),
         "ended_at": _iso(execution.ended_at),
-        "input": _json_value(execution.input_payload),
-        "result": _json_value(execution.result_payload),
+        "input": json_value(execution.input_payload),
+        "result": json_value(execution.result_payload),
         "error": execution.error,
     }
     yield '{"execution": ' + json.dumps(head, ensure_ascii=False, default=str)
-    operations = [_export_node(node) for node in operation_tree(execution).roots]
+    operations = [export_node(node) for node in operation_tree(execution).roots]
     yield ', "operations": ' + json.dumps(operations, ensure_ascii=False) + ', "events": ['
     events = (
         HistoryEvent.objects.filter(execution=execution)

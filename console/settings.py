@@ -275,10 +275,14 @@ INSTALLED_APPS = [
     "browser",  # the read side
     "actions",  # the operator actions
     "notify",  # notification rules and deliveries
+    "ninja",  # the API's framework (its docs page's templates and static files)
+    "api",  # the HTTP API (/api/v1/) and its tokens' idempotency keys
     "sandbox",  # the development commands: runconsole, sandbox
 ]
 
 MIDDLEWARE = [
+    # Each request in a context of its own (what an API token sets ends with its request).
+    "api.middleware.FreshContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Serves /static/ before any other middleware, so static files never need a login.
@@ -424,6 +428,21 @@ NOTIFY_RETRY_SECONDS = [
 # Executions that failed or timed out longer ago than this are not notified.
 NOTIFY_FAILURE_WINDOW_SECONDS = int(os.environ.get("NOTIFY_FAILURE_WINDOW_SECONDS", "3600"))
 
+# Slack's Approve and Reject buttons (notify/slack.py, docs/SLACK.md). The Slack app's
+# signing secret: every click Slack sends to /slack/interactions is checked with it, and
+# without it the messages carry no buttons and every click is refused.
+SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "")
+# Optional: a bot token with users:read.email, to find the console user of a Slack user
+# no administrator linked (`manage.py slackuser`) by their email address.
+SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "")
+SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api").rstrip("/")
+# The hosts a click's response_url may name (over https only): Slack's own.
+SLACK_RESPONSE_URL_HOSTS = [
+    host.strip().lower().rstrip(".")
+    for host in os.environ.get("SLACK_RESPONSE_URL_HOSTS", "hooks.slack.com").split(",")
+    if host.strip()
+]
+
 
 def _allowed_networks(value: str) -> list[str]:
     """OUTGOING_ALLOWED_NETWORKS' entries, each a network or a host name; anything else
@@ -472,6 +491,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL")
 EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "20"))
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "durable-console@localhost")
+
+# The HTTP API (api/, docs/API.md): requests per token per minute (past it, 429 with
+# Retry-After), and the longest a token may last.
+API_RATE_PER_MINUTE = int(os.environ.get("API_RATE_PER_MINUTE", "600"))
+API_TOKEN_MAX_DAYS = int(os.environ.get("API_TOKEN_MAX_DAYS", "365"))
 
 # Callback results may be 1 MB, and error fields 1 MB together; a form sends them
 # URL-encoded, which can triple their size.
@@ -524,6 +548,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "actions.tasks.close_stale_approvals",
         "schedule": NOTIFY_SCAN_SECONDS,
     },
+    # Idempotency-Keys of the API are kept a day (api/idempotency.py).
+    "forget-idempotency-keys": {"task": "api.tasks.forget_idempotency_keys", "schedule": 3600},
 }
 # The local SQS-compatible server (moto's) that `make run` and `make test` start for the
 # sandbox's status events.

@@ -33,6 +33,7 @@ urlpatterns = [
     path("admin/login/", RedirectView.as_view(url="/login/?next=/admin/")),
     path("admin/", admin.site.urls),
     # Before the browser's URLs, so /executions/<id>/stop and friends are never taken for tabs.
+    path("", include("api.urls")),
     path("", include("access.urls")),
     path("", include("actions.urls")),
     path("", include("notify.urls")),

@@ -137,6 +137,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "notify:rule_test": (),
     "notify:rule_delete": (),
     "notify:deliveries": ("status", "rule", "page"),
+    "notify:slack_interactions": ("payload",),
     "actions:policies": (),
     "actions:policy_new": POLICY_FORM,
     "actions:policy_edit": POLICY_FORM,
@@ -182,8 +183,11 @@ class Route:
 
     @property
     def console(self) -> bool:
-        """The console's own URL (not Django's admin), whose 400 pages say what is wrong."""
-        return not self.name.startswith("admin:") and not str(self).startswith("/admin/")
+        """The console's own page (not Django's admin, not the API, which answers JSON and
+        is fuzzed against its schema in tests/test_api_fuzz.py), whose 400 pages say what is
+        wrong."""
+        path = str(self)
+        return not self.name.startswith("admin:") and not path.startswith(("/admin/", "/api/"))
 
 
 def _routes(resolver: URLResolver, parts: tuple = (), spaces: tuple = ()) -> Iterator[Route]:

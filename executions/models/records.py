@@ -3,6 +3,9 @@ audit log of operator actions, and bulk jobs."""
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 
@@ -36,6 +39,11 @@ class AuditOutcome(models.TextChoices):
     FAILED = "FAILED", "The backend refused it"
 
 
+# How the current request acts, when not through the pages ("API token ci-deploy",
+# "Slack"): every audit entry written while it is set records it (api/auth.py sets it).
+acting_via: ContextVar[str] = ContextVar("acting_via", default="")
+
+
 class AuditEntry(models.Model):
     """One operator action, written before the API call and completed after it.
 
@@ -62,6 +70,8 @@ class AuditEntry(models.Model):
         max_length=16, choices=AuditOutcome.choices, default=AuditOutcome.PENDING
     )
     error = models.TextField(blank=True)
+    # How the person acted when not through the pages: "API token ci-deploy", "Slack".
+    via = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -76,6 +86,11 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.username} {self.action}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.via:
+            self.via = acting_via.get()
+        super().save(*args, **kwargs)
 
 
 class BulkJob(models.Model):
