@@ -4,7 +4,10 @@ POST of JSON, signed with the rule's secret).
 Webhook bodies carry `X-Durable-Console-Signature: sha256=<hex HMAC-SHA256 of the body
 with the rule's secret>`; a receiver recomputes it over the raw body to know the message
 is the console's. With the Slack format the body is `{"text": ...}`, which Slack's (and
-Mattermost's, Teams' workflow) incoming webhooks post as a message.
+Mattermost's, Teams' workflow) incoming webhooks post as a message; a callback's message
+also carries Block Kit `blocks` with a reason input and Approve and Reject buttons once
+Slack's clicks can be checked (SLACK_SIGNING_SECRET: notify/slack.py), the text staying
+as the fallback.
 
 Webhooks (Slack's too) go out through notify/outgoing.py, the one client with the address
 guard: public addresses only (unless OUTGOING_ALLOWED_NETWORKS names the host), no
@@ -44,6 +47,9 @@ class Message:
     data: dict[str, Any] = field(default_factory=dict)  # the webhook's JSON fields
     # Emailed beside the rule's addresses: the approvers a callback's policy names.
     recipients: list[str] = field(default_factory=list)
+    # The callback a person may answer from the message (execution pk, operation id):
+    # Slack's buttons name it.
+    callback: tuple[int, str] | None = None
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -59,7 +65,14 @@ def webhook_body(rule: Rule, message: Message) -> bytes:
         # Slack's link syntax: <url|label>. Names are escaped as Slack asks (&, <, >), so
         # an execution named "<!channel>" does not ping a channel.
         lines = slack_escape(message.text.replace(message.link, "").rstrip())
-        payload: dict[str, Any] = {"text": f"{lines}\n<{message.link}|Open in Durable Console>"}
+        text = f"{lines}\n<{message.link}|Open in Durable Console>"
+        payload: dict[str, Any] = {"text": text}
+        if message.callback is not None and settings.SLACK_SIGNING_SECRET:
+            # Buttons only where a click can be checked: without the signing secret the
+            # console refuses every click, and a button that can only fail is worse than none.
+            from notify import slack
+
+            payload["blocks"] = slack.callback_blocks(text, message.link, *message.callback)
     else:
         payload = {
             "event": message.event,

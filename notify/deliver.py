@@ -112,8 +112,17 @@ def message_for(delivery: Delivery) -> channels.Message:
     lines.append(delivery.link)
     # One line: a name with a line break must not end the email's Subject header.
     subject = " ".join(f"[Durable Console] {delivery.title}".split())
+    callback = None
+    if delivery.event in (Event.CALLBACK, Event.DEADLINE) and execution is not None:
+        callback = (execution.pk, delivery.operation_id)
     return channels.Message(
-        delivery.event, subject, "\n".join(lines), delivery.link, data, recipients=recipients
+        delivery.event,
+        subject,
+        "\n".join(lines),
+        delivery.link,
+        data,
+        recipients=recipients,
+        callback=callback,
     )
 
 

@@ -20,8 +20,10 @@ rule, and "refused" against "closed" maps their ports. So:
   a name whose answer changes between the check and the connect (DNS rebinding) has
   nothing to change. The Host header, TLS SNI and the certificate check use the URL's host.
 - Redirects are never followed: a 3xx answer is a failure.
-- The answer's body is never read, and the far end's own reason phrase is not repeated: a
-  person sees the status and its standard phrase. Every failure to get an HTTP answer
+- The answer's body is not read, and the far end's own reason phrase is not repeated: a
+  person sees the status and its standard phrase. (The one exception: a caller that talks
+  to a known API, Slack's Web API in notify/slack.py, asks for up to `read_body` bytes of
+  it, parses them itself and shows none of it.) Every failure to get an HTTP answer
   (refused, timed out, reset, TLS, not HTTP) reads the same, so the messages cannot tell an
   open port from a closed one; the precise reason goes to the log.
 
@@ -41,7 +43,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
@@ -88,6 +90,8 @@ class Answer:
 
     status: int
     reason: str
+    # Only when the caller asked for it (`read_body`): at most that many bytes.
+    body: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -131,11 +135,13 @@ def post(
     label: str = "webhook",
     resolver: Resolver = socket.getaddrinfo,
     tls: ssl.SSLContext | None = None,
+    read_body: int = 0,
 ) -> Answer:
     """POST `body` to `url` if the guard lets it, and return the far end's status (any
     status: a 3xx or an error is an Answer too, whose `failure` says so). Raises Refused
     before any connection, or Unreachable. `label` names the channel in the messages;
-    `resolver` is called once; `tls` defaults to the system's trusted certificates."""
+    `resolver` is called once; `tls` defaults to the system's trusted certificates;
+    `read_body` > 0 reads up to that many bytes of the answer into `Answer.body`."""
     target = _parse(url, label)
     candidates = _vet(target, label, resolver)
     connection: http.client.HTTPConnection
@@ -147,9 +153,12 @@ def post(
         connection = _PinnedHTTPConnection(target.host, target.port, timeout, candidates)
     try:
         connection.request("POST", target.path, body=body, headers=dict(headers))
-        # The status line and headers only: the body is never read, so it can reach
-        # neither a message nor the log, and a slow or endless body costs nothing.
-        status = connection.getresponse().status
+        # The status line and headers only: the body is not read, so it can reach
+        # neither a message nor the log, and a slow or endless body costs nothing; a
+        # caller that needs it (a known API's JSON) bounds it with `read_body`.
+        response = connection.getresponse()
+        status = response.status
+        data = response.read(read_body) if read_body > 0 else b""
     except (OSError, http.client.HTTPException) as exc:
         logger.warning(
             "Outgoing %s to %s port %s (%s): no HTTP answer: %r",
@@ -169,7 +178,7 @@ def post(
         reason = HTTPStatus(status).phrase
     except ValueError:
         reason = ""
-    return Answer(status, reason)
+    return Answer(status, reason, data)
 
 
 def check(url: str, *, label: str = "webhook", resolver: Resolver = socket.getaddrinfo) -> None:

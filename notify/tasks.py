@@ -1,13 +1,15 @@
 """Celery tasks around scan.py and deliver.py: beat runs `scan` every NOTIFY_SCAN_SECONDS;
 it promises the new deliveries and queues a `send` for every due one (new ones, retries
-whose back-off has passed, and those of a worker that died mid-send)."""
+whose back-off has passed, and those of a worker that died mid-send). `slack_answer`
+answers a click on a Slack message's button (notify/slack.py), which Slack's request
+could not wait for."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 from executions.locks import Locked, redis_lock
-from notify import deliver
+from notify import deliver, slack
 from notify import scan as scanning
 
 
@@ -31,3 +33,9 @@ def scan() -> dict:
 @shared_task(soft_time_limit=60, time_limit=90)
 def send(delivery_id: int) -> str:
     return deliver.attempt(delivery_id)
+
+
+@shared_task(soft_time_limit=100, time_limit=120)
+def slack_answer(click: dict) -> str:
+    # Queued once per signed click (a replayed request is refused before it gets here).
+    return slack.handle(click)

@@ -1,10 +1,11 @@
-"""Notification pages (staff): rules, their test messages, the delivery log."""
+"""Notification pages (staff): rules, their test messages, the delivery log; and Slack's
+interactivity Request URL (signed by Slack, no sign-in: notify/slack.py)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from notify import views
+from notify import slack, views
 
 app_name = "notify"
 
@@ -15,4 +16,5 @@ urlpatterns = [
     path("notifications/<int:pk>/test", views.rule_test, name="rule_test"),
     path("notifications/<int:pk>/delete", views.rule_delete, name="rule_delete"),
     path("notifications/deliveries/", views.deliveries, name="deliveries"),
+    path("slack/interactions", slack.interactions, name="slack_interactions"),
 ]
