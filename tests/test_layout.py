@@ -12,6 +12,7 @@ from tests.conftest import REPO
 
 APPS = [
     "console", "domain", "executions", "browser", "actions", "notify", "visualizer", "access",
+    "web", "api",
 ]  # fmt: skip
 
 
@@ -90,3 +91,13 @@ def test_notifications_read_approval_policies_and_nothing_else_of_the_actions():
         names = set(line.split(": ", 1)[1].split(", "))
         assert names <= allowed | {"actions"}, line
     assert _offenders(["actions"], ("notify",)) == []
+
+
+def test_the_api_is_a_top_room_that_no_other_app_imports():
+    # The API calls the same forms and services as the pages (actions/, browser/); they
+    # know nothing of it, so a page never depends on the API's shape. Only the URLs and
+    # settings wire it in.
+    assert _modules("api"), "the package moved: update this test"
+    below = [app for app in APPS if app not in ("api", "console")]
+    assert _offenders(below, ("api",)) == []
+    assert _offenders(["api"], ("sandbox", "bench")) == []
