@@ -147,14 +147,14 @@ def refusal(user: Any, execution: Execution, rules: dict[str, Any]) -> str:
     name = user.get_username()
     if name and starter_of(execution) == name:
         return (
-            "You started this execution from the console, so you may not approve it: "
-            "another approver must (no self-approval)."
+            "You started this execution from the console, so you may not answer its "
+            "callback: another approver must (no self-approval)."
         )
     requester = requester_of(execution, rules.get("requester_path", ""))
     if requester and requester.strip().lower() in {name.lower(), (user.email or "").lower()}:
         return (
             f"The execution's input names you as its requester ({rules.get('requester_path')}), "
-            "so you may not approve it: another approver must (no self-approval)."
+            "so you may not answer its callback: another approver must (no self-approval)."
         )
     return ""
 

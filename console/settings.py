@@ -432,7 +432,7 @@ NOTIFY_FAILURE_WINDOW_SECONDS = int(os.environ.get("NOTIFY_FAILURE_WINDOW_SECOND
 # signing secret: every click Slack sends to /slack/interactions is checked with it, and
 # without it the messages carry no buttons and every click is refused.
 SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "")
-# Optional: a bot token with users:read.email, to find the console user of a Slack user
+# Optional: a bot token with users:read and users:read.email, to find the console user of a Slack user
 # no administrator linked (`manage.py slackuser`) by their email address.
 SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "")
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api").rstrip("/")

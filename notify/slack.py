@@ -21,7 +21,7 @@ allowed, no longer waiting, a reason needed) goes to the clicker alone.
 Who a Slack user is: the console user an administrator linked their Slack user id to
 (`manage.py slackuser`: an Identity with issuer "slack", or "slack:<team id>" for one
 workspace; not an OpenID issuer, so it signs nobody in); else, with a bot token
-(SLACK_BOT_TOKEN, scope users:read.email), the one active console user whose email address
+(SLACK_BOT_TOKEN, scopes users:read and users:read.email), the one active console user whose email address
 (their own, or the identity provider's verified one) is the Slack profile's. Never a Slack
 user name or display name: anyone can choose those. Linking is an administrator's act,
 never a person's own: whoever claimed another's Slack id would make that person's clicks
@@ -72,6 +72,7 @@ VIA = "Slack"
 
 APPROVE, REJECT, OPEN = "approve", "reject", "open"
 REASON = "reason"  # the reason input's action_id
+CLICK_EXPIRES_SECONDS = 30 * 60
 MAX_REASON = 2000
 BLOCK_MESSAGE = "durable-message"
 BLOCK_REASON = "durable-reason"
@@ -339,7 +340,10 @@ def interactions(request: HttpRequest) -> HttpResponse:
         from notify import tasks
 
         try:
-            tasks.slack_answer.delay(asdict(click))
+            # Slack's response_url lasts 30 minutes: a click queued while no worker ran is
+            # dropped after that rather than acted on hours later, when the person who
+            # clicked has long moved on (and could no longer be told what happened).
+            tasks.slack_answer.apply_async((asdict(click),), expires=CLICK_EXPIRES_SECONDS)
         except Exception:  # noqa: BLE001 (the broker's errors are kombu's and redis's)
             logger.exception("Slack: could not queue the answer to a click")
             return _text("The console cannot take this click now; try again.", 503)
