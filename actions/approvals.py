@@ -103,8 +103,8 @@ def _progress(rules: dict[str, Any], request: ApprovalRequest | None) -> Progres
     )
 
 
-def _audit(user: Any, execution: Execution, operation: Operation, record: dict) -> None:
-    AuditEntry.objects.create(
+def _audit(user: Any, execution: Execution, operation: Operation, record: dict) -> AuditEntry:
+    return AuditEntry.objects.create(
         user=user if getattr(user, "pk", None) else None,
         username=user.get_username(),
         action="approval",
@@ -202,7 +202,7 @@ def answer(
         )
     counted = approvers if decision == Decision.APPROVE else rejecters
     needed = rules["approvals_required" if decision == Decision.APPROVE else "rejections_required"]
-    _audit(
+    entry = _audit(
         user,
         execution,
         operation,
@@ -222,6 +222,7 @@ def answer(
             f"Your {'approval' if decision == Decision.APPROVE else 'rejection'} is held: "
             f"{len(counted)} of {needed} (policy “{rules['policy']}”); waiting for "
             f"{'one more' if more == 1 else f'{more} more'}. Nothing was sent yet.",
+            entry,
             execution=execution,
             held=True,
         )

@@ -14,7 +14,7 @@ from django.http import HttpRequest, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from ninja import Path, Schema
 
-from access import roles
+from access import roles, scope
 from actions import approvals as held_approvals
 from actions import bulk, forms, services, tasks
 from actions.services import ActionResult
@@ -24,7 +24,8 @@ from api.errors import ApiError, ErrorOut
 from api.idempotency import idempotent
 from api.read import MAX_ID, ExecutionId, approval_out, execution_ref, only
 from api.routes import ACT, READ, router
-from executions.models import BulkJob, Execution, Operation
+from domain import answers
+from executions.models import BulkJob, Execution, Function, Operation
 from web.converters import CALLBACK_ID
 from web.shortcuts import visible_execution, visible_job
 
@@ -83,7 +84,7 @@ def _done(result: ActionResult, execution: Execution | None, status: int = 200) 
         "execution": execution_ref(execution) if execution is not None else None,
         "approval": None,
     }
-    return JsonResponse(schemas.ActionOut(**body).model_dump(mode="json"), status=status)
+    return schemas.reply(schemas.ActionOut(**body), status)
 
 
 def _callback(execution: Execution, callback_id: str) -> Operation:
@@ -105,14 +106,16 @@ def _with_approval(reply: JsonResponse, execution: Execution, operation: Operati
 @router.post(
     "/executions/{pk}/callbacks/{callback:callback_id}/succeed",
     tags=ACT,
+    summary=f"{answers.APPROVE.verb} a callback (sends {answers.APPROVE.kind})",
     response={200: schemas.ActionOut, **ERRORS},
 )
 @idempotent
 def succeed(
     request: HttpRequest, pk: ExecutionId, callback_id: CallbackId, body: schemas.Succeed
 ) -> JsonResponse:
-    """Approve: send the result (any JSON up to 1 MB). Under an approval policy the answer
-    may be held until enough people approve (`outcome: held`)."""
+    """Approve: sends success with the result (any JSON up to 1 MB; the pages offer
+    `{"approved": true}`). Under an approval policy the answer may be held until enough
+    people approve (`outcome: held`)."""
     execution = _acting_on(request, pk)
     operation = _callback(execution, callback_id)
     form = forms.CallbackSuccessForm(
@@ -128,13 +131,14 @@ def succeed(
 @router.post(
     "/executions/{pk}/callbacks/{callback:callback_id}/fail",
     tags=ACT,
+    summary=f"{answers.REJECT.verb} a callback (sends {answers.REJECT.kind})",
     response={200: schemas.ActionOut, **ERRORS},
 )
 @idempotent
 def fail(
     request: HttpRequest, pk: ExecutionId, callback_id: CallbackId, body: schemas.Fail
 ) -> JsonResponse:
-    """Reject: send a failure (type, message, and data as any JSON)."""
+    """Reject: sends failure with the error (type, message, and data as any JSON)."""
     execution = _acting_on(request, pk)
     operation = _callback(execution, callback_id)
     data = "" if body.error_data is None else _json_text(body.error_data)
@@ -156,13 +160,15 @@ def fail(
 @router.post(
     "/executions/{pk}/callbacks/{callback:callback_id}/heartbeat",
     tags=ACT,
+    summary=f"{answers.EXTEND.verb} a callback (sends {answers.EXTEND.kind})",
     response={200: schemas.ActionOut, **ERRORS},
 )
 @idempotent
 def heartbeat(
     request: HttpRequest, pk: ExecutionId, callback_id: CallbackId, body: schemas.Heartbeat
 ) -> JsonResponse:
-    """Tell the callback its work goes on (resets its heartbeat timeout)."""
+    """Extend (heartbeat): sends a heartbeat, so the callback keeps waiting and its
+    heartbeat timeout starts again."""
     execution = _acting_on(request, pk)
     operation = _callback(execution, callback_id)
     form = forms.CallbackHeartbeatForm(
@@ -206,6 +212,15 @@ START_FIELDS = {"function": "function_id"}
 
 
 def _start(request: HttpRequest, function_id: int, name: str, input_text: str) -> JsonResponse:
+    visible = scope.of_request(request).functions(Function.objects.filter(pk=function_id))
+    function = visible.first()
+    if function is not None and not roles.may_act_on(request.user, function.pk):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"Your roles let you read {function.name} but not start it; nothing was done.",
+            "function_id",
+        )
     form = forms.StartForm(
         {"function": str(function_id), "name": name, "input": input_text}, user=request.user
     )
@@ -226,8 +241,7 @@ def start(request: HttpRequest, body: schemas.Start) -> JsonResponse:
 @idempotent
 def start_again(request: HttpRequest, pk: ExecutionId, body: schemas.StartAgain) -> JsonResponse:
     """Start the execution's function again, with its input (or the `input` given)."""
-    require_act(request)
-    execution = visible_execution(request, pk)
+    execution = _acting_on(request, pk)
     values, warning = services.start_again_values(execution)
     if body.input is not None:
         input_text = _json_text(body.input)
@@ -295,9 +309,7 @@ def create_bulk_job(request: HttpRequest, body: schemas.BulkIn) -> JsonResponse:
     ids = form.cleaned_data["targets"]
     if body.dry_run:
         job = BulkJob(action="stop", total=len(ids), execution_ids=ids)
-        return JsonResponse(
-            schemas.BulkJobOut(**_job_out(job, dry_run=True)).model_dump(mode="json"), status=200
-        )
+        return schemas.reply(schemas.BulkJobOut(**_job_out(job, dry_run=True)), 200)
     job = bulk.create_stop_job(
         request.user,
         ids,
@@ -306,7 +318,7 @@ def create_bulk_job(request: HttpRequest, body: schemas.BulkIn) -> JsonResponse:
         via=f"API token “{token_of(request).name}”",
     )
     tasks.run_bulk_stop.delay(job.pk)
-    return JsonResponse(schemas.BulkJobOut(**_job_out(job)).model_dump(mode="json"), status=201)
+    return schemas.reply(schemas.BulkJobOut(**_job_out(job)), 201)
 
 
 @router.get("/bulk-jobs/{pk}", tags=READ, response={200: schemas.BulkJobOut, **ERRORS})

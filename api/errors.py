@@ -75,9 +75,13 @@ def from_form(form: Any, fields: dict[str, str] | None = None) -> ApiError:
     for name, errors in form.errors.as_data().items():
         error = errors[0]
         message = " ".join(str(m) for m in error.messages)
-        if name == "__all__":
-            return refused(error.code or "refused", message)
-        return ApiError(422, "invalid", message, fields.get(name, name))
+        if name == "__all__" and error.code in REFUSAL_STATUS:
+            # The action no longer applies (the callback was answered, nothing matched).
+            return refused(error.code, message)
+        # Input that is not valid, of one field or of several together (the error
+        # fields' size together, a filter that cannot be read): 422 like any other.
+        field = None if name == "__all__" else fields.get(name, name)
+        return ApiError(422, "invalid", message, field)
     return ApiError(422, "invalid", "The request was refused.")
 
 
@@ -97,6 +101,13 @@ def _validation(exc: ValidationError) -> ApiError:
             "unknown_field",
             f"“{field}” is not a field of this request; see the schema at /api/v1/openapi.json.",
             field,
+        )
+    if kind == "missing" and field is None:
+        return ApiError(
+            422,
+            "missing",
+            "This endpoint takes a JSON object as its body: send {} when no field is needed.",
+            "body",
         )
     if kind == "missing":
         return ApiError(422, "missing", f"“{field}” is required.", field)

@@ -4,15 +4,44 @@ Requests refuse fields they do not know (`extra="forbid"`): a misspelt `error_me
 is an error, never silently ignored.
 """
 
+import json
 from datetime import datetime
 from typing import Any, Literal
 
+from django.http import JsonResponse
 from ninja import Field, Schema
+from ninja.responses import NinjaJSONEncoder
 from pydantic import ConfigDict
 
+from domain import answers
 from executions.models import ExecutionStatus
 
 Status = Literal[tuple(ExecutionStatus.values)]  # type: ignore[valid-type]
+
+
+class Encoder(NinjaJSONEncoder):
+    """Every JSON the API writes, its reads' (ninja's renderer) and what a view builds
+    itself alike: datetimes as ISO 8601 in UTC to the millisecond with a Z
+    (2026-12-06T19:57:47.835Z), anything else unknown as its text."""
+
+    def default(self, o: Any) -> Any:
+        try:
+            return super().default(o)
+        except TypeError:
+            return str(o)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, cls=Encoder, ensure_ascii=False)
+
+
+def plain(value: Any) -> Any:
+    """`value` as the JSON the API writes reads back (datetimes as text, as above)."""
+    return json.loads(dumps(value))
+
+
+def reply(model: Schema, status: int) -> JsonResponse:
+    return JsonResponse(model.model_dump(), status=status, encoder=Encoder)
 
 
 class Strict(Schema):
@@ -62,8 +91,8 @@ class OperationNode(Schema):
     type: str
     subtype: str | None
     status: str
-    started_at: str | None
-    ended_at: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
     attempt_count: int
     children: list["OperationNode"]
 
@@ -173,7 +202,11 @@ class Me(Schema):
 
 
 class Succeed(Strict):
-    result: Any = Field(default_factory=dict, description="Any JSON value, up to 1 MB.")
+    result: Any = Field(
+        default_factory=lambda: json.loads(answers.DEFAULT_RESULT),
+        description="Any JSON value, up to 1 MB; without it, what every page's Approve "
+        f"sends: {answers.DEFAULT_RESULT}.",
+    )
     reason: str = ""
 
 

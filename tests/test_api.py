@@ -349,6 +349,17 @@ def test_bad_bodies_are_refused_with_the_field_and_nothing_is_sent(
         assert (error["code"], error["field"]) == (code, field)
     assert "1,048,576" in _error(_post(client, url, secret, huge))["message"]
 
+    # Each field within its limit, together over the service's 1 MB: invalid input (422),
+    # not a conflict with the callback's state.
+    third = "z" * (MAX_PAYLOAD_BYTES // 2)
+    together = {"error_type": "T", "error_message": third, "error_data": {"text": third}}
+    reply = _post(client, _callback_url(operation, "fail"), secret, together)
+    assert reply.status_code == 422 and _error(reply)["code"] == "invalid", reply.content[:300]
+    # No body at all: the message says what to send.
+    empty = client.post(f"/api/v1{url}", "", content_type="application/json", **_auth(secret))
+    assert empty.status_code == 422
+    assert (_error(empty)["code"], _error(empty)["field"]) == ("missing", "body")
+    assert "{}" in _error(empty)["message"]
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
     reply = _post(client, url, secret, {"result": {"blob": "y" * 2000}})
     assert reply.status_code == 413 and _error(reply)["code"] == "too_large"
@@ -376,6 +387,8 @@ def test_under_a_two_person_policy_the_api_holds_the_first_approval(
 
     first = _post(client, url, alice, {"result": {"go": True}})
     assert first.status_code == 200 and first.json()["outcome"] == "held"
+    held = AuditEntry.objects.get(pk=first.json()["audit_id"])
+    assert (held.action, held.username) == ("approval", "alice")
     assert first.json()["approval"]["approvals"] == ["alice"]
     waiting = _get(client, "/callbacks", alice).json()["items"][0]
     assert waiting["may_answer"] is False and "already" in waiting["why_not"]
@@ -411,6 +424,9 @@ def test_stop_and_a_bulk_stop_by_filter(client, sandbox_source, lambda_sandbox):
     assert dry.status_code == 200 and dry.json()["total"] == 2 and not BulkJob.objects.exists()
     neither = _post(client, "/bulk-jobs", secret, {})
     assert neither.status_code == 422 and _error(neither)["field"] == "ids"
+    bad_date = _post(client, "/bulk-jobs", secret, {"filter": {"from": "yesterday"}})
+    assert bad_date.status_code == 422, bad_date.content
+    assert _error(bad_date)["code"] == "invalid" and "yesterday" in _error(bad_date)["message"]
 
     celery_app.conf.task_always_eager = True
     try:
@@ -461,6 +477,22 @@ def test_start_and_start_again(client, sandbox_source, lambda_sandbox):
     nobody = _post(client, "/executions", secret, {"function_id": 999999, "name": "x"})
     assert nobody.status_code == 422 and _error(nobody)["field"] == "function_id"
 
+    # Someone who may read coffee-order but act only on other functions is told so.
+    from access import roles
+
+    reader = factories.user("rita", None)
+    roles.sync_roles(
+        reader, "manual", {"viewer": ["test"], ("operator", None, "other-*"): ["test"]}
+    )
+    rita = api_tokens.issue(reader, "r", "act").secret
+    for path, body in (
+        ("/executions", {"function_id": function.pk, "name": "not-mine"}),
+        (f"/executions/{started['id']}/start-again", {}),
+    ):
+        reply = _post(client, path, rita, body)
+        assert reply.status_code == 403, (path, reply.content)
+        assert _error(reply)["code"] == "forbidden"
+
 
 @pytest.mark.django_db
 def test_the_audit_log_filters_pages_and_exports_json_lines(client):
@@ -481,7 +513,7 @@ def test_the_audit_log_filters_pages_and_exports_json_lines(client):
     assert {e["username"] for e in anns} == {"ann"} and len(anns) == 2
 
     export = _get(client, "/audit/export", secret, username="ben")
-    assert export["Content-Type"] == "application/x-ndjson"
+    assert export["Content-Type"] == "application/x-ndjson; charset=utf-8"
     lines = b"".join(export.streaming_content).decode().splitlines()
     assert [json.loads(line)["execution_arn"] for line in lines] == ["arn:4", "arn:2", "arn:0"]
     bad = _get(client, "/audit", secret, outcome="MAYBE")
@@ -597,3 +629,36 @@ def test_any_other_path_under_api_answers_json_404_for_any_method(client):
             reply = method(path)
             assert reply.status_code == 404, (path, reply.status_code)
             assert _error(reply)["code"] == "not_found", path
+
+
+@pytest.mark.django_db
+def test_every_answer_writes_times_one_way(client, sandbox_source, lambda_sandbox):
+    """A read, an action's answer, the audit export and the operation tree write a time
+    alike: ISO 8601, UTC, milliseconds, Z."""
+    import re
+
+    stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+    operation = _waiting(sandbox_source, lambda_sandbox)
+    secret = _secret("tim", role="operator")
+    pk = operation.execution_id
+    header = _get(client, f"/executions/{pk}", secret).json()
+    tree = _get(client, f"/executions/{pk}/operations", secret).json()["operations"]
+    beat = _post(client, _callback_url(operation, "heartbeat"), secret).json()
+    export = _get(client, "/audit/export", secret)
+    assert export["Content-Type"] == "application/x-ndjson; charset=utf-8"
+    line = json.loads(b"".join(export.streaming_content).decode().splitlines()[0])
+    for value in (
+        header["started_at"],
+        tree[0]["started_at"],
+        beat["execution"]["started_at"],
+        line["created_at"],
+    ):
+        assert stamp.match(value), value
+
+
+@pytest.mark.django_db
+def test_a_page_of_callbacks_past_the_last_is_empty_with_or_without_mine(client):
+    secret = _secret("pam")
+    for mine in ("false", "true"):
+        body = _get(client, "/callbacks", secret, page=99, mine=mine).json()
+        assert (body["items"], body["page"], body["pages"]) == ([], 99, 1), mine
