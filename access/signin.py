@@ -57,7 +57,8 @@ local function count(fails, lock, limit)
   redis.call('EXPIRE', fails, tonumber(ARGV[5]))
   if limit > 0 and n >= limit then
     local delay = math.min(tonumber(ARGV[3]) * 2 ^ (n - limit), tonumber(ARGV[4]))
-    redis.call('SET', lock, '1', 'PX', math.floor(delay))
+    -- The value is the delay given (ms): what `manage.py signin` and the tests read.
+    redis.call('SET', lock, tostring(math.floor(delay)), 'PX', math.floor(delay))
   end
 end
 count(KEYS[1], KEYS[2], tonumber(ARGV[1]))
