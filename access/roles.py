@@ -2,7 +2,8 @@
 
 Roles are groups: `operator` (and superusers) may act on executions and callbacks and
 change notification rules; `viewer`, and anyone without a role, may only read. Staff (the
-Django flag) may also read the console's own workings: sync health, notification rules.
+Django flag) may also read the console's own workings: sync health, notification rules;
+admins (staff) change its sources (may_configure).
 `python manage.py grant USER viewer|operator` gives a role.
 
 A refusal raises PermissionDenied with a sentence that says what the page needs and how
@@ -59,7 +60,19 @@ def may_act(user: Any, execution: Any) -> bool:
     scope = scope_of(user)
     if not scope.may_see(execution):
         return False
-    return can_act(user) if scope.act is None else execution.function_id in scope.act
+    return _acts_in(user, scope, execution.function_id)
+
+
+def may_act_on(user: Any, function_id: int) -> bool:
+    """May this person act on the executions of this function (start one)? Whether they
+    see it is the scope's question (`scope.functions`)."""
+    from access.scope import scope_of
+
+    return _acts_in(user, scope_of(user), function_id)
+
+
+def _acts_in(user: Any, scope: Any, function_id: int) -> bool:
+    return can_act(user) if scope.act is None else function_id in scope.act
 
 
 def is_staff(user: Any) -> bool:
@@ -89,6 +102,21 @@ def require_staff(request: HttpRequest, what: str) -> None:
         raise PermissionDenied(
             f"{what} is for staff accounts. Ask an administrator to make you staff in the "
             "Django admin (/admin/), or to read it for you."
+        )
+
+
+def may_configure(user: Any) -> bool:
+    """May this person change the console's own configuration (its sources): admins, that
+    is staff accounts. Everyone signed in may read it."""
+    return is_staff(user)
+
+
+def require_admin(request: HttpRequest, what: str) -> None:
+    """Raise PermissionDenied unless the person may change the console's configuration."""
+    if not may_configure(request.user):
+        raise PermissionDenied(
+            f"{what} is for admins (staff accounts). Your account may read the sources; ask "
+            f"an administrator for the admin role ({_grant_hint(request, ADMIN_ROLE)})."
         )
 
 

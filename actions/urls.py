@@ -1,11 +1,12 @@
 """URLs of operator actions (views.py), the approvals inbox and the audit log (pages.py),
-and the execution lookup and "Refresh now" (refresh.py)."""
+the execution lookup and "Refresh now" (refresh.py), and changes to sources
+(source_views.py)."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from actions import bulk_answers, pages, policy_views, refresh, views
+from actions import bulk_answers, pages, policy_views, refresh, source_views, views
 from web import converters  # noqa: F401  (registers <callback:…>)
 
 app_name = "actions"
@@ -20,6 +21,13 @@ urlpatterns = [
     path("approvals/bulk", bulk_answers.bulk_answer, name="approvals_bulk"),
     path("approvals/jobs/<int:pk>/", bulk_answers.bulk_answer_job, name="bulk_answer_job"),
     path("audit/", pages.audit, name="audit"),
+    # Changing sources (admins); their pages are browser:sources and browser:source.
+    path("sources/new", source_views.source_edit, name="source_new"),
+    path("sources/<int:pk>/edit", source_views.source_edit, name="source_edit"),
+    path("sources/<int:pk>/pause", source_views.source_pause, name="source_pause"),
+    path("sources/<int:pk>/resume", source_views.source_resume, name="source_resume"),
+    path("sources/<int:pk>/test", source_views.source_test, name="source_test"),
+    path("sources/<int:pk>/delete", source_views.source_delete, name="source_delete"),
     path("jobs/<int:pk>/", views.bulk_job, name="bulk_job"),
     path("executions/start/", views.start, name="start"),
     path("executions/bulk-stop", views.bulk_stop, name="bulk_stop"),

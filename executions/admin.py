@@ -4,7 +4,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.db import models
+from django.utils.html import format_html
 
+from executions import audit
 from executions.models import AuditEntry, Execution, Function, SetAsideMessage, Source
 
 
@@ -25,6 +27,25 @@ class SourceAdmin(admin.ModelAdmin):
     search_fields = ["name", "endpoint_url"]
     readonly_fields = ["created_at", "last_synced_at", "stale_since", "last_error"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    # Changes made here are in the audit log too, as the sources pages write them.
+    def save_model(self, request: Any, obj: Source, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit.source_changed(request.user, "source_created", obj, audit.AUDITED_FIELDS)
+            return
+        changed = [name for name in audit.AUDITED_FIELDS if name in form.changed_data]
+        if changed:
+            audit.source_changed(request.user, "source_changed", obj, changed)
+
+    def delete_model(self, request: Any, obj: Source) -> None:
+        audit.source_changed(request.user, "source_deleted", obj, audit.AUDITED_FIELDS)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for source in queryset:
+            audit.source_changed(request.user, "source_deleted", source, audit.AUDITED_FIELDS)
+        super().delete_queryset(request, queryset)
 
 
 @admin.register(Function)
@@ -59,10 +80,24 @@ class ExecutionAdmin(admin.ModelAdmin):
 class AuditEntryAdmin(admin.ModelAdmin):
     """Read-only: audit entries cannot be added, edited or deleted from any UI."""
 
-    list_display = ["created_at", "username", "action", "source_name", "execution_arn", "outcome"]
+    list_display = ["created_at", "username", "action", "source_name", "execution", "outcome"]
     list_filter = ["action", "outcome", "source_name"]
     search_fields = ["username", "execution_arn", "callback_id"]
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    @admin.display(description="execution", ordering="execution_arn")
+    def execution(self, entry: AuditEntry) -> str:
+        """The execution's name and function, the whole ARN in its title: an ARN of a few
+        hundred characters, unbroken, ran the table off the page's right edge."""
+        arn = entry.execution_arn
+        if not arn:
+            return "-"
+        head, found, tail = arn.partition("/durable-execution/")
+        name = tail.split("/", 1)[0] if found else arn.rsplit(":", 1)[-1][-60:]
+        function = head.partition(":function:")[2].split(":", 1)[0] if found else ""
+        return format_html(
+            '<span title="{}">{}{}</span>', arn, name, f" ({function})" if function else ""
+        )
 
     def has_add_permission(self, request):
         return False

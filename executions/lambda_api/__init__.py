@@ -17,7 +17,8 @@ them; `jsonable` turns a record into something a JSONField can store.
 
 The package: `errors` (LambdaApiError), `endpoint` (Endpoint), `clients` (boto3 sessions,
 clients and the call hook), `calls` (one budgeted, retried call), `reading`, `acting`,
-`status_events` (SQS) and `records`. Callers use the names re-exported here.
+`status_events` (SQS), `probe` (a source's connection test) and `records`. Callers use
+the names re-exported here.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from executions.lambda_api.clients import (
 )
 from executions.lambda_api.endpoint import Endpoint
 from executions.lambda_api.errors import BUDGET_EXHAUSTED, LambdaApiError
+from executions.lambda_api.probe import Check, Probe, probe_connection
 from executions.lambda_api.reading import (
     MAX_HISTORY_PAGE,
     get_execution,
@@ -64,6 +66,8 @@ __all__ = [
     "BUDGET_EXHAUSTED",
     "MAX_HISTORY_PAGE",
     "OPTIONAL_ACTIONS",
+    "Probe",
+    "Check",
     "Endpoint",
     "LambdaApiError",
     "add_call_listener",
@@ -81,6 +85,7 @@ __all__ = [
     "list_executions",
     "list_functions",
     "pause_execution",
+    "probe_connection",
     "receive_status_events",
     "remove_call_listener",
     "resume_execution",

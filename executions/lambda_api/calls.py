@@ -96,9 +96,11 @@ def _take_token(endpoint: Endpoint, operation: str) -> None:
         raise LambdaApiError(str(exc), code=BUDGET_EXHAUSTED, operation=operation) from exc
 
 
-def call(endpoint: Endpoint, operation: str, **params: Any) -> Any:
-    """Call `operation` within the budget, with retries on transient errors; raise
-    LambdaApiError."""
+def call(
+    endpoint: Endpoint, operation: str, *, attempts: int = RETRY_ATTEMPTS, **params: Any
+) -> Any:
+    """Call `operation` within the budget, with retries on transient errors (up to
+    `attempts` tries in all; the connection test makes one); raise LambdaApiError."""
     method = getattr(client(endpoint), snake(operation))
     attempt = 0
     while True:
@@ -130,7 +132,7 @@ def call(endpoint: Endpoint, operation: str, **params: Any) -> Any:
         except botocore.exceptions.BotoCoreError as exc:
             raise LambdaApiError(f"{operation}: {exc}", operation=operation) from exc
         attempt += 1
-        if error.permanent or attempt >= RETRY_ATTEMPTS:
+        if error.permanent or attempt >= attempts:
             raise error
         delay = random.uniform(0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
         logger.info("%s failed (%s); retry %d in %.2f s", operation, error.code, attempt, delay)

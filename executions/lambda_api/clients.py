@@ -58,22 +58,39 @@ ROLE_SESSION_SECONDS = 3600
 
 def _session(endpoint: Endpoint) -> tuple[boto3.Session, float]:
     """A boto3 session for the endpoint, and when its credentials expire (inf: never)."""
-    if endpoint.credentials == "profile" and endpoint.profile:
-        session = boto3.Session(profile_name=endpoint.profile, region_name=endpoint.region)
-    else:
-        session = boto3.Session(region_name=endpoint.region)
+    try:
+        if endpoint.credentials == "profile" and endpoint.profile:
+            session = boto3.Session(profile_name=endpoint.profile, region_name=endpoint.region)
+        else:
+            session = boto3.Session(region_name=endpoint.region)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise LambdaApiError(
+            f"No AWS profile named {endpoint.profile!r} on this server: {exc}",
+            code="ProfileNotFound",
+            operation="Session",
+            permanent=True,
+        ) from exc
     if not endpoint.role_arn:
         return session, float("inf")
     sts = session.client("sts", region_name=endpoint.region)
+    extra = {"ExternalId": endpoint.role_external_id} if endpoint.role_external_id else {}
     try:
         creds = sts.assume_role(
             RoleArn=endpoint.role_arn,
             RoleSessionName="durable-console",
             DurationSeconds=ROLE_SESSION_SECONDS,
+            **extra,
         )["Credentials"]
     except botocore.exceptions.BotoCoreError as exc:
         raise LambdaApiError(
-            f"Could not assume role {endpoint.role_arn}: {exc}", operation="AssumeRole"
+            f"Could not assume role {endpoint.role_arn}: {exc}",
+            code="NoCredentials"
+            if isinstance(exc, botocore.exceptions.NoCredentialsError)
+            else "EndpointUnreachable"
+            if isinstance(exc, botocore.exceptions.EndpointConnectionError)
+            else "",
+            operation="AssumeRole",
+            permanent=isinstance(exc, botocore.exceptions.NoCredentialsError),
         ) from exc
     except botocore.exceptions.ClientError as exc:
         raise domain_error(exc, "AssumeRole") from exc

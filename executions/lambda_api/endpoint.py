@@ -18,6 +18,7 @@ class Endpoint:
     credentials: str = "default"  # "default", "profile" or "none"
     profile: str = ""
     role_arn: str = ""
+    role_external_id: str = ""
     # The share of each API quota this source may spend (the rest is left to others),
     # and the account's own quotas where they differ from Lambda's defaults.
     quota_share: float = DEFAULT_SHARE
@@ -35,6 +36,7 @@ class Endpoint:
             credentials=source.credentials,
             profile=source.profile or "",
             role_arn=source.role_arn or "",
+            role_external_id=getattr(source, "role_external_id", "") or "",
             quota_share=source.quota_share / 100,
             quotas=tuple(sorted((source.api_quotas or {}).items())),
             queue_url=getattr(source, "events_queue_url", "") or "",

@@ -75,6 +75,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
         indexes = [
             # The audit page: newest first, optionally filtered by action or user.
             models.Index(fields=["-created_at", "-id"], name="audit_created_idx"),

@@ -28,6 +28,11 @@ class Source(models.Model):
     role_arn = models.CharField(
         max_length=2048, blank=True, help_text="Optional role to assume through STS."
     )
+    # The ExternalId the role's trust policy asks for (a role meant for a third party's
+    # console usually does); not a secret, so it is stored like the role's ARN.
+    role_external_id = models.CharField(
+        max_length=1224, blank=True, help_text="ExternalId sent with AssumeRole, if the role asks."
+    )
     function_names = models.JSONField(
         default=list,
         blank=True,
