@@ -27,6 +27,7 @@ from actions import approvals, bulk, services, tokens, validation
 from actions.forms import ActionForm, BulkChoice
 from actions.models import Decision
 from actions.pages import inbox_order
+from domain import answers
 from executions.models import BulkJob, Operation
 from web import params as query_params  # `params` below is a job's answer
 from web.forms import IdsField, next_url
@@ -35,14 +36,13 @@ from web.shortcuts import is_partial, render_stop_polling, vary_on_htmx, visible
 # A job is a list of ids in one row, as bulk stop's.
 MAX_TARGETS = 10000
 APPROVE, REJECT = "approve", "reject"
-ACTIONS = {APPROVE: "callback_success", REJECT: "callback_failure"}
+ACTIONS = {APPROVE: answers.APPROVE.action, REJECT: answers.REJECT.action}
 NOTHING_SELECTED = "No pending callbacks were selected; nothing to answer."
-DEFAULT_RESULT = '{"approved": true}'
 
 
 class BulkAnswerForm(BulkChoice, ActionForm):
     answer = django_forms.ChoiceField(
-        choices=[(APPROVE, "Approve"), (REJECT, "Reject")],
+        choices=[(APPROVE, answers.APPROVE.verb), (REJECT, answers.REJECT.verb)],
         error_messages={
             "required": "Choose approve or reject.",
             "invalid_choice": "Choose approve or reject.",
@@ -126,14 +126,14 @@ def run_bulk_answer(job_id: int) -> dict:
 def _answer(user: Any, action: str, operation: Operation, params: dict) -> str | dict[str, str]:
     """One callback's answer, through its approval policy as every answer goes: '' when
     sent, {"held": why} when the policy holds it for more approvers, else why not."""
-    decision = Decision.APPROVE if action == "callback_success" else Decision.REJECT
+    decision = Decision.APPROVE if action == answers.APPROVE.action else Decision.REJECT
     try:
         result = approvals.answer(
             user,
             operation.execution,
             operation,
             decision,
-            result=params.get("result", "{}"),
+            result=params.get("result", answers.DEFAULT_RESULT),
             error_type=params.get("error_type", ""),
             error_message=params.get("error_message", ""),
             error_data=params.get("error_data", ""),
@@ -212,11 +212,13 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
         "token": tokens.one_time_token(request.user),
         "next": back,
         "error": "" if valid else form.refusal,
+        "answers": answers,
+        "chosen": answers.APPROVE if data["answer"] == APPROVE else answers.REJECT,
         "values": {
-            "result": request.POST.get("result", DEFAULT_RESULT) or DEFAULT_RESULT,
-            "error_type": request.POST.get("error_type", "Rejected"),
+            "result": request.POST.get("result", answers.DEFAULT_RESULT) or answers.DEFAULT_RESULT,
+            "error_type": request.POST.get("error_type", answers.DEFAULT_ERROR_TYPE),
             "error_message": request.POST.get(
-                "error_message", f"Rejected by {request.user.get_username()}"
+                "error_message", answers.default_error_message(request.user.get_username())
             ),
             "error_data": request.POST.get("error_data", ""),
         },
@@ -234,7 +236,9 @@ def bulk_answer_job(request: HttpRequest, pk: int) -> HttpResponse:
         "job": job,
         "held": held,
         "failed": len(job.failures) - held,
-        "approve": job.action == "callback_success",
+        "approve": job.action == answers.APPROVE.action,
+        "answers": answers,
+        "chosen": answers.BY_ACTION[job.action],
         "results": job_results(job, query_params.integer(request.GET, "page", minimum=1)),
     }
     if not is_partial(request):

@@ -24,6 +24,7 @@ from access.scope import scope_of
 from actions import approvals, bulk, services, tokens, validation
 from actions.models import Decision
 from actions.services import ActionResult
+from domain import answers
 from executions.models import Execution, ExecutionStatus, Function, Operation
 from web import params
 from web.forms import IdChoiceField, IdsField
@@ -35,10 +36,11 @@ REPLAYED = (
 CHOOSE_A_FUNCTION = "Choose a function."
 NOTHING_SELECTED = "No running executions were selected; nothing to stop."
 
-# What the callback forms show before anything was typed.
+# What the callback forms show before anything was typed (the same answer every form
+# offers: domain/answers.py); the error message names who rejects.
 CALLBACK_INITIAL = {
-    "result": "{}",
-    "error_type": "Rejected",
+    "result": answers.DEFAULT_RESULT,
+    "error_type": answers.DEFAULT_ERROR_TYPE,
     "error_message": "",
     "error_data": "",
     "reason": "",
@@ -125,11 +127,12 @@ class ActionForm(forms.Form):
 # ---- callbacks ------------------------------------------------------------------------
 
 
-def callback_values(data: QueryDict | None = None) -> dict[str, str]:
+def callback_values(data: QueryDict | None = None, username: str = "") -> dict[str, str]:
     """What the callback forms show: what was just sent (kept after a refusal), else the
-    initial values."""
+    initial values (a rejection's message naming `username`)."""
     data = data if data is not None else QueryDict()
-    return {name: data.get(name, initial) for name, initial in CALLBACK_INITIAL.items()}
+    initial = {**CALLBACK_INITIAL, "error_message": answers.default_error_message(username)}
+    return {name: data.get(name, value) for name, value in initial.items()}
 
 
 class CallbackForm(ActionForm):

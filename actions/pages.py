@@ -3,6 +3,7 @@ with forms to approve or reject it), the navigation bar's count, and the audit l
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from access.scope import EVERYTHING, Scope
 from actions import approvals as held_approvals
 from actions import tokens
 from browser import payloads
+from domain import answers
 from executions import deadlines
 from executions.deadlines import Deadlines
 from executions.models import (
@@ -125,6 +127,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
             "functions": list(functions),
             "can_act": can_act,
             "matching": len(order),
+            "answers": answers,
+            "reject_message": answers.default_error_message(request.user.get_username()),
         },
     )
 
@@ -142,11 +146,10 @@ def approvals_count(request: HttpRequest) -> HttpResponse:
 AUDIT_FILTERS = ("action", "username", "outcome", "arn")
 
 # What each action did, in words: (when it was done, when it was only tried), by
-# AuditEntry.action. The outcome badge beside it says which.
+# AuditEntry.action. The outcome badge beside it says which. A callback's answers are
+# worded as every page words them (domain/answers.py); the stored codes stay as they were.
 ACTION_WORDS = {
-    "callback_success": ("Approved callback", "Approve callback"),
-    "callback_failure": ("Rejected callback", "Reject callback"),
-    "callback_heartbeat": ("Sent a heartbeat to callback", "Heartbeat to callback"),
+    **{a.action: (a.audit_done, a.audit_tried) for a in answers.ANSWERS},
     "stop": ("Stopped execution", "Stop execution"),
     "pause": ("Paused execution", "Pause execution"),
     "resume": ("Resumed execution", "Resume execution"),
@@ -167,6 +170,19 @@ ACTION_WORDS = {
     "rule_changed": ("Changed notification rule", "Change notification rule"),
     "rule_tested": ("Tested notification rule", "Test notification rule"),
     "rule_deleted": ("Deleted notification rule", "Delete notification rule"),
+    "source_created": ("Added source", "Add source"),
+    "source_changed": ("Changed source", "Change source"),
+    "source_paused": ("Paused source", "Pause source"),
+    "source_resumed": ("Resumed source", "Resume source"),
+    "source_tested": ("Tested source connection", "Test source connection"),
+    "source_deleted": ("Removed source", "Remove source"),
+}
+
+
+# A vote under an approval policy ("approval"), by the decision its payload records.
+VOTE_WORDS = {
+    "approve": f"{answers.APPROVE.done} under a policy",
+    "reject": f"{answers.REJECT.done} under a policy",
 }
 
 
@@ -175,6 +191,18 @@ def action_words(action: str, done: bool = True) -> str:
     if words is None:
         return action.replace("_", " ").capitalize()
     return words[0] if done else words[1]
+
+
+def entry_words(entry: AuditEntry) -> str:
+    """An entry's action in words; a vote under a policy says which way it went."""
+    if entry.action == "approval":
+        try:
+            decision = json.loads(entry.payload or "{}").get("decision")
+        except (ValueError, AttributeError):
+            decision = None
+        if decision in VOTE_WORDS:
+            return VOTE_WORDS[decision]
+    return action_words(entry.action, entry.outcome == AuditOutcome.SUCCEEDED)
 
 
 def _names_in_arn(arn: str) -> tuple[str, str]:
@@ -211,7 +239,7 @@ def audit_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "entry": entry,
-                "words": action_words(entry.action, entry.outcome == AuditOutcome.SUCCEEDED),
+                "words": entry_words(entry),
                 "execution": execution,
                 "name": execution.name if execution else name,
                 "function": execution.function.name if execution else function,

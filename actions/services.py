@@ -23,6 +23,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from domain import answers
 from executions import lambda_api, schedule, sync
 from executions.lambda_api import Endpoint, LambdaApiError
 from executions.models import (
@@ -134,13 +135,13 @@ def callback_success(
     pending_callback(execution, callback_id)
     return _perform(
         user,
-        "callback_success",
+        answers.APPROVE.action,
         execution.source,
         lambda ep: lambda_api.send_callback_success(ep, callback_id, data),
         execution=execution,
         callback_id=callback_id,
         payload=data.decode(),
-        success="Sent success to the callback.",
+        success=answers.APPROVE.message,
     )
 
 
@@ -156,7 +157,7 @@ def callback_failure(
     pending_callback(execution, callback_id)
     return _perform(
         user,
-        "callback_failure",
+        answers.REJECT.action,
         execution.source,
         lambda ep: lambda_api.send_callback_failure(
             ep, callback_id, error_type, error_message, data or None
@@ -166,7 +167,7 @@ def callback_failure(
         payload=json.dumps(
             {"ErrorType": error_type, "ErrorMessage": error_message, "ErrorData": data}
         ),
-        success="Sent failure to the callback.",
+        success=answers.REJECT.message,
     )
 
 
@@ -174,12 +175,12 @@ def callback_heartbeat(user: Any, execution: Execution, callback_id: str) -> Act
     pending_callback(execution, callback_id)
     return _perform(
         user,
-        "callback_heartbeat",
+        answers.EXTEND.action,
         execution.source,
         lambda ep: lambda_api.send_callback_heartbeat(ep, callback_id),
         execution=execution,
         callback_id=callback_id,
-        success="Sent a heartbeat to the callback.",
+        success=answers.EXTEND.message,
     )
 
 

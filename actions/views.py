@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from access import roles, scope
 from access.roles import operator_required, recent_sign_in_required
 from actions import approvals, bulk, forms, policies, services, tasks, tokens
+from domain import answers
 from executions.models import BulkJob, Execution, Function, Operation
 from web import params
 from web.forms import next_url
@@ -66,7 +67,8 @@ def callback_form_context(
         "token": tokens.one_time_token(request.user) if can_act else "",
         "can_act": can_act,
         "next": next_url,
-        "values": forms.callback_values(),
+        "values": forms.callback_values(username=request.user.get_username()),
+        "answers": answers,
         "approval": approval,
         "rules": rules,
         "instructions": policies.render_instructions(policy.instructions) if policy else "",
@@ -115,7 +117,7 @@ def _answer_callback(
         return HttpResponseClientRedirect(target) if is_partial(request) else redirect(target)
     context = _callback_context(request, execution, operation)
     context["error"] = form.refusal if result is None else result.message
-    context["values"] = forms.callback_values(request.POST)
+    context["values"] = forms.callback_values(request.POST, request.user.get_username())
     return _callback_page(request, context, refused=True)
 
 

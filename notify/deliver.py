@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from domain import answers
 from executions import lambda_api, sync
 from executions.models import Operation
 from notify import channels
@@ -100,8 +101,13 @@ def message_for(delivery: Delivery) -> channels.Message:
                 "approvers": approvers,
             }
             recipients = emails
+    if delivery.event in (Event.CALLBACK, Event.DEADLINE):
+        # What answering sends, in the words every page uses (domain/answers.py).
+        lines.append(answers.HINT)
     if delivery.event == Event.CALLBACK:
-        lines.append("Approve or reject it in Durable Console:")
+        lines.append(
+            f"{answers.APPROVE.verb} or {answers.REJECT.verb.lower()} it in Durable Console:"
+        )
     elif delivery.event == Event.DEADLINE:
         when = timezone.localtime(delivery.deadline).strftime("%Y-%m-%d %H:%M:%S %Z")
         lines.append(f"It times out at {when} unless someone answers it:")

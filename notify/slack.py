@@ -21,11 +21,11 @@ allowed, no longer waiting, a reason needed) goes to the clicker alone.
 Who a Slack user is: the console user an administrator linked their Slack user id to
 (`manage.py slackuser`: an Identity with issuer "slack", or "slack:<team id>" for one
 workspace; not an OpenID issuer, so it signs nobody in); else, with a bot token
-(SLACK_BOT_TOKEN, scopes users:read and users:read.email), the one active console user whose email address
-(their own, or the identity provider's verified one) is the Slack profile's. Never a Slack
-user name or display name: anyone can choose those. Linking is an administrator's act,
-never a person's own: whoever claimed another's Slack id would make that person's clicks
-count as theirs.
+(SLACK_BOT_TOKEN, scopes users:read and users:read.email), the one active console user
+whose email address (their own, or the identity provider's verified one) is the Slack
+profile's. Never a Slack user name or display name: anyone can choose those. Linking is an
+administrator's act, never a person's own: whoever claimed another's Slack id would make
+that person's clicks count as theirs.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from access.models import Identity
+from domain import answers
 from executions import lambda_api, sync
 from executions.locks import lock_key, redis_client, redis_key
 from executions.models import AuditEntry, AuditOutcome, Operation
@@ -78,6 +79,7 @@ BLOCK_MESSAGE = "durable-message"
 BLOCK_REASON = "durable-reason"
 BLOCK_ANSWER = "durable-answer"
 BLOCK_OUTCOME = "durable-outcome"
+BLOCK_HINT = "durable-hint"  # under the buttons: what each sends
 SECTION_LIMIT = 3000  # characters of a section block's text
 RESPONSE_TIMEOUT_SECONDS = 10
 API_TIMEOUT_SECONDS = 10
@@ -105,8 +107,10 @@ def _plain(text: str) -> dict[str, Any]:
 
 def callback_blocks(text: str, link: str, execution_id: int, operation_id: str) -> list[dict]:
     """Block Kit for a callback's message: the text (mrkdwn, escaped by the caller), an
-    optional reason, Approve and Reject, and a link to the callback's page."""
+    optional reason, Approve and Reject, a link to the callback's page, and under them what
+    each button sends (domain/answers.py; the line moves there from the text)."""
     value = callback_value(execution_id, operation_id)
+    text = "\n".join(line for line in text.split("\n") if line != answers.HINT)
     if len(text) > SECTION_LIMIT:
         text = text[: SECTION_LIMIT - 1] + "…"
     return [
@@ -116,7 +120,7 @@ def callback_blocks(text: str, link: str, execution_id: int, operation_id: str) 
             "block_id": BLOCK_REASON,
             "optional": True,
             "label": _plain("Reason"),
-            "hint": _plain("Sent with a rejection; some approval policies ask for one."),
+            "hint": _plain("A rejection sends it as its error message; some policies ask for one."),
             "element": {
                 "type": "plain_text_input",
                 "action_id": REASON,
@@ -131,14 +135,14 @@ def callback_blocks(text: str, link: str, execution_id: int, operation_id: str) 
                 {
                     "type": "button",
                     "action_id": APPROVE,
-                    "text": _plain("Approve"),
+                    "text": _plain(answers.APPROVE.button),
                     "style": "primary",
                     "value": value,
                 },
                 {
                     "type": "button",
                     "action_id": REJECT,
-                    "text": _plain("Reject"),
+                    "text": _plain(answers.REJECT.button),
                     "style": "danger",
                     "value": value,
                 },
@@ -149,6 +153,11 @@ def callback_blocks(text: str, link: str, execution_id: int, operation_id: str) 
                     "url": link,
                 },
             ],
+        },
+        {
+            "type": "context",
+            "block_id": BLOCK_HINT,
+            "elements": [{"type": "mrkdwn", "text": answers.HINT}],
         },
     ]
 
@@ -628,7 +637,9 @@ def _fallback_blocks(operation: Operation) -> list[dict[str, Any]]:
 def _with_outcome(blocks: list[dict], line: str, *, keep_buttons: bool) -> list[dict]:
     """The message's blocks with `line` under its text (in place of an earlier one); the
     reason and the buttons kept or dropped."""
-    dropped = {BLOCK_OUTCOME} | (set() if keep_buttons else {BLOCK_REASON, BLOCK_ANSWER})
+    dropped = {BLOCK_OUTCOME} | (
+        set() if keep_buttons else {BLOCK_REASON, BLOCK_ANSWER, BLOCK_HINT}
+    )
     kept = [block for block in blocks if block.get("block_id") not in dropped]
     outcome = {
         "type": "section",
@@ -694,8 +705,12 @@ def _answer(click: Click, user: Any, operation: Operation) -> str:
             execution,
             operation,
             approvals.Decision.APPROVE if approve else approvals.Decision.REJECT,
-            error_type="" if approve else "Rejected",
-            error_message="" if approve else click.reason,
+            # What every form sends unless the person changes it (domain/answers.py).
+            result=answers.DEFAULT_RESULT,
+            error_type="" if approve else answers.DEFAULT_ERROR_TYPE,
+            error_message=""
+            if approve
+            else (click.reason or answers.default_error_message(user.get_username())),
             reason=click.reason,
         )
     except approvals.ActionRefused as exc:
@@ -708,7 +723,8 @@ def _answer(click: Click, user: Any, operation: Operation) -> str:
         return f"failed: {result.message}"
     who = f"{slack_escape(user.get_username())} (<@{click.user_id}>)"
     when = timezone.now().astimezone(UTC).strftime("%H:%M UTC")
-    verb = "Approved" if approve else "Rejected"
+    chosen = answers.APPROVE if approve else answers.REJECT
+    verb = chosen.done
     reason = f", reason: {slack_escape(click.reason)}" if click.reason else ""
     blocks = click.blocks or _fallback_blocks(operation)
     progress = approvals.progress(execution, operation)
@@ -738,7 +754,7 @@ def _answer(click: Click, user: Any, operation: Operation) -> str:
         if names:
             policy = slack_escape(progress.policy)
             others = f" (with {slack_escape(', '.join(names))}; policy “{policy}”)"
-    line = f"*{verb} by {who} at {when}*{others}{reason}."
+    line = f"*{verb} by {who} at {when}*{others} ({chosen.sent}){reason}."
     respond(
         click.response_url,
         {

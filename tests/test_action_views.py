@@ -248,7 +248,7 @@ def test_the_audit_log_names_and_links_the_execution_in_words_with_its_arn_at_ha
 
     rows = _audit_rows(page)
     assert set(rows) == {"callback_success", "pause", "stop"}
-    words = {"callback_success": "Approved callback", "pause": "Pause execution"}
+    words = {"callback_success": "Approved callback (success sent)", "pause": "Pause execution"}
     words["stop"] = "Stopped execution"
     for action, row in rows.items():
         link = row.find("a", href=f"/executions/{execution.pk}/")
@@ -260,7 +260,8 @@ def test_the_audit_log_names_and_links_the_execution_in_words_with_its_arn_at_ha
     assert "not supported" in rows["pause"].text
     assert ">callback_success<" not in page and ">stop<" not in page
     # The action filter offers the same words.
-    assert markup.parse(page).find("option", value="callback_success").text == "Approved callback"
+    option = markup.parse(page).find("option", value="callback_success")
+    assert option.text == "Approved callback (success sent)"
 
 
 def _bulk_results(response) -> list[tuple[str, int, str]]:

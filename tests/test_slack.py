@@ -26,6 +26,7 @@ from django.core.management import CommandError, call_command
 from access.models import Identity
 from actions.models import ApprovalPolicy
 from console.celery import app as celery_app
+from domain import answers
 from executions import sync
 from executions.models import AuditEntry, Operation
 from notify import channels, deliver, scan, slack
@@ -279,8 +280,12 @@ def test_a_callbacks_slack_message_carries_approve_reject_a_reason_and_the_link(
     body = json.loads(request["body"])
     link = f"{BASE}/executions/{operation.execution_id}/operations/{operation.operation_id}"
     assert f"<{link}|Open in Durable Console>" in body["text"]  # the fallback stays
-    section, reason, actions = body["blocks"]
-    assert section["type"] == "section" and section["text"]["text"] == body["text"]
+    section, reason, actions, hint = body["blocks"]
+    # What each button sends is said under the buttons, so the section leaves it out.
+    assert answers.HINT in body["text"]
+    assert section["type"] == "section"
+    assert section["text"]["text"] == body["text"].replace(answers.HINT + "\n", "")
+    assert hint["type"] == "context" and hint["elements"][0]["text"] == answers.HINT
     assert reason["type"] == "input" and reason["optional"] is True
     assert reason["label"]["text"] == "Reason"
     assert reason["element"]["type"] == "plain_text_input"
@@ -441,7 +446,8 @@ def test_a_linked_operator_approves_and_the_message_says_who_and_when(
     [update] = hooks.messages()
     assert update["replace_original"] is True
     assert re.fullmatch(
-        r"\*Approved by alice \(<@U0ALICE>\) at \d\d:\d\d UTC\*\.", _outcome(update)
+        r"\*Approved by alice \(<@U0ALICE>\) at \d\d:\d\d UTC\* \(success sent\)\.",
+        _outcome(update),
     )
     assert _action_ids(update) == []  # the buttons are gone
     assert not any(b["type"] == "input" for b in update["blocks"])
@@ -449,6 +455,8 @@ def test_a_linked_operator_approves_and_the_message_says_who_and_when(
     entry = AuditEntry.objects.get(action="callback_success")
     assert (entry.username, entry.via, entry.outcome) == ("alice", "Slack", "SUCCEEDED")
     assert entry.callback_id == operation.callback_id
+    # The result every form offers (domain/answers.py), not an empty one.
+    assert json.loads(entry.payload) == {"approved": True}
 
 
 @pytest.mark.django_db
@@ -471,7 +479,7 @@ def test_a_rejection_sends_the_failure_with_the_reason(
     assert (error["ErrorType"], error["ErrorMessage"]) == ("Rejected", "out of beans")
     [update] = hooks.messages()
     assert _outcome(update).startswith("*Rejected by bob (<@U0BOB>) at ")
-    assert _outcome(update).endswith("*, reason: out of beans.")
+    assert _outcome(update).endswith("* (failure sent), reason: out of beans.")
     entry = AuditEntry.objects.get(action="callback_failure")
     assert entry.via == "Slack" and json.loads(entry.payload)["ErrorMessage"] == "out of beans"
 
@@ -577,7 +585,7 @@ def test_a_policys_reason_and_its_approvers_apply_to_slack_clicks(
 
     click(client, operation, "approve", "U0LEA", hooks, reason="ticket 42")
     assert api_calls.count(SENDS[0]) == 1
-    assert _outcome(hooks.messages()[-1]).endswith("*, reason: ticket 42.")
+    assert _outcome(hooks.messages()[-1]).endswith("* (success sent), reason: ticket 42.")
 
 
 @pytest.mark.django_db

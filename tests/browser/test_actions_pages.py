@@ -109,7 +109,7 @@ def test_the_inbox_shows_the_wait_and_what_approve_and_reject_send_before_they_s
     screenshot(page, f"approvals-approve-dialog-{size['width']}-light.png")
     _fits_across(page, dialog.get_by_test_id("approve-confirm"))
     dialog.get_by_test_id("approve-confirm").click()
-    expect(page.locator(".alert-success")).to_contain_text("Sent success")
+    expect(page.locator(".alert-success")).to_contain_text("Approved: success sent")
     sent = AuditEntry.objects.get(action="callback_success")
     assert json.loads(sent.payload) == {"approved": True, "by": "the inbox"}
 
@@ -119,7 +119,7 @@ def test_the_inbox_shows_the_wait_and_what_approve_and_reject_send_before_they_s
     row = _row(page, live_server.url, name, "orderCompleted")
     row.get_by_test_id("reject").click()
     page.locator(".modal.show").get_by_test_id("reject-confirm").click()
-    expect(page.locator(".alert-success")).to_contain_text("Sent failure")
+    expect(page.locator(".alert-success")).to_contain_text("Rejected: failure sent")
     rejected = AuditEntry.objects.get(action="callback_failure")
     assert json.loads(rejected.payload)["ErrorMessage"] == "Rejected by opal"
     wait_for_status(lambda_sandbox, arn)
@@ -129,7 +129,7 @@ def test_the_inbox_shows_the_wait_and_what_approve_and_reject_send_before_they_s
     rows = page.get_by_test_id("audit-row")
     expect(rows).to_have_count(2)
     expect(rows.get_by_test_id("audit-action")).to_have_text(
-        ["Rejected callback", "Approved callback"]
+        ["Rejected callback (failure sent)", "Approved callback (success sent)"]
     )
     link = rows.first.get_by_test_id("audit-execution")
     expect(link).to_have_text(name)

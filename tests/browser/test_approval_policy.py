@@ -74,7 +74,7 @@ def test_two_people_approve_and_only_the_second_approval_sends(
     )
     screenshot(other, "approval-second-1280.png")
     other.get_by_test_id("send-success").click()
-    expect(other.locator(".alert-success")).to_contain_text("Sent success")
+    expect(other.locator(".alert-success")).to_contain_text("Approved: success sent")
     wait_for(
         lambda: "CallbackSucceeded" in [e["EventType"] for e in history(lambda_sandbox, arn)],
         30,

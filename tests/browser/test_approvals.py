@@ -46,7 +46,7 @@ def test_an_operator_approves_a_coffee_order_from_the_inbox_until_it_succeeds(
     screenshot(page, "approvals.png")
     row.get_by_test_id("approve").click()
     page.locator(".modal.show").get_by_test_id("approve-confirm").click()
-    expect(page.locator(".alert-success")).to_contain_text("Sent success")
+    expect(page.locator(".alert-success")).to_contain_text("Approved: success sent")
 
     row = _row(page, live_server.url, name, "orderCompleted")
     row.get_by_test_id("approve").click()
@@ -69,7 +69,7 @@ def test_an_operator_rejects_a_transaction_and_it_fails(
     row = _row(page, live_server.url, name, "humanVerification")
     row.get_by_test_id("reject").click()
     page.locator(".modal.show").get_by_test_id("reject-confirm").click()
-    expect(page.locator(".alert-success")).to_contain_text("Sent failure")
+    expect(page.locator(".alert-success")).to_contain_text("Rejected: failure sent")
     _status(arn, "FAILED")
 
 

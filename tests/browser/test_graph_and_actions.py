@@ -79,7 +79,7 @@ def test_every_samples_graph_renders_and_a_node_opens_its_panel(
     page.locator(f"[data-graph] svg [id='op-{callback.operation_id}'] a").first.click()
     page.get_by_test_id("graph-panel").get_by_test_id("result-editor").fill('{"approved": true}')
     page.get_by_test_id("graph-panel").get_by_test_id("send-success").click()
-    expect(page.locator(".alert-success")).to_contain_text("Sent success")
+    expect(page.locator(".alert-success")).to_contain_text("Approved: success sent")
     assert AuditEntry.objects.filter(action="callback_success", execution_arn=example.arn).exists()
     # Once it has run to the end, the whole flow is drawn green through to End.
     wait_for_status(lambda_sandbox, example.arn, timeout=60)
