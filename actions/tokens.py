@@ -18,6 +18,14 @@ def one_time_token(user: AbstractBaseUser) -> str:
     return token
 
 
+def one_time_tokens(user: AbstractBaseUser, count: int) -> list[str]:
+    """`count` tokens at once, in one round trip to Redis: a page of many forms (needs
+    attention) would otherwise wait for one per form."""
+    made = [secrets.token_urlsafe(18) for _ in range(count)]
+    cache.set_many({f"action-token:{token}": user.pk for token in made}, TOKEN_TTL_SECONDS)
+    return made
+
+
 def consume_token(user: AbstractBaseUser, token: str) -> bool:
     """True the first time a token issued to this user is presented, False after."""
     if not token or len(token) > 64:

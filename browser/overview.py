@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from access.scope import EVERYTHING, Scope
+from browser import attention
 from domain import status
 from executions import schedule
 from executions.models import (
@@ -121,4 +122,6 @@ def overview_context(visible: Scope = EVERYTHING) -> dict[str, Any]:
         "failures": list(failures[:SHOWN]),
         "running": list(running[:SHOWN]),
         "running_total": totals.get("RUNNING", 0),
+        # Needs attention: how many each condition matches (browser/attention.py).
+        **attention.overview_card(visible),
     }

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -432,8 +433,8 @@ NOTIFY_FAILURE_WINDOW_SECONDS = int(os.environ.get("NOTIFY_FAILURE_WINDOW_SECOND
 # signing secret: every click Slack sends to /slack/interactions is checked with it, and
 # without it the messages carry no buttons and every click is refused.
 SLACK_SIGNING_SECRET = os.environ.get("SLACK_SIGNING_SECRET", "")
-# Optional: a bot token with users:read and users:read.email, to find the console user of a Slack user
-# no administrator linked (`manage.py slackuser`) by their email address.
+# Optional: a bot token with users:read and users:read.email, to find the console user
+# of a Slack user no administrator linked (`manage.py slackuser`) by their email address.
 SLACK_BOT_TOKEN = os.environ.get("SLACK_BOT_TOKEN", "")
 SLACK_API_URL = os.environ.get("SLACK_API_URL", "https://slack.com/api").rstrip("/")
 # The hosts a click's response_url may name (over https only): Slack's own.
@@ -560,6 +561,52 @@ SYNC_LOCK_SECONDS = int(os.environ.get("SYNC_LOCK_SECONDS", "60"))
 
 # Graphs: a map or parallel with more children than this is drawn collapsed.
 GRAPH_COLLAPSE_THRESHOLD = int(os.environ.get("GRAPH_COLLAPSE_THRESHOLD", "25"))
+
+
+def _threshold(name: str, default: str, low: float, high: float, kind: type = int) -> Any:
+    """A needs-attention threshold from the environment, within [low, high]; anything else
+    stops the console at start-up with the reason, rather than judge by a wrong number."""
+    text = os.environ.get(name, "").strip() or default
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: {text!r} is not a number.") from None
+    if not low <= value <= high:
+        raise ImproperlyConfigured(f"{name}: {text} is out of range; give {low:g} to {high:g}.")
+    return value
+
+
+# Needs attention (executions/attention.py, the /attention/ page and the overview's card):
+# a step on this attempt or later (2: any retry); this many executions of one function
+# waiting to retry at once (a retry storm); running longer than FACTOR x the function's
+# p95, and MIN_SECONDS at least, the p95 of its newest SAMPLE ended executions of the last
+# DAYS (judged once there are MIN_SAMPLE, cached CACHE_SECONDS); this percent of the
+# ExecutionTimeout gone; this percent of AWS's 3,000 operations used; PAUSING or DELETING
+# this long; a stop sent this long ago (and within LOOKBACK_DAYS) not taken; a callback
+# this long past its deadline; a map or parallel of this many items that started one
+# within WINDOW_SECONDS.
+ATTENTION_RETRY_ATTEMPTS = _threshold("ATTENTION_RETRY_ATTEMPTS", "5", 2, 1_000_000)
+ATTENTION_RETRY_STORM_EXECUTIONS = _threshold(
+    "ATTENTION_RETRY_STORM_EXECUTIONS", "10", 2, 1_000_000
+)
+ATTENTION_SLOW_FACTOR = _threshold("ATTENTION_SLOW_FACTOR", "2", 1, 1000, float)
+ATTENTION_SLOW_MIN_SECONDS = _threshold("ATTENTION_SLOW_MIN_SECONDS", "300", 0, 366 * 86400)
+ATTENTION_DURATION_DAYS = _threshold("ATTENTION_DURATION_DAYS", "7", 1, 366)
+ATTENTION_DURATION_SAMPLE = _threshold("ATTENTION_DURATION_SAMPLE", "1000", 10, 100_000)
+ATTENTION_DURATION_MIN_SAMPLE = _threshold("ATTENTION_DURATION_MIN_SAMPLE", "20", 1, 100_000)
+ATTENTION_DURATION_CACHE_SECONDS = _threshold("ATTENTION_DURATION_CACHE_SECONDS", "300", 0, 86400)
+ATTENTION_TIMEOUT_PERCENT = _threshold("ATTENTION_TIMEOUT_PERCENT", "90", 1, 100)
+ATTENTION_OPERATIONS_PERCENT = _threshold("ATTENTION_OPERATIONS_PERCENT", "80", 1, 100)
+ATTENTION_STUCK_SECONDS = _threshold("ATTENTION_STUCK_SECONDS", "600", 0, 366 * 86400)
+ATTENTION_STOP_GRACE_SECONDS = _threshold("ATTENTION_STOP_GRACE_SECONDS", "120", 0, 86400)
+ATTENTION_LOOKBACK_DAYS = _threshold("ATTENTION_LOOKBACK_DAYS", "7", 1, 366)
+ATTENTION_CALLBACK_GRACE_SECONDS = _threshold(
+    "ATTENTION_CALLBACK_GRACE_SECONDS", "60", 0, 366 * 86400
+)
+ATTENTION_FANOUT_ITEMS = _threshold("ATTENTION_FANOUT_ITEMS", "1000", 2, 1_000_000)
+ATTENTION_FANOUT_WINDOW_SECONDS = _threshold(
+    "ATTENTION_FANOUT_WINDOW_SECONDS", "600", 1, 366 * 86400
+)
 
 # The embedded sandbox backend (`manage.py sandbox`, `make run`).
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "9100"))

@@ -13,6 +13,9 @@ ExecutionStatus = models.TextChoices("ExecutionStatus", " ".join(status.EXECUTIO
 OperationStatus = models.TextChoices("OperationStatus", " ".join(status.OPERATION_STATUSES))
 TERMINAL_STATUSES = status.TERMINAL_EXECUTION_STATUSES
 NON_TERMINAL_STATUSES = frozenset(status.EXECUTION_STATUSES) - TERMINAL_STATUSES
+# The same, in a fixed order: partial indexes name it in their condition, and the queries
+# they serve (executions/attention.py) must write it the same way for the planner to match.
+LIVE_STATUSES = tuple(s for s in status.EXECUTION_STATUSES if s not in TERMINAL_STATUSES)
 
 
 class ExecutionManager(models.Manager):
@@ -98,6 +101,20 @@ class Execution(models.Model):
             # The scheduler: executions that can change, by when they are due a check.
             models.Index(
                 fields=["source", "history_complete", "next_check_at"], name="exec_due_idx"
+            ),
+            # Needs attention (executions/attention.py): executions not ended, by how many
+            # operations they have (near AWS's 3,000); only live rows are in it.
+            models.Index(
+                fields=["operation_count"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="exec_live_ops_idx",
+            ),
+            # Needs attention: retry storms, running executions waiting to retry a step,
+            # counted per function.
+            models.Index(
+                fields=["function"],
+                condition=models.Q(status="RUNNING", waiting_for="retry"),
+                name="exec_retry_wait_idx",
             ),
         ]
 
@@ -223,6 +240,19 @@ class Operation(models.Model):
             ),
             # The approvals inbox: pending callbacks across all executions.
             models.Index(fields=["type", "status"], name="op_type_status_idx"),
+            # Needs attention (executions/attention.py): operations by how many attempts
+            # they needed; only those retried at all are in it.
+            models.Index(
+                fields=["attempt_count", "execution"],
+                condition=models.Q(attempt_count__gte=2),
+                name="op_retried_idx",
+            ),
+            # Needs attention: maps and parallels not done (fan-outs that may be growing).
+            models.Index(
+                fields=["execution"],
+                condition=models.Q(subtype__in=["Map", "Parallel"], status="STARTED"),
+                name="op_fanout_idx",
+            ),
         ]
 
     def __str__(self) -> str:
