@@ -2,7 +2,9 @@
 through the template engine took most of a list page's time (two thirds of it at a
 million executions on PostgreSQL, where the queries take a few milliseconds). The markup
 is what static/console.js, the row poller and the tests read: `id="execution-<pk>"`,
-`data-status`, `data-state`, `data-testid="row-status"`, `data-testid="select-row"`.
+`data-status`, `data-state`, `data-testid="row-status"`, `data-testid="select-row"`; each
+cell's `data-label` names its column on a phone, where the rows are cards (`.table-stack`)
+headed by the checkbox and the name.
 """
 
 from __future__ import annotations
@@ -26,24 +28,24 @@ from executions.models import Execution
 # format_html escapes every value it is given: no value reaches the page unescaped,
 # whoever adds one.
 _ROW = """<tr id="execution-{pk}" data-status="{status}" data-state="{state}"{oob}>
-  <td class="select-cell"><input class="form-check-input" type="checkbox" name="ids" \
-value="{pk}" form="bulk-form" id="select-{pk}" hx-preserve aria-label="Select {name}" \
+  <td class="select-cell"><input class="form-check-input" type="checkbox" \
+name="ids" value="{pk}" form="bulk-form" id="select-{pk}" hx-preserve aria-label="Select {name}" \
 data-testid="select-row"></td>
   <td class="name-cell">
     <a class="fw-medium text-decoration-none" href="{detail}">{name}</a>
     <div class="small text-body-secondary text-truncate arn-cell" title="{arn}">{arn}</div>
   </td>
-  <td class="function-cell">
+  <td class="function-cell" data-label="Function">
     <a class="small text-nowrap text-decoration-none" href="{function_url}" \
 title="Overview of this function">{function}</a>
     <div class="small text-body-secondary text-nowrap">{where}</div>
   </td>
-  <td class="status-cell"><span class="badge {badge}" data-testid="row-status">{label}</span>\
-{waiting}</td>
-  <td class="text-nowrap small started-cell">{started}</td>
-  <td class="small ended-cell">{ended}</td>
-  <td class="text-end tabular ops-cell">{operations}</td>
-  <td class="text-end tabular callbacks-cell">{callbacks}</td>
+  <td class="status-cell" data-label="Status"><span class="badge {badge}" \
+data-testid="row-status">{label}</span>{waiting}</td>
+  <td class="text-nowrap small started-cell" data-label="Started">{started}</td>
+  <td class="small ended-cell" data-label="{ended_label}">{ended}</td>
+  <td class="text-md-end tabular ops-cell" data-label="Operations">{operations}</td>
+  <td class="text-md-end tabular callbacks-cell" data-label="Callbacks">{callbacks}</td>
 </tr>
 """
 _WAITING = '<div class="small text-body-secondary waiting-note" data-testid="row-waiting">{}</div>'
@@ -63,6 +65,9 @@ def render_rows(rows: Iterable[Execution], *, oob: bool = False) -> SafeString:
 def _row(execution: Execution, oob: bool) -> SafeString:
     # Every row can be selected: running ones to stop (the bulk form takes only those),
     # any two to compare (static/replay.js sends the ticked ones to the comparison).
+    # On a phone each cell reads after its column's name (data-label): an ended row's
+    # last cell says when it ended and how long it took, a running one's for how long.
+    ended_label = "Ended" if execution.ended_at else "Duration"
     if execution.ended_at:
         ended = format_html(
             _ENDED, time(execution.ended_at), elapsed(execution.started_at, execution.ended_at)
@@ -98,6 +103,7 @@ def _row(execution: Execution, oob: bool) -> SafeString:
         label=exec_label(execution),
         waiting=format_html(_WAITING, waiting_note(execution)) if execution.waiting else "",
         started=time(execution.started_at),
+        ended_label=ended_label,
         ended=ended,
         operations=execution.operation_count,
         callbacks=callbacks,

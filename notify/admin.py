@@ -28,6 +28,12 @@ class RuleAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
+    def formfield_for_foreignkey(self, db_field: Any, request: Any, **kwargs: Any) -> Any:
+        # A rule without a source watches them all: the admin says so, as the pages do.
+        if db_field.name == "source":
+            kwargs["empty_label"] = "Any source"
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     # Changes made here are in the audit log too, as those made on the console's pages.
     def save_model(self, request: Any, obj: Rule, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

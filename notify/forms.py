@@ -15,8 +15,8 @@ class RuleForm(forms.ModelForm):
         queryset=Source.objects.order_by("name"),
         name="source",
         required=False,
-        empty_label="Every source",
-        help_text="Blank: every source.",
+        empty_label="Any source",
+        help_text="Any source, or only the one chosen here.",
     )
     deadline_minutes = WholeNumberField(
         name="deadline_minutes",
@@ -60,7 +60,6 @@ class RuleForm(forms.ModelForm):
             "webhook_url": "Webhook URL",
         }
         help_texts = {
-            "source": "Blank: every source.",
             "function_pattern": "Shell-style, e.g. orders-* ; blank: every function.",
             "callback_pattern": "Shell-style, e.g. *approval* ; blank: every callback.",
         }

@@ -407,6 +407,27 @@ def _scans(tmp_path) -> int:
 
 
 @pytest.mark.django_db
+def test_a_rule_without_a_source_reads_any_source_in_its_form_its_list_and_the_admin(
+    staff_client, admin_client
+):
+    factories.offline_source("eu-west")
+    rule = Rule.objects.create(name="everywhere", email_to="a@example.com")
+
+    for client, url in (
+        (staff_client, "/notifications/new"),
+        (staff_client, f"/notifications/{rule.pk}/"),
+        (admin_client, f"/admin/notify/rule/{rule.pk}/change/"),
+    ):
+        page = markup.parse(client.get(url).content)
+        (select,) = page.find_all("select", name="source")
+        options = select.find_all("option")
+        assert [o.text for o in options] == ["Any source", "eu-west"], url
+        assert options[0].has("selected") and options[0].attrs["value"] == "", url
+    rules = markup.parse(staff_client.get("/notifications/").content)
+    assert "any source" in rules.text and "---" not in rules.text
+
+
+@pytest.mark.django_db
 def test_rules_and_deliveries_are_in_the_admin(admin_client):
     rule = Rule.objects.create(name="admin-rule", email_to="a@example.com")
     Delivery.objects.create(rule=rule, channel="email", event="test", subject_key="test:x")

@@ -9,10 +9,11 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
-from io import StringIO
+from io import BytesIO, StringIO
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,9 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         capture_output=True,
     )  # fmt: skip
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
+    worker_log = tmp_path / "worker.log"
     proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runconsole"],
+        [sys.executable, "manage.py", "runconsole", "--worker-log", str(worker_log)],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     output = tmp_path / "run.log"
@@ -87,6 +89,16 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
             "Stop:      press Ctrl+C",
         ]
         assert text.index("Sandbox endpoint:") < text.index("Durable Console is running.")
+        # What the worker says while it starts (as root, Celery's warning about that) is in
+        # its log, named in one line before the block; none of it comes after the block.
+        before, after = text.split("Durable Console is running.", 1)
+        assert "SecurityWarning" not in after and "superuser" not in after
+        if os.geteuid() == 0:
+            assert "SecurityWarning" in worker_log.read_text()
+            (note,) = [line for line in before.splitlines() if "superuser" in line]
+            assert note.startswith("The worker's start-up messages (")
+            assert f"are in {worker_log}: SecurityWarning: You're running the worker" in note
+            assert "platforms.py" not in before and "--uid option" not in before
         # Neither runserver's banner nor Celery's is printed: the block is the news.
         assert "Starting development server" not in text
         assert "[queues]" not in text
@@ -194,6 +206,23 @@ def test_the_admin_password_from_the_environment_is_set_and_shown(
 
     assert shown == "a-chosen-password-1"
     assert django_user_model.objects.get(username="admin").check_password(shown)
+
+
+def test_the_worker_s_start_up_messages_are_summed_up_in_one_line_naming_its_log(tmp_path):
+    output = runconsole.WorkerOutput(tmp_path / "worker.log", threading.Event())
+    warning = (
+        "/venv/lib/python3.11/site-packages/celery/platforms.py:893: SecurityWarning: You're "
+        "running the worker with superuser privileges: this is\nabsolutely not recommended!\n\n"
+        "Please specify a different user using the --uid option.\n\n"
+    )
+    output.forward(BytesIO(warning.encode()))
+
+    assert (tmp_path / "worker.log").read_text() == warning
+    assert output.summary() == (
+        f"The worker's start-up messages (3 lines) are in {tmp_path / 'worker.log'}: "
+        "SecurityWarning: You're running the worker with superuser privileges: this is "
+        "absolutely not recommended! Please specify a different user using the --uid …"
+    )
 
 
 def test_the_ready_block_is_one_block_with_the_address_the_user_and_the_password():

@@ -34,12 +34,14 @@ def test_a_user_logs_in_through_the_form_and_sees_the_home_page(
     _screenshot(page, "home.png")
 
 
-def test_the_theme_toggle_switches_to_dark_and_remembers_it(live_server, page: Page):
+def test_the_theme_menu_switches_to_dark_and_remembers_it(live_server, page: Page):
+    page.emulate_media(color_scheme="light")
     page.goto(f"{live_server.url}/login/")
     html = page.locator("html")
     expect(html).to_have_attribute("data-bs-theme", "light")
 
-    page.get_by_role("button", name="Switch colour theme").click()
+    page.get_by_test_id("theme-menu").click()
+    page.get_by_role("button", name="Dark", exact=True).click()
     expect(html).to_have_attribute("data-bs-theme", "dark")
     _screenshot(page, "login-dark.png")
 

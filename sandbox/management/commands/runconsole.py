@@ -3,12 +3,16 @@
 Starts the sandbox (and its demo executions the first time), registers it as a source,
 makes sure an admin user exists, then runs a Celery worker with beat and the web server.
 When both answer it prints one block: the address to open, the user, the password and
-how to stop. Ctrl-C stops everything it started.
+how to stop; that block is the last thing the start-up prints. What the worker says while
+it starts (Celery's warning about running as root, for one) goes to its log, named in one
+line before the block; what it says later is shown as it comes. Ctrl-C stops everything
+it started.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -35,6 +39,8 @@ ADMIN = "admin"
 # `make run` can show it, not only the first.
 ADMIN_PASSWORD_FILE = Path(settings.VAR_DIR) / "admin-password"
 READY_SECONDS = 60
+# Everything the worker prints, from the start of each run.
+WORKER_LOG = Path(settings.VAR_DIR) / "worker.log"
 
 
 def console_url(addr: str) -> str:
@@ -70,6 +76,11 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default=os.environ.get("CONSOLE_ADDR", "127.0.0.1:8000"))
         parser.add_argument("--no-sandbox", action="store_true", help="do not start the sandbox")
         parser.add_argument("--no-demo", action="store_true", help="no demo executions")
+        parser.add_argument(
+            "--worker-log",
+            default=str(WORKER_LOG),
+            help="where the worker's output is written (its start-up messages only there)",
+        )
 
     def handle(self, *args, **options):
         # Ctrl-C and a plain `kill` both stop everything, even when this process was
@@ -97,8 +108,9 @@ class Command(BaseCommand):
                     start_new_session=True,
                 )
             )
+            worker_output = WorkerOutput(Path(options["worker_log"]), stopping)
             threading.Thread(
-                target=_forward, args=(children[-1].stdout, stopping), daemon=True
+                target=worker_output.forward, args=(children[-1].stdout,), daemon=True
             ).start()
             # runserver's banner is left out (the block below says what to open); its
             # errors and failed requests still show, and every request with
@@ -113,7 +125,18 @@ class Command(BaseCommand):
                 )
             )
             if self._wait_until_ready(children, url, worker):
-                self._print_ready(url, password)
+                # Under the output's lock: nothing the worker says can come between the
+                # note of its start-up messages and the block, which ends the start-up.
+                with worker_output.lock:
+                    if worker_output.held:
+                        self.stdout.write(self.style.WARNING(worker_output.summary()))
+                    self._print_ready(url, password)
+                    worker_output.live = True
+            else:
+                # It did not start: what it said is the reason, shown whole.
+                with worker_output.lock:
+                    sys.stderr.write("".join(worker_output.held))
+                    worker_output.live = True
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             self.stderr.write("A console process exited; stopping the rest.")
@@ -240,13 +263,46 @@ class Command(BaseCommand):
         return sandbox
 
 
-def _forward(stream, stopping: threading.Event) -> None:
-    """Copy the worker's output to ours until the console is stopping; then read it unseen
-    (the worker's complaints about its pool being stopped under running tasks)."""
-    for line in iter(stream.readline, b""):
-        if not stopping.is_set():
-            sys.stderr.write(line.decode(errors="replace"))
-            sys.stderr.flush()
+class WorkerOutput:
+    """The worker's output, read line by line from its pipe. All of it goes to its log;
+    until the console is ready (`live`) it is held there, so that the ready block ends the
+    start-up, and afterwards it is shown as it comes, until the console is stopping (then
+    the worker's complaints about its pool being stopped under running tasks stay unseen).
+    """
+
+    def __init__(self, log_path: Path, stopping: threading.Event) -> None:
+        self.log_path = log_path
+        self.stopping = stopping
+        self.lock = threading.Lock()
+        self.held: list[str] = []
+        self.live = False
+
+    def forward(self, stream) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "w", encoding="utf-8") as log:
+            for raw in iter(stream.readline, b""):
+                line = raw.decode(errors="replace")
+                with self.lock:
+                    log.write(line)
+                    log.flush()
+                    if not self.live:
+                        self.held.append(line)
+                    elif not self.stopping.is_set():
+                        sys.stderr.write(line)
+                        sys.stderr.flush()
+
+    def summary(self, limit: int = 160) -> str:
+        """One line about the held start-up messages: their gist and where they are."""
+        text = " ".join(line.strip() for line in self.held if line.strip())
+        # A Python warning starts with the file and line that raised it.
+        text = re.sub(r"^\S+\.py:\d+: ", "", text)
+        if len(text) > limit:
+            text = text[:limit].rsplit(" ", 1)[0] + " …"
+        lines = sum(1 for line in self.held if line.strip())
+        return (
+            f"The worker's start-up messages ({lines} line{'s' if lines != 1 else ''}) are "
+            f"in {_shown(self.log_path)}: {text}"
+        )
 
 
 def _pong(app, worker: str) -> bool:
