@@ -6,12 +6,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET
 from django_htmx.http import trigger_client_event
 
@@ -21,6 +23,7 @@ from browser import (
     graphs,
     optree,
     payloads,
+    snapshot,
     timeline,
     tree_html,
     treestate,
@@ -28,6 +31,7 @@ from browser import (
 from browser.header import first_failure, first_pending_callback, header_context, mark_watched
 from browser.optree import TreeNode
 from browser.scene import Scene
+from domain import operations as domain_operations
 from domain import status
 from domain.status import FAILED_OPERATION_STATUSES
 from executions.models import Execution, Operation
@@ -177,39 +181,74 @@ def execution_detail(request: HttpRequest, execution: Execution, tab: str = "") 
             "No such tab",
             f"Executions have the tabs {', '.join(TABS)}; “{tab}” is not one of them.",
         )
-    query = request.GET.urlencode()
+    query = QueryDict(mutable=True)
+    query.update(request.GET)
+    panel_id = params.operation_id(request.GET, "panel")
+    query.pop("panel", None)
+    query_text = query.urlencode()
     mark_watched(request, execution)
-    context = {
-        **header_context(execution),
-        **TAB_CONTEXTS[tab](request, execution),
-        "may_act": roles.may_act(request.user, execution),
-        "tab": tab,
-        "tab_template": f"browser/_{tab}_tab.html",
-        "tabs": [(key, title, _tab_url(execution, key)) for key, title in TABS.items()],
-        "tab_url": _tab_url(execution, tab) + (f"?{query}" if query else ""),
-    }
-    template = "browser/detail.html#tab_area" if is_partial(request) else "browser/detail.html"
-    return vary_on_htmx(render(request, template, context))
+    # One moment of the mirror for every part of the answer (browser/snapshot.py).
+    with snapshot.one_moment():
+        execution.refresh_from_db()
+        context = {
+            **header_context(execution),
+            **TAB_CONTEXTS[tab](request, execution),
+            "may_act": roles.may_act(request.user, execution),
+            "tab": tab,
+            "tab_template": f"browser/_{tab}_tab.html",
+            "tabs": [(key, title, _tab_url(execution, key)) for key, title in TABS.items()],
+            "tab_url": _tab_url(execution, tab) + (f"?{query_text}" if query_text else ""),
+        }
+        if not is_partial(request):
+            return vary_on_htmx(render(request, "browser/detail.html", context))
+        # The tab area, and out of band what else shows the execution: the header, the
+        # action buttons and the open operation panel. The header's poll only says that
+        # something changed; this answer brings all of it, from the same moment.
+        parts = [
+            render_to_string("browser/detail.html#tab_area", context, request),
+            render_to_string(
+                "browser/detail.html#header", {**context, "oob": True, "changed": True}, request
+            ),
+        ]
+        if panel_id:
+            parts.append(_panel_out_of_band(request, execution, panel_id))
+    return vary_on_htmx(HttpResponse("".join(parts)))
+
+
+def _panel_out_of_band(request: HttpRequest, execution: Execution, operation_id: str) -> str:
+    """The operation panel beside the page (the offcanvas), out of band: the page names the
+    one it has open (static/console.js, `panel`)."""
+    operation = Operation.objects.filter(execution=execution, operation_id=operation_id).first()
+    if operation is None:
+        return ""
+    html = render_to_string(
+        "browser/_operation_panel.html", _panel_context(request, execution, operation), request
+    )
+    return format_html(
+        '<div id="operation-panel-body" hx-swap-oob="innerHTML">{}</div>', mark_safe(html)
+    )
 
 
 @require_GET
 @with_execution
 def execution_header(request: HttpRequest, execution: Execution) -> HttpResponse:
-    """The polled header: the page's one refresh. When the execution changed since the
-    page's `since`, the answer carries the action buttons too and fires
-    `execution-changed` (the open tab and the operation panel reload on it); 286 once the
-    execution has settled, so the page stops polling only when all of it is final."""
-    changed = request.GET.get("since") != execution.mirror_state
+    """The polled header: the page's one refresh. While the execution is as the page shows
+    it (`since`, its mirror state), the answer is the header (how long ago it was checked);
+    286 once the execution has settled. When it changed, the answer is empty (204) and
+    fires `execution-changed`: the tab area reloads on it, and that one answer brings the
+    header, the buttons and the open panel with the tab, all from one moment of the mirror
+    (execution_detail). The header never shows a moment the rest of the page does not."""
     mark_watched(request, execution)
-    template = "browser/detail.html#header"
-    context = {**header_context(execution), "changed": changed}
-    if execution.settled:
-        response = render_stop_polling(request, template, context)
-    else:
-        response = render(request, template, context)
-    if changed:
+    since = request.GET.get("since")
+    if since is not None and since != execution.mirror_state:
+        response = HttpResponse(status=204)
         trigger_client_event(response, "execution-changed")
-    return response
+        return response
+    template = "browser/detail.html#header"
+    context = {**header_context(execution), "changed": False}
+    if execution.settled:
+        return render_stop_polling(request, template, context)
+    return render(request, template, context)
 
 
 @require_GET
@@ -272,6 +311,19 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
             f"Execution “{execution.name}” has no operation {operation_id} in the mirror.",
             execution=execution,
         )
+    context = _panel_context(request, execution, operation)
+    if is_partial(request):
+        return vary_on_htmx(render(request, "browser/_operation_panel.html", context))
+    mark_watched(request, execution)
+    return vary_on_htmx(
+        render(request, "browser/operation.html", {**header_context(execution), **context})
+    )
+
+
+def _panel_context(
+    request: HttpRequest, execution: Execution, operation: Operation
+) -> dict[str, Any]:
+    operation_id = operation.operation_id
     child_execution = (
         scope.of_request(request)
         .executions(Execution.objects)
@@ -280,9 +332,23 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
         if operation.child_execution_arn
         else None
     )
-    context = {
+    # Shown as ended with the execution when that ended first (the graph and the tree show
+    # it so too: domain.status.shown_status).
+    api_status = optree.show_ended_operation(operation, execution)
+    retry = domain_operations.pending_retry(operation.status, operation.retries)
+    return {
         "execution": execution,
         "operation": operation,
+        "api_status": api_status,
+        "was": status.operation_label(operation.type, operation.subtype, api_status).lower(),
+        "retry": retry,
+        # How long until then, as the countdown (static/console.js) starts it.
+        "retry_in": (
+            max(0.0, (retry.next_at - timezone.now()).total_seconds())
+            if retry and retry.next_at
+            else 0
+        ),
+        "last_failure": domain_operations.last_failure(operation.retries),
         "label": operation.label,
         "ancestors": optree.ancestors_of(execution, operation),
         **_children(execution, operation),
@@ -298,12 +364,6 @@ def operation_panel(request: HttpRequest, execution: Execution, operation_id: st
         "events_url": _tab_url(execution, "events") + "?" + urlencode({"op": operation_id}),
         "self_url": reverse("browser:operation", args=[execution.pk, operation_id]),
     }
-    if is_partial(request):
-        return vary_on_htmx(render(request, "browser/_operation_panel.html", context))
-    mark_watched(request, execution)
-    return vary_on_htmx(
-        render(request, "browser/operation.html", {**header_context(execution), **context})
-    )
 
 
 @require_GET

@@ -146,6 +146,63 @@ def visible_tree(
     return OperationTree(roots, by_id, execution.last_event_id, {parent_id: offset}, totals)
 
 
+# ---- what is shown: the derived statuses -----------------------------------------------
+
+
+def show_ended(nodes_: Iterable[TreeNode], execution_status: str, ended_at: Any) -> None:
+    """Mark what was still unfinished when the execution ended as ended with it
+    (domain.status.shown_status): its status, its end (the execution's) and its children's
+    counts. The one application of that rule to a tree; the graph's dicts get the same from
+    show_ended_nested and the panel from show_ended_operation."""
+    if execution_status not in status.TERMINAL_EXECUTION_STATUSES:
+        return
+    for node in nodes_:
+        if status.ended_with_execution(node.status, execution_status):
+            node.api_status = node.status
+            node.status = status.shown_status(node.status, execution_status)
+            node.ended_at = node.ended_at or ended_at
+        if node.child_counts:
+            node.child_counts = status.shown_counts(node.child_counts, execution_status)
+
+
+def show_ended_nested(
+    operations_: list[dict[str, Any]], execution_status: str, ended_at: Any
+) -> None:
+    """show_ended for the visualizer's nested dicts (it stays free of the rule's callers:
+    it is given the status to draw, and `api_status` for its tooltips)."""
+    if execution_status not in status.TERMINAL_EXECUTION_STATUSES:
+        return
+    stack = list(operations_)
+    while stack:
+        op = stack.pop()
+        if status.ended_with_execution(op.get("status"), execution_status):
+            op["api_status"] = op.get("status")
+            op["status"] = status.shown_status(op.get("status"), execution_status)
+            op["ended_at"] = op.get("ended_at") or ended_at
+        stack.extend(op.get("children") or ())
+
+
+def show_ended_operation(operation: Operation, execution: Execution) -> str:
+    """show_ended for one Operation row (the panel): returns the API's status when the
+    shown one differs, else ""."""
+    if not status.ended_with_execution(operation.status, execution.status):
+        return ""
+    api_status = operation.status
+    operation.status = status.shown_status(operation.status, execution.status)
+    operation.ended_at = operation.ended_at or execution.ended_at
+    return api_status
+
+
+def load_pending_retries(execution: Execution, op_tree: OperationTree) -> None:
+    """The tree's light columns leave out `retries`; the steps waiting for a retry need
+    theirs (the tree marks them with the next attempt), read for those alone."""
+    pending = [node.id for node in op_tree.by_id.values() if node.status == "PENDING"]
+    if not pending:
+        return
+    for op_id, loaded in nodes.load_nodes(execution, ("retries",), ids=pending).items():
+        op_tree.by_id[op_id].retries = loaded.retries or []
+
+
 def failure_tree(execution: Execution) -> OperationTree:
     """What "failed only" shows: the failed (or timed-out) operations and the operations
     above them, read without the rest (a level of ancestors per query)."""

@@ -76,18 +76,31 @@ class Scene:
     ) -> optree.OperationTree:
         """The tree a table or chart of these arguments needs (at a moment, all of it)."""
         if self.moment is not None:
-            return self._replayed_tree
-        if failed_only:
-            return optree.failure_tree(self.execution)
-        return optree.visible_tree(
-            self.execution, expand=expand, parent_id=parent_id, offset=offset
-        )
+            op_tree = self._replayed_tree
+        elif failed_only:
+            op_tree = optree.failure_tree(self.execution)
+        else:
+            op_tree = optree.visible_tree(
+                self.execution, expand=expand, parent_id=parent_id, offset=offset
+            )
+            optree.load_pending_retries(self.execution, op_tree)
+        optree.show_ended(op_tree.by_id.values(), self.shown.status, self._ended_at)
+        return op_tree
 
     def nested(self, columns: tuple[str, ...]) -> list[dict[str, Any]]:
-        """The whole tree as the visualizer takes it (nested plain dicts)."""
+        """The whole tree as the visualizer takes it (nested plain dicts), each operation
+        with the status it is shown with (domain.status.shown_status)."""
         if self.moment is None:
-            return nodes.load_nested(self.execution, columns)
-        return tree.nested(self._replayed.nodes)
+            operations = nodes.load_nested(self.execution, columns)
+        else:
+            operations = tree.nested(self._replayed.nodes)
+        optree.show_ended_nested(operations, self.shown.status, self._ended_at)
+        return operations
+
+    @property
+    def _ended_at(self) -> datetime | None:
+        """When the shown execution ended (at a moment, then or not at all)."""
+        return self.shown.ended_at if self.shown.is_terminal else None
 
     def operation_counts(self) -> dict[str, int]:
         """Operations by status, as they stood."""

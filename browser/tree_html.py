@@ -8,14 +8,14 @@ a twentieth of that. The markup is what static/console.js and the tests read:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString, mark_safe
 
-from browser.optree import MoreRow, TreeRow
+from browser.optree import MoreRow, TreeNode, TreeRow
 from browser.templatetags.console_tags import (
     STATE_BADGES,
     counts_list,
@@ -23,7 +23,7 @@ from browser.templatetags.console_tags import (
     op_status_label,
     time,
 )
-from domain import status
+from domain import operations, status
 from executions.models import Execution
 
 # Markup without values; everything that varies goes through format_html, which escapes.
@@ -49,6 +49,12 @@ _SUMMARY = (
 _KIND = '<span class="op-type">{}</span>'
 _SUBKIND = ' <span class="text-body-secondary">· {}</span>'
 _BADGE = '<span class="badge {}" title="{}">{}</span>'
+# A step waiting for its next attempt: when (console.js turns the time into a countdown).
+_RETRY = (
+    ' <span class="retry-marker small text-warning-emphasis text-nowrap" '
+    'data-testid="retry-marker" title="{}">↻ attempt {} '
+    '<span data-until="{}" data-until-style="in">at {} UTC</span></span>'
+)
 _ROW = """
 <tr class="tree-row{failed}" data-op="{op_id}" data-depth="{depth}"{collapsed}{hidden}>
   <td class="tree-name">
@@ -59,7 +65,7 @@ hx-target="#operation-panel-body" hx-swap="innerHTML">{label}</a>
     </span>
   </td>
   <td class="small text-nowrap">{kind}</td>
-  <td>{badge}</td>
+  <td>{badge}{retry}</td>
   <td class="small text-nowrap">{started}</td>
   <td class="small text-nowrap tabular">{took}</td>
   <td class="small text-end tabular">{tries}</td>
@@ -165,9 +171,13 @@ def _row(
     if node.subtype and node.subtype.lower() != (node.type or "").lower():
         kind = format_html("{}{}", kind, format_html(_SUBKIND, node.subtype))
     state = status.operation_state(node.type, node.subtype, node.status)
-    badge = format_html(
-        _BADGE, STATE_BADGES[state], status.label(node.status), op_status_label(node)
+    title = (
+        f"Ended with the execution (the history leaves it {status.word(node.api_status)})"
+        if node.api_status
+        else status.label(node.status)
     )
+    badge = format_html(_BADGE, STATE_BADGES[state], title, op_status_label(node))
+    retry = _retry_marker(node)
     if node.ended_at:
         took = elapsed(node.started_at, node.ended_at)
     elif node.started_at and node.running:
@@ -190,9 +200,26 @@ def _row(
         summary=summary,
         kind=kind,
         badge=badge,
+        retry=retry,
         started=time(node.started_at, "time"),
         took=took,
         tries=tries,
+    )
+
+
+def _retry_marker(node: TreeNode) -> SafeString | str:
+    retry = operations.pending_retry(node.status, node.retries)
+    if retry is None or retry.next_at is None:
+        return ""
+    failure = ": ".join(p for p in (retry.error_type, retry.error_message) if p)
+    title = f"Attempt {retry.failed_attempt} failed" + (f" ({failure})" if failure else "")
+    utc = retry.next_at.astimezone(UTC)
+    return format_html(
+        _RETRY,
+        title,
+        retry.next_attempt,
+        utc.isoformat().replace("+00:00", "Z"),
+        utc.strftime("%H:%M:%S"),
     )
 
 

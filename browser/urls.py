@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from browser import compare, detail, functions, graphs, health_views, views
+from browser import attention, compare, detail, functions, graphs, health_views, sources, views
 
 app_name = "browser"
 
@@ -11,6 +11,11 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("sync/", health_views.sync_health, name="sync_health"),
     path("sync/health.json", health_views.sync_health_json, name="sync_health_json"),
+    # The Lambda endpoints the console watches (changed through actions/source_views.py).
+    path("sources/", sources.source_list, name="sources"),
+    path("sources/<int:pk>/", sources.source_detail, name="source"),
+    # Needs attention: executions likely wrong, with the reason and the action (?reason=).
+    path("attention/", attention.needs_attention, name="attention"),
     path("executions/", views.execution_list, name="list"),
     # Polled by the list for the rows of running executions: ?ids=1,2,3
     path("executions/rows", views.execution_rows, name="rows"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_GET
 from django_redis import get_redis_connection
 
 from access import scope
-from browser import list_html, listing, overview
+from browser import list_html, listing, overview, snapshot
 from executions import health
 from executions.models import NON_TERMINAL_STATUSES, Execution, ExecutionStatus, Function, Source
 from web import params
@@ -74,13 +75,12 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         return render(request, "browser/list.html", {"no_sources": True})
     visible = scope.of_request(request)
     flt = listing.ListFilter.from_query(request.GET, visible.read)
-    page = listing.list_page(
-        flt,
-        after=listing.Cursor.parse(request.GET.get("after"), "after"),
-        before=listing.Cursor.parse(request.GET.get("before"), "before"),
-    )
-    counts = listing.status_counts(flt)
-    selected = flt.statuses or ExecutionStatus.values
+    after = listing.Cursor.parse(request.GET.get("after"), "after")
+    before = listing.Cursor.parse(request.GET.get("before"), "before")
+    # The rows and the counts (and the bulk stop's N) from one moment of the mirror.
+    with snapshot.one_moment():
+        page = listing.list_page(flt, after=after, before=before)
+        counts = _counts_context(flt)
     base = reverse("browser:list")
     context = {
         "newest_url": f"{base}?{flt.query()}",
@@ -89,11 +89,7 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         "filter": flt,
         "page": page,
         "rows_html": list_html.render_rows(page.rows),
-        "counts": counts.counts,
-        "counts_exact": counts.exact,
-        "count_cap": listing.COUNT_CAP,
-        "total": counts.total(selected),
-        "statuses": ExecutionStatus.values,
+        **counts,
         "sources": sources,
         "stale_sources": [s for s in sources if s.enabled and s.stale_since],
         "behind_sources": [] if is_partial(request) else health.behind_sources(),
@@ -107,12 +103,26 @@ def execution_list(request: HttpRequest) -> HttpResponse:
         ),
         "anything_mirrored": bool(page.rows) or visible.executions(Execution.objects).exists(),
         "counts_oob": is_partial(request),
-        "running_total": counts.total(s for s in NON_TERMINAL_STATUSES if s in selected),
         # On the newest page, a poller tells about executions newer than its top row.
         "news_url": _news_url(flt, page) if not request.GET.get("after") else "",
     }
     template = "browser/list.html#results" if is_partial(request) else "browser/list.html"
     return vary_on_htmx(render(request, template, context))
+
+
+def _counts_context(flt: listing.ListFilter) -> dict[str, Any]:
+    """The status counts, the number of executions that match, and how many of them run
+    (the bulk stop's N): the list page's and its rows poller's, read alike."""
+    counts = listing.status_counts(flt)
+    selected = flt.statuses or ExecutionStatus.values
+    return {
+        "counts": counts.counts,
+        "counts_exact": counts.exact,
+        "count_cap": listing.COUNT_CAP,
+        "total": counts.total(selected),
+        "statuses": ExecutionStatus.values,
+        "running_total": counts.total(s for s in NON_TERMINAL_STATUSES if s in selected),
+    }
 
 
 def _news_url(flt: listing.ListFilter, page: listing.ListPage) -> str:
@@ -137,14 +147,29 @@ def execution_news(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def execution_rows(request: HttpRequest) -> HttpResponse:
-    """Fresh rows of running executions, for the list's poller; 286 once all are terminal."""
+    """Fresh rows of running executions, for the list's poller, and with them the counts,
+    the number that match and the bulk stop of the list's filter (given along with the ids)
+    out of band, read in the same moment as the rows (browser/snapshot.py): the counts
+    never say what the rows do not. 286 once all the rows are terminal."""
     raw_ids = [i.strip() for i in request.GET.get("ids", "").split(",") if i.strip()]
     # Digits 0-9 only, and no larger than an id can be: int() alone also reads "١٢٣".
     ids = [params.whole_number("ids", i, minimum=1) for i in raw_ids]
-    visible = scope.of_request(request).executions(Execution.objects)
-    rows = list(visible.filter(pk__in=ids[:MAX_POLLED_ROWS]).select_related("function", "source"))
-    running = list(listing.iter_running_ids(rows))
-    context = {"rows_html": list_html.render_rows(rows, oob=True), "running_ids": running}
+    visible = scope.of_request(request)
+    flt = listing.ListFilter.from_query(request.GET, visible.read)
+    with snapshot.one_moment():
+        rows = list(
+            visible.executions(Execution.objects)
+            .filter(pk__in=ids[:MAX_POLLED_ROWS])
+            .select_related("function", "source")
+        )
+        running = list(listing.iter_running_ids(rows))
+        context = {
+            "rows_html": list_html.render_rows(rows, oob=True),
+            "running_ids": running,
+            "filter": flt,
+            "list_path": f"{reverse('browser:list')}?{flt.query()}",
+            **_counts_context(flt),
+        }
     if not running:
         return render_stop_polling(request, "browser/list.html#row_updates", context)
     return render(request, "browser/list.html#row_updates", context)

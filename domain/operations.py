@@ -5,6 +5,8 @@ pending callback, whether it fans out."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.status import (
@@ -69,3 +71,65 @@ def waiting_for(operations: Iterable[tuple[Any, ...]]) -> tuple[str, Any]:
         if kind in kinds:
             return kind, until if kind == WAITING_TIMER else None
     return "", None
+
+
+# ---- a step's retry ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingRetry:
+    """A step whose attempt failed and whose next attempt is scheduled: the failure (from
+    the StepFailed event's RetryDetails and Error, kept in the operation's `retries`) and
+    when the next attempt is due."""
+
+    failed_attempt: int
+    failed_at: datetime | None
+    error_type: str
+    error_message: str
+    next_attempt: int
+    next_at: datetime | None
+    delay_seconds: float
+
+
+def _moment(value: Any) -> datetime | None:
+    """A datetime, or one stored in JSON as ISO 8601 text; one without a zone is UTC."""
+    if isinstance(value, str) and value:
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def last_failure(retries: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+    """The last failed attempt an operation's `retries` record, or None."""
+    return retries[-1] if retries and isinstance(retries[-1], dict) else None
+
+
+def pending_retry(status: str | None, retries: list[dict[str, Any]] | None) -> PendingRetry | None:
+    """The retry a step waits for: only while it is PENDING after a failure whose
+    RetryDetails named a delay before the next attempt (no delay: that failure was the
+    last)."""
+    last = last_failure(retries)
+    if status != "PENDING" or last is None:
+        return None
+    try:
+        delay = float(last.get("next_attempt_delay_seconds") or 0)
+    except (TypeError, ValueError):
+        return None
+    if delay <= 0:
+        return None
+    failed_at = _moment(last.get("at"))
+    error = last.get("error") if isinstance(last.get("error"), dict) else {}
+    attempt = int(last.get("attempt") or 0)
+    return PendingRetry(
+        failed_attempt=attempt,
+        failed_at=failed_at,
+        error_type=str(error.get("ErrorType") or ""),
+        error_message=str(error.get("ErrorMessage") or ""),
+        next_attempt=attempt + 1,
+        next_at=failed_at + timedelta(seconds=delay) if failed_at else None,
+        delay_seconds=delay,
+    )

@@ -125,6 +125,42 @@ def waiting_kind(type_: str | None, subtype: str | None, status: str | None) -> 
     return ""
 
 
+# ---- what an execution's end makes of what was still pending ------------------------
+
+# An execution that ends (stopped, failed, timed out) leaves in its history the operations
+# that were pending as they were: a callback STARTED, a wait STARTED, a retry PENDING. None
+# of them will ever go on, so every page shows them as ended with the execution, never as
+# "Waiting". The history keeps the API's status; this is what is shown (the graph, the
+# operations table, the timeline and the panel all ask here, through browser/scene.py).
+ENDED_WITH_EXECUTION = "CANCELLED"
+
+
+def shown_status(op_status: str | None, execution_status: str | None) -> str:
+    """The status an operation is shown with: its own, or CANCELLED when its execution has
+    ended while it was still unfinished."""
+    op_status = op_status or ""
+    if ended_with_execution(op_status, execution_status):
+        return ENDED_WITH_EXECUTION
+    return op_status
+
+
+def ended_with_execution(op_status: str | None, execution_status: str | None) -> bool:
+    """Whether the operation was still unfinished when its execution ended."""
+    return (
+        execution_status in TERMINAL_EXECUTION_STATUSES
+        and (op_status or "") not in TERMINAL_OPERATION_STATUSES
+    )
+
+
+def shown_counts(counts: dict[str, int], execution_status: str | None) -> dict[str, int]:
+    """Operations per status as shown (shown_status applied to each status's count)."""
+    shown: dict[str, int] = {}
+    for op_status, n in counts.items():
+        key = shown_status(op_status, execution_status)
+        shown[key] = shown.get(key, 0) + n
+    return shown
+
+
 def is_terminal_operation(status: str) -> bool:
     return status in TERMINAL_OPERATION_STATUSES
 

@@ -88,6 +88,10 @@ class OperationNode:
     children: list[OperationNode] = field(default_factory=list, repr=False)
     child_counts: dict[str, int] = field(default_factory=dict, repr=False)
     has_failure: bool = False
+    # What the pages show is not always the API's status: an operation still unfinished
+    # when its execution ended is shown as ended with it (domain.status.shown_status, applied
+    # by browser/scene.py); then this holds the status the history gave it.
+    api_status: str = ""
 
     @property
     def label(self) -> str:
@@ -131,7 +135,7 @@ class OperationNode:
 _PLAIN_FIELDS = tuple(
     name
     for name in OperationNode.__dataclass_fields__
-    if name not in ("children", "child_counts", "has_failure")
+    if name not in ("children", "child_counts", "has_failure", "api_status")
 )
 
 

@@ -37,34 +37,79 @@
   }
 
   // ---- colour theme ----
+  // The system's choice (prefers-color-scheme), followed as it changes, until the person
+  // picks light or dark from the header's menu; that choice is remembered, and "Follow the
+  // system" forgets it again.
 
   var THEME_KEY = "durable-console-theme";
+  var THEME_MARKS = { system: "\u25D0", light: "\u2600", dark: "\u263E" }; // ◐ ☀ ☾
   var root = document.documentElement;
+  var systemDark = window.matchMedia ? window.matchMedia("(prefers-color-scheme: dark)") : null;
 
-  function preferredTheme() {
+  function themeChoice() {
     var saved = stored(THEME_KEY);
-    if (saved === "light" || saved === "dark") {
-      return saved;
-    }
-    return root.getAttribute("data-bs-theme") || "light";
+    return saved === "light" || saved === "dark" ? saved : "system";
   }
 
-  function applyTheme(theme) {
+  function systemTheme() {
+    return systemDark && systemDark.matches ? "dark" : "light";
+  }
+
+  function applyTheme() {
+    var choice = themeChoice();
+    var theme = choice === "system" ? systemTheme() : choice;
     root.setAttribute("data-bs-theme", theme);
     document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
-      // The button names the theme it switches to.
-      button.textContent = theme === "dark" ? "Light" : "Dark";
-      button.setAttribute("aria-pressed", theme === "dark" ? "true" : "false");
+      button.textContent = THEME_MARKS[choice] + " " + choice.charAt(0).toUpperCase() + choice.slice(1);
+      button.setAttribute("aria-label", "Colour theme: " + choice);
+      button.setAttribute(
+        "title",
+        choice === "system"
+          ? "Follows your system's setting (" + theme + " now) until you choose one"
+          : "Always " + theme + ", whatever your system says"
+      );
+    });
+    document.querySelectorAll("[data-theme-choice]").forEach(function (item) {
+      var chosen = item.getAttribute("data-theme-choice") === choice;
+      item.classList.toggle("active", chosen);
+      item.setAttribute("aria-pressed", chosen ? "true" : "false");
     });
   }
 
-  function toggleTheme() {
-    var next = root.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
-    store(THEME_KEY, next);
-    applyTheme(next);
+  function chooseTheme(item) {
+    var choice = item.getAttribute("data-theme-choice");
+    if (choice === "system") {
+      try {
+        window.localStorage.removeItem(THEME_KEY);
+      } catch (e) {
+        // Storage disabled: nothing was remembered either.
+      }
+    } else {
+      store(THEME_KEY, choice);
+    }
+    applyTheme();
   }
 
-  applyTheme(preferredTheme());
+  applyTheme();
+  if (systemDark) {
+    // Followed live: a system that turns dark at dusk turns the open pages dark too.
+    var followSystem = function () {
+      if (themeChoice() === "system") {
+        applyTheme();
+      }
+    };
+    if (systemDark.addEventListener) {
+      systemDark.addEventListener("change", followSystem);
+    } else if (systemDark.addListener) {
+      systemDark.addListener(followSystem);
+    }
+  }
+  // Chosen in another tab: this one follows.
+  window.addEventListener("storage", function (event) {
+    if (event.key === THEME_KEY || event.key === null) {
+      applyTheme();
+    }
+  });
 
   // ---- times: in the browser's zone or in UTC ----
 
@@ -135,6 +180,132 @@
   function toggleTimeZone() {
     store(TZ_KEY, tzMode() === "utc" ? "local" : "utc");
     renderTimes(document);
+    renderZoneInputs();
+  }
+
+  // ---- date and time inputs in the zone the page's times are shown in ----
+  // The URL holds UTC (what the server reads, and what a shared link must mean to anyone);
+  // the person types in the zone the page shows times in, in their browser's date format.
+  // Each <input type="datetime-local" data-zone-input> gives its name to a hidden input that
+  // carries the UTC value; the label ([data-zone-label]) and the help ([data-zone-help])
+  // name the zone. Without this script the inputs are plain and the labels say UTC.
+
+  var BARE_DATE = /^(\d{4,})-(\d{2})-(\d{2})$/;
+  var LOCAL_MOMENT = /^(\d{4,})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2}))?(?:\.\d+)?$/;
+
+  // A value of the URL (UTC, a bare date, or a moment with an offset) as a Date.
+  function urlMoment(value, end) {
+    var day = BARE_DATE.exec(value);
+    if (day) {
+      // A bare date as the upper bound means up to the end of that day: the next midnight.
+      return utcMoment([+day[1], +day[2] - 1, +day[3] + (end ? 1 : 0), 0, 0, 0]);
+    }
+    var moment = LOCAL_MOMENT.exec(value);
+    if (moment) {
+      return utcMoment(momentParts(moment));
+    }
+    return new Date(value); // with an offset, or NaN
+  }
+
+  function momentParts(match) {
+    return [+match[1], +match[2] - 1, +match[3], +match[4], +match[5], +(match[6] || 0)];
+  }
+
+  // Date.UTC and new Date(y, ...) read the years 0 to 99 as 1900 to 1999: set the year apart.
+  function utcMoment(parts) {
+    var date = new Date(Date.UTC(2000, parts[1], parts[2], parts[3], parts[4], parts[5]));
+    date.setUTCFullYear(parts[0], parts[1], parts[2]);
+    return date;
+  }
+
+  function localMoment(parts) {
+    var date = new Date(2000, parts[1], parts[2], parts[3], parts[4], parts[5]);
+    date.setFullYear(parts[0], parts[1], parts[2]);
+    return date;
+  }
+
+  function inputValue(date, mode) {
+    var utc = mode === "utc";
+    var seconds = utc ? date.getUTCSeconds() : date.getSeconds();
+    return (
+      pad(utc ? date.getUTCFullYear() : date.getFullYear(), 4) + "-" +
+      pad((utc ? date.getUTCMonth() : date.getMonth()) + 1) + "-" +
+      pad(utc ? date.getUTCDate() : date.getDate()) + "T" +
+      pad(utc ? date.getUTCHours() : date.getHours()) + ":" +
+      pad(utc ? date.getUTCMinutes() : date.getMinutes()) +
+      (seconds ? ":" + pad(seconds) : "")
+    );
+  }
+
+  // What the person typed (the input's value, in `mode`'s zone) as the URL's UTC value.
+  function typedToUrl(value, mode) {
+    var moment = LOCAL_MOMENT.exec(value);
+    if (!moment) {
+      return "";
+    }
+    var parts = momentParts(moment);
+    var date = mode === "utc" ? utcMoment(parts) : localMoment(parts);
+    return isNaN(date.getTime()) ? "" : inputValue(date, "utc");
+  }
+
+  function zoneHidden(input) {
+    var next = input.nextElementSibling;
+    return next && next.hasAttribute("data-zone-hidden") ? next : null;
+  }
+
+  function renderZoneInputs() {
+    var inputs = document.querySelectorAll("input[data-zone-input]");
+    if (!inputs.length) {
+      return;
+    }
+    var mode = tzMode();
+    var now = new Date();
+    var zone = mode === "utc" ? "UTC" : zoneName(now);
+    inputs.forEach(function (input) {
+      var hidden = zoneHidden(input);
+      if (!hidden) {
+        hidden = document.createElement("input");
+        hidden.type = "hidden";
+        hidden.name = input.name;
+        // The attribute, not .value: the browser empties a value it cannot show (a bare date).
+        hidden.value = input.getAttribute("value") || "";
+        hidden.setAttribute("data-zone-hidden", "");
+        input.removeAttribute("name");
+        input.insertAdjacentElement("afterend", hidden);
+      }
+      var moment = hidden.value ? urlMoment(hidden.value, input.hasAttribute("data-zone-end")) : null;
+      input.value = moment && !isNaN(moment.getTime()) ? inputValue(moment, mode) : "";
+    });
+    document.querySelectorAll("[data-zone-label]").forEach(function (label) {
+      label.textContent = "(" + zone + ")";
+    });
+    var example;
+    try {
+      example = new Intl.DateTimeFormat(undefined, {
+        year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+        timeZone: mode === "utc" ? "UTC" : undefined,
+      }).format(now);
+    } catch (e) {
+      example = inputValue(now, mode).replace("T", " ");
+    }
+    var where = mode === "utc" ? "UTC" : "your time zone (" + zone + ")";
+    document.querySelectorAll("[data-zone-help]").forEach(function (help) {
+      help.textContent =
+        "Dates and times in " + where + ", as this page shows times; now is " + example + ".";
+    });
+  }
+
+  // Before the form sees the change (a capture listener on the document runs first), the
+  // hidden input takes the UTC value of what was typed.
+  function zoneInputChanged(event) {
+    var input = event.target;
+    if (!(input instanceof Element) || !input.matches("input[data-zone-input]")) {
+      return;
+    }
+    var hidden = zoneHidden(input);
+    if (hidden) {
+      hidden.value = typedToUrl(input.value, tzMode());
+    }
   }
 
   // ---- durations that tick ----
@@ -193,6 +364,11 @@
         return;
       }
       var left = (until - now) / 1000;
+      if (el.getAttribute("data-until-style") === "in") {
+        // Something due, not a deadline (a retry's next attempt): "in 12 s", then "due now".
+        el.textContent = left > 0 ? "in " + formatDuration(left) : "due now";
+        return;
+      }
       el.textContent = left > 0 ? formatDuration(left) + " left" : "time is up";
       el.classList.toggle("text-danger", left < SOON_SECONDS);
     });
@@ -445,7 +621,7 @@
   // ---- htmx: what its requests carry, and what follows its swaps ----
 
   // The tab area reloads itself (execution-changed) with the URL's state as it is now, not
-  // as it was rendered.
+  // as it was rendered; its answer carries the header, the buttons and the open panel.
   function reloadTabWithCurrentQuery(event) {
     var elt = event.detail.elt;
     var trigger = event.detail.triggeringEvent;
@@ -455,6 +631,12 @@
     var path = event.detail.path.split("?")[0];
     if (path === window.location.pathname) {
       event.detail.path = path + window.location.search;
+    }
+    // The answer brings the open operation panel too, from the same moment as the tab.
+    var offcanvas = document.getElementById("operation-panel");
+    var content = panelContent();
+    if (offcanvas && content && offcanvas.classList.contains("show")) {
+      event.detail.parameters.panel = content.getAttribute("data-op");
     }
   }
 
@@ -512,7 +694,7 @@
 
   // ---- wiring: each behaviour registered once ----
 
-  on("click", "[data-theme-toggle]", toggleTheme);
+  on("click", "[data-theme-choice]", chooseTheme);
   on("click", "[data-tz-toggle]", toggleTimeZone);
   on("click", "[data-copy], [data-copy-target]", copyClicked);
   on("click", "[data-tree-toggle]", toggleGroup);
@@ -521,6 +703,9 @@
   document.addEventListener("htmx:load", function (event) {
     renderTimes(event.detail.elt);
   });
+  document.addEventListener("htmx:historyRestore", renderZoneInputs);
+  document.addEventListener("input", zoneInputChanged, true);
+  document.addEventListener("change", zoneInputChanged, true);
   document.addEventListener("htmx:configRequest", reloadTabWithCurrentQuery);
   document.addEventListener("htmx:configRequest", sendTreeState);
   document.addEventListener("htmx:configRequest", dropEmptyFields);
@@ -529,8 +714,9 @@
   document.addEventListener("htmx:afterSettle", keepSelectionMarked);
 
   document.addEventListener("DOMContentLoaded", function () {
-    applyTheme(preferredTheme()); // the toggle buttons exist now
+    applyTheme(); // the theme menu exists now
     renderTimes(document);
+    renderZoneInputs();
     tick();
     window.setInterval(tick, 1000);
     var panel = document.getElementById("operation-panel");

@@ -81,6 +81,16 @@ POLICY_FORM = (
     "approver_users", "approvals_required", "rejections_required", "reason_to_approve",
     "reason_to_reject", "instructions", "requester_path",
 )  # fmt: skip
+SOURCE_FORM = (
+    "name", "endpoint_url", "region", "credentials", "profile", "role_arn", "role_external_id",
+    "function_names", "discover", "events_queue_url", "events_endpoint_url",
+    "reconcile_interval_seconds", "list_interval_seconds", "execution_interval_seconds",
+    "quota_share", "api_quotas",
+)  # fmt: skip
+# Every tab's, and the operation panel the page has open (its reload brings it along).
+DETAIL_PARAMETERS = (
+    "layout", "at", "failed", *TREE_STATE, "type", "op", "after", "before", "panel",
+)  # fmt: skip
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "favicon": (),
     "login": ("username", "password", "next"),
@@ -89,15 +99,18 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "browser:healthz": (),
     "browser:sync_health": (),
     "browser:sync_health_json": (),
+    "browser:sources": (),
+    "browser:source": (),
     "browser:list": (*LIST_FILTERS, "after", "before"),
+    "browser:attention": ("reason",),
     "browser:news": (*LIST_FILTERS, "since"),
-    "browser:rows": ("ids",),
+    "browser:rows": ("ids", *LIST_FILTERS),
     "browser:function": ("range",),
     "browser:compare": ("a", "b", "ids"),
     # Every tab: graph (layout, expand, at), operations (failed, expand, collapse, at),
     # events (type, op, after, before), timeline (expand, at), io (none).
-    "browser:detail": ("layout", "at", "failed", *TREE_STATE, "type", "op", "after", "before"),
-    "browser:tab": ("layout", "at", "failed", *TREE_STATE, "type", "op", "after", "before"),
+    "browser:detail": DETAIL_PARAMETERS,
+    "browser:tab": DETAIL_PARAMETERS,
     "browser:compare_previous": (),
     "browser:header": ("since",),
     "browser:first_callback": (),
@@ -138,6 +151,12 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "notify:rule_delete": (),
     "notify:deliveries": ("status", "rule", "page"),
     "notify:slack_interactions": ("payload",),
+    "actions:source_new": SOURCE_FORM,
+    "actions:source_edit": SOURCE_FORM,
+    "actions:source_pause": (),
+    "actions:source_resume": (),
+    "actions:source_test": (),
+    "actions:source_delete": (),
     "actions:policies": (),
     "actions:policy_new": POLICY_FORM,
     "actions:policy_edit": POLICY_FORM,
@@ -147,6 +166,9 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "access:break_glass": (),
     "access:account": (),
     "access:sign_out_everywhere": (),
+    "access:token_create": ("name", "scope", "days"),
+    "access:token_revoke": ("next",),
+    "access:tokens_all": (),
 }
 # Django's admin reads these on its lists and forms (the fuzz sends them to every admin
 # URL; its forms' own fields are its business and Django's).
@@ -236,6 +258,8 @@ class World:
             return [self.answer_job]
         if route.name.startswith("notify:"):
             return [self.rule]
+        if route.name == "browser:source" or route.name.startswith("actions:source_"):
+            return [self.running.source_id]
         if not route.console:
             return [*self.execution_ids, *self.function_ids, self.rule, self.stop_job]
         return self.execution_ids

@@ -125,6 +125,18 @@ def op_status_badge(operation: Any) -> str:
 
 
 @register.filter
+def status_word(value: str) -> str:
+    """'TIMED_OUT' -> 'timed out' (in a sentence)."""
+    return status.word(value)
+
+
+@register.filter
+def iso_utc(value: datetime | None) -> str:
+    """A moment as ISO 8601 in UTC, for attributes console.js reads (data-until)."""
+    return _iso(value) if isinstance(value, datetime) else ""
+
+
+@register.filter
 def status_label(value: str) -> str:
     """'TIMED_OUT' -> 'Timed out'."""
     return status.label(value)

@@ -55,6 +55,9 @@ def fraud_detection(event: dict[str, Any], context: DurableContext) -> dict[str,
         level = "low" if value < 40 else "medium" if value < 80 else "high"
         return {"transactionId": txn, "score": value, "level": level}
 
+    # How long the scoring step waits before its retry: 1 s, or longer to watch a step that
+    # waits for its next attempt (the console's tests and demos).
+    retry_delay = max(1, int(event.get("retryDelaySeconds") or 1))
     risk = context.step(
         score,
         name="scoreRisk",
@@ -62,7 +65,8 @@ def fraud_detection(event: dict[str, Any], context: DurableContext) -> dict[str,
             retry_strategy=create_retry_strategy(
                 RetryStrategyConfig(
                     max_attempts=3,
-                    initial_delay=Duration.from_seconds(1),
+                    initial_delay=Duration.from_seconds(retry_delay),
+                    max_delay=Duration.from_seconds(max(retry_delay, 300)),
                     jitter_strategy=JitterStrategy.NONE,
                 )
             )
