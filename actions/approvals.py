@@ -142,7 +142,15 @@ def answer(
     policy = policies.policy_for(execution, operation)
     if policy is None:
         return _send(
-            user, execution, operation, decision, result, error_type, error_message, error_data
+            user,
+            execution,
+            operation,
+            decision,
+            result,
+            error_type,
+            error_message,
+            error_data,
+            reason,
         )
     rules = policies.rules_of(policy)
     why_not = policies.refusal(user, execution, rules)
@@ -227,7 +235,15 @@ def answer(
             held=True,
         )
     sent = _send(
-        user, execution, operation, decision, result, error_type, error_message, error_data
+        user,
+        execution,
+        operation,
+        decision,
+        result,
+        error_type,
+        error_message,
+        error_data,
+        reason,
     )
     ApprovalRequest.objects.filter(pk=request.pk).update(
         state=RequestState.SENT if sent.ok else RequestState.COLLECTING,
@@ -250,11 +266,22 @@ def _send(
     error_type: str,
     error_message: str,
     error_data: str,
+    reason: str,
 ) -> ActionResult:
+    """Send the answer; the audit entry keeps the person's reason (the one who completed
+    the count, under a policy: the others' are on their held approvals' entries)."""
     if decision == Decision.APPROVE:
-        return services.callback_success(user, execution, operation.callback_id, result)
+        return services.callback_success(
+            user, execution, operation.callback_id, result, reason=reason.strip()
+        )
     return services.callback_failure(
-        user, execution, operation.callback_id, error_type, error_message, error_data
+        user,
+        execution,
+        operation.callback_id,
+        error_type,
+        error_message,
+        error_data,
+        reason=reason.strip(),
     )
 
 

@@ -87,8 +87,10 @@ def _perform(
     callback_id: str = "",
     payload: str = "",
     success: str,
+    reason: str = "",
 ) -> ActionResult:
     entry = AuditEntry.objects.create(
+        reason=reason,
         user=user if getattr(user, "pk", None) else None,
         username=getattr(user, "username", "") or "system",
         action=action,
@@ -129,7 +131,7 @@ def resync(execution: Execution) -> None:
 
 
 def callback_success(
-    user: Any, execution: Execution, callback_id: str, result: str
+    user: Any, execution: Execution, callback_id: str, result: str, reason: str = ""
 ) -> ActionResult:
     data = result.encode()
     pending_callback(execution, callback_id)
@@ -142,6 +144,7 @@ def callback_success(
         callback_id=callback_id,
         payload=data.decode(),
         success=answers.APPROVE.message,
+        reason=reason,
     )
 
 
@@ -152,6 +155,7 @@ def callback_failure(
     error_type: str,
     error_message: str,
     error_data: str = "",
+    reason: str = "",
 ) -> ActionResult:
     data = error_data or ""
     pending_callback(execution, callback_id)
@@ -168,6 +172,7 @@ def callback_failure(
             {"ErrorType": error_type, "ErrorMessage": error_message, "ErrorData": data}
         ),
         success=answers.REJECT.message,
+        reason=reason,
     )
 
 

@@ -324,6 +324,7 @@ def _audit_out(entry: AuditEntry) -> dict[str, Any]:
         "payload": entry.payload,
         "error": entry.error,
         "via": entry.via,
+        "reason": entry.reason,
     }
 
 

@@ -182,6 +182,7 @@ class AuditOut(Schema):
     payload: str
     error: str
     via: str
+    reason: str
 
 
 class AuditPage(Schema):

@@ -662,3 +662,24 @@ def test_a_page_of_callbacks_past_the_last_is_empty_with_or_without_mine(client)
     for mine in ("false", "true"):
         body = _get(client, "/callbacks", secret, page=99, mine=mine).json()
         assert (body["items"], body["page"], body["pages"]) == ([], 99, 1), mine
+
+
+@pytest.mark.django_db
+def test_a_reason_given_without_a_policy_is_kept_in_the_audit_log(
+    client, sandbox_source, lambda_sandbox
+):
+    """No policy asks for one, but a reason given (a Slack reason box, the API's field) is
+    not lost: the send's audit entry keeps it, and the audit log shows it."""
+    operation = _waiting(sandbox_source, lambda_sandbox)
+    secret = _secret("rhea")
+    url = _callback_url(operation, "succeed")
+    reply = _post(client, url, secret, {"reason": "  checked with the customer  "})
+    assert reply.status_code == 200 and reply.json()["outcome"] == "sent", reply.content
+    entry = AuditEntry.objects.get(pk=reply.json()["audit_id"])
+    assert (entry.action, entry.reason) == ("callback_success", "checked with the customer")
+    assert json.loads(entry.payload) == {"approved": True}
+    listed = _get(client, "/audit", secret).json()["items"][0]
+    assert listed["reason"] == "checked with the customer"
+    factories.signed_in(client, "rhea-page", "operator")
+    page = client.get("/audit/").content.decode()
+    assert "reason: checked with the customer" in page

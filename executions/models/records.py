@@ -72,6 +72,9 @@ class AuditEntry(models.Model):
     error = models.TextField(blank=True)
     # How the person acted when not through the pages: "API token ci-deploy", "Slack".
     via = models.CharField(max_length=150, blank=True)
+    # The person's reason, when they gave one (an answer to a callback, with or without
+    # an approval policy that asks for it).
+    reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
