@@ -115,7 +115,7 @@ def graph_context(request: HttpRequest, execution: Execution) -> dict[str, Any]:
     context: dict[str, Any] = {
         "graph_layout": opts["layout"],
         "graph_expanded": opts["expanded"],
-        "graph_legend": mark_safe(legend_html("graph-legend list-inline small mb-0 ms-auto")),
+        "graph_legend": mark_safe(legend_html("graph-legend list-inline small mb-0")),
         "graph_other_layout_url": reverse("browser:tab", args=[execution.pk, "graph"])
         + _query("LR" if opts["layout"] == "TB" else "TB", opts["expanded"], at),
         "graph_collapse_url": reverse("browser:tab", args=[execution.pk, "graph"])

@@ -1,8 +1,11 @@
 /* The graph tab: pan and zoom (vendored svg-pan-zoom) starting from a view people can
-   read, toolbar buttons, and node clicks routed by the kind of node clicked: an operation
-   or context opens its panel beside the graph, a summary node ("27 more") draws the graph
-   again with its fan-out expanded. No inline script: the page's Content-Security-Policy
-   allows only files like this one. */
+   read (a graph too big to fit readable shows what failed, waits or runs, else its
+   beginning; "Fit" never goes below readable either), toolbar buttons, and node clicks
+   routed by the kind of node clicked: an operation or context (or its label) opens its
+   panel beside the graph, a summary node ("27 more") draws the graph again with its
+   fan-out expanded. A graph drawn again (it grew) keeps the node the person looked at
+   where it was. No inline script: the page's Content-Security-Policy allows only files
+   like this one. */
 (function () {
   "use strict";
 
@@ -10,8 +13,8 @@
   // canvas shrinks its text to nothing (a 500-iteration map becomes a one-pixel strip),
   // and fitting a two-node graph blows it up: the first view fits only when the text
   // stays readable, and never grows it past AT_MOST_FIRST.
-  var FIT_AT_LEAST = 11; // a fit with smaller text starts at the Start node instead...
-  var READABLE = 13.5; // ...with text this size
+  var FIT_AT_LEAST = 11; // a fit with smaller text shows the part that matters instead...
+  var READABLE = 13.5; // ...with text this size at first, at FIT_AT_LEAST on "Fit"
   var AT_MOST_FIRST = 15; // the first view of a small graph
   var SMALLEST = 4; // zoom limits: smaller text is a blur (the whole shape of a big
   var LARGEST = 32; // graph still shows), larger is absurd
@@ -55,6 +58,7 @@
       });
       if (restore) restoreView(graph, restore);
       else firstView(graph);
+      graph.moved = Boolean(restore && restore.moved);
       if (restore && restore.op) openOperation(graph, restore.op);
       wire(graph);
       // Ready once svg-pan-zoom has drawn the first view (it draws on the next frame).
@@ -75,8 +79,13 @@
     return graph.svg.querySelector(".svg-pan-zoom_viewport");
   }
 
-  // An element's box in the viewport's own units (whatever the pan and zoom).
+  // An element's box in the viewport's own units (whatever the pan and zoom). A node's
+  // or a context's is its outline's: its text's box can differ while the page's fonts
+  // are still being settled, and a view centred on it would be off.
   function localBox(graph, element) {
+    var outline = element.classList && (element.classList.contains("node") ||
+      element.classList.contains("cluster")) && element.querySelector("polygon, path, ellipse");
+    if (outline) element = outline;
     var viewport = viewportOf(graph);
     var matrix = viewport.getCTM().inverse().multiply(element.getCTM());
     var box = element.getBBox();
@@ -148,18 +157,80 @@
     };
   }
 
+  // The part of the graph a person looks for first: what failed (the first failed
+  // operation on the way to the failure), else what waits (a callback, a timer, a
+  // retry), else what runs; null when none of that is drawn (then the Start node).
+  function focusOf(graph) {
+    var svg = graph.svg;
+    return svg.querySelector("g.node.op.state-failed.failed-path") ||
+      svg.querySelector("g.node.summary.failed-path") ||
+      svg.querySelector("g.node.op.state-waiting") ||
+      svg.querySelector("g.node.summary.state-waiting") ||
+      svg.querySelector("g.node.op.state-running") ||
+      (svg.querySelector("g.node.end.failed-path") || null);
+  }
+
+  // The pan that puts a node's centre at (x, y) on the canvas at this zoom.
+  function panTo(graph, group, zoom, x, y) {
+    var box = localBox(graph, group);
+    return { x: x - (box.x + box.width / 2) * zoom, y: y - (box.y + box.height / 2) * zoom };
+  }
+
+  // Where a view starts when the graph does not fit: its focus in the middle of the
+  // canvas, or, when nothing failed, waits or runs, its beginning.
+  function atFocus(graph, m, zoom) {
+    var focus = focusOf(graph);
+    if (!focus) return atStart(graph, m, zoom);
+    var seen = seenHeight(graph, m);
+    var pan = panTo(graph, focus, zoom, m.sizes.width / 2, seen / 2);
+    // Along an axis on which the whole graph fits, the whole graph, in the middle.
+    if (m.box.width * zoom <= m.sizes.width) pan.x = centred(m, zoom).x;
+    if (m.box.height * zoom <= seen) {
+      pan.y = (seen - m.box.height * zoom) / 2 - m.box.y * zoom;
+    } else {
+      // No blank beyond the graph's first or last node while more of it could show.
+      var top = pan.y + m.box.y * zoom, bottom = top + m.box.height * zoom;
+      if (bottom < seen - MARGIN) pan.y += seen - MARGIN - bottom;
+      else if (top > MARGIN) pan.y -= top - MARGIN;
+    }
+    return pan;
+  }
+
+  // How much of the canvas's height is in the window: a canvas that runs past the
+  // window's bottom on the first screen has what it shows first where it can be seen.
+  function seenHeight(graph, m) {
+    var rect = graph.canvas.getBoundingClientRect();
+    var seen = Math.min(m.sizes.height, window.innerHeight - rect.top);
+    return seen > 120 && rect.top >= 0 ? seen : m.sizes.height;
+  }
+
   // Fit the graph when its text stays at least `floor` pixels high, and a small graph
-  // no larger than AT_MOST_FIRST; otherwise show its beginning with text `below` high.
+  // no larger than AT_MOST_FIRST; otherwise show its focus with text `below` high.
   function fitted(graph, floor, below) {
     var m = measure(graph);
     if (!m) return;
     var fit = Math.min(m.sizes.width / m.box.width, m.sizes.height / m.box.height);
     if (fit * m.unit < floor) {
       var readable = below / m.unit;
-      setView(graph, m, readable, atStart(graph, m, readable));
+      setView(graph, m, readable, atFocus(graph, m, readable));
     } else {
       var zoom = Math.min(fit, AT_MOST_FIRST / m.unit);
-      setView(graph, m, zoom, centred(m, zoom));
+      var pan = centred(m, zoom);
+      // Down the flow, in the middle of what is in the window, or from its top.
+      var seen = seenHeight(graph, m);
+      if (graph.canvas.getAttribute("data-graph-rankdir") !== "LR") {
+        var tall = m.box.height * zoom;
+        pan.y = (tall <= seen ? (seen - tall) / 2 : Math.min(MARGIN, (m.sizes.height - tall) / 2)) -
+          m.box.y * zoom;
+        // What failed, waits or runs is in the window too, when the canvas runs past it.
+        var focus = focusOf(graph);
+        if (focus) {
+          var box = localBox(graph, focus);
+          var below = pan.y + (box.y + box.height) * zoom - (seen - MARGIN);
+          if (below > 0) pan.y -= below;
+        }
+      }
+      setView(graph, m, zoom, pan);
     }
   }
 
@@ -167,14 +238,52 @@
     fitted(graph, FIT_AT_LEAST, READABLE);
   }
 
-  // "Fit": as much of the graph as the zoom limits allow.
+  // "Fit": as much of the graph as stays readable; a graph too big for that shows its
+  // focus (or its beginning) at the smallest readable size, to be panned from there.
   function fitView(graph) {
-    fitted(graph, SMALLEST, SMALLEST);
+    fitted(graph, FIT_AT_LEAST, FIT_AT_LEAST);
   }
 
+  // The view before htmx swapped the graph for a new drawing, which may have grown
+  // (new operations move every node). The zoom stays; the node the person was looking
+  // at (the one nearest the middle of the canvas) stays where it was on screen. Someone
+  // who had not moved the view follows the work: the new drawing's focus takes the old
+  // focus's place.
   function restoreView(graph, view) {
     var m = measure(graph);
-    if (m) setView(graph, m, view.realZoom, view.pan);
+    if (!m) return;
+    var pan = view.pan;
+    var anchor = view.anchor;
+    var group = null;
+    if (anchor) {
+      group = (!view.moved && focusOf(graph)) ||
+        graph.svg.querySelector("#" + CSS.escape(anchor.id));
+    }
+    if (group) pan = panTo(graph, group, view.realZoom, anchor.x, anchor.y);
+    setView(graph, m, view.realZoom, pan);
+  }
+
+  // The node a view is anchored on, and where its centre is on the canvas.
+  function anchorOf(graph) {
+    var sizes = graph.panZoom.getSizes(), pan = graph.panZoom.getPan();
+    var zoom = sizes.realZoom;
+    var at = function (group) {
+      var box = localBox(graph, group);
+      return {
+        id: group.getAttribute("id"),
+        x: pan.x + (box.x + box.width / 2) * zoom,
+        y: pan.y + (box.y + box.height / 2) * zoom,
+      };
+    };
+    var focus = focusOf(graph);
+    if (!graph.moved && focus) return at(focus);
+    var best = null, distance = Infinity;
+    graph.svg.querySelectorAll("g.node[id]").forEach(function (group) {
+      var point = at(group);
+      var d = Math.hypot(point.x - sizes.width / 2, point.y - sizes.height / 2);
+      if (d < distance) { best = point; distance = d; }
+    });
+    return best;
   }
 
   // After the canvas changed size (a panel opened or closed, the window resized): new
@@ -280,8 +389,18 @@
     graph.pane.querySelectorAll("[data-graph-action]").forEach(function (button) {
       var action = ACTIONS[button.getAttribute("data-graph-action")];
       if (action) {
-        button.addEventListener("click", function () { action(graph); });
+        button.addEventListener("click", function () {
+          if (button.getAttribute("data-graph-action") !== "close-panel") graph.moved = true;
+          action(graph);
+        });
       }
+    });
+    // Whether the person moved the view (a redrawn graph keeps what they looked at) or
+    // not (it follows the work).
+    graph.svg.addEventListener("wheel", function () { graph.moved = true; }, { passive: true });
+    graph.svg.addEventListener("touchstart", function () { graph.moved = true; }, { passive: true });
+    graph.svg.addEventListener("mousemove", function (event) {
+      if (event.buttons) graph.moved = true;
     });
     // A node reached with the Tab key comes into sight (the canvas itself never scrolls:
     // the browser would scroll it to show the node, under svg-pan-zoom's feet).
@@ -319,8 +438,11 @@
 
   function operationId(group) {
     var id = group.getAttribute("id") || "";
-    var prefix = id.indexOf("cluster-op-") === 0 ? "cluster-op-" : "op-";
-    return id.indexOf(prefix) === 0 ? id.slice(prefix.length) : "";
+    // A context's label is a node of its own: "label-cluster-op-…".
+    var prefix = ["label-cluster-op-", "cluster-op-", "op-"].find(function (p) {
+      return id.indexOf(p) === 0;
+    });
+    return prefix ? id.slice(prefix.length) : "";
   }
 
   function route(graph, group, href) {
@@ -330,7 +452,7 @@
       window.htmx.ajax("GET", href, { target: "#tab-area", swap: "outerHTML", push: "true" });
       return;
     }
-    if ((kind === "op" || kind === "context") && operationId(group)) {
+    if ((kind === "op" || kind === "context" || kind === "context-label") && operationId(group)) {
       if (openOperation(graph, operationId(group))) return;
     }
     // Anything else is followed as a link: a chained invoke whose child execution is
@@ -366,6 +488,8 @@
       key: canvas.getAttribute("data-graph-key"),
       realZoom: graph.panZoom.getSizes().realZoom,
       pan: graph.panZoom.getPan(),
+      anchor: anchorOf(graph),
+      moved: graph.moved,
       op: graph.side && !graph.side.hidden ? graph.selected : "",
     };
   });

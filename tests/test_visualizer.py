@@ -21,6 +21,7 @@ from executions.tree import build_tree, nested
 from visualizer.dot import q, to_dot, url_attr
 from visualizer.graph import ROOT, build_dot, build_graph
 from visualizer.labels import LABEL_LIMIT, TOOLTIP_LIMIT, clip
+from visualizer.labels import wrap as wrap_label
 from visualizer.model import Cluster, Graph, Node
 from visualizer.render import RenderError, render_svg
 from visualizer.style import (
@@ -138,14 +139,26 @@ def parse(dot: str) -> Parsed:
     objects = data.get("objects", [])
     names = {o["_gvid"]: o["name"] for o in objects}
     n_sub = data.get("_subgraph_cnt", 0)
+    # A context's label is a node of its own, placed beside its first node by a rank
+    # constraint and an invisible edge (visualizer/dot.py, _label_dot): drawing, not the
+    # graph's structure, so left out here and read by label_nodes().
+    drawn = {i for i, name in names.items() if not name.startswith("label-cluster-")}
     clusters, subclusters, attrs = {}, {}, {}
     for o in objects:
         if o["_gvid"] < n_sub:
-            clusters[o["name"]] = {names[i] for i in o.get("nodes", [])}
-            subclusters[o["name"]] = {names[i] for i in o.get("subgraphs", [])}
-        else:
+            if not o["name"].startswith("cluster"):
+                continue  # a rank constraint
+            clusters[o["name"]] = {names[i] for i in o.get("nodes", []) if i in drawn}
+            subclusters[o["name"]] = {
+                names[i] for i in o.get("subgraphs", []) if names[i].startswith("cluster")
+            }
+        elif o["_gvid"] in drawn:
             attrs[o["name"]] = o
-    edges = {(names[e["tail"]], names[e["head"]]) for e in data.get("edges", [])}
+    edges = {
+        (names[e["tail"]], names[e["head"]])
+        for e in data.get("edges", [])
+        if e.get("style") != "invis"
+    }
     return Parsed(clusters, subclusters, edges, attrs)
 
 
@@ -736,15 +749,20 @@ def test_hostile_names_render_as_that_text_and_never_break_the_dot(name):
     root = svg_tree(render_svg(dot))
     tags = {element.tag for element in root.iter()}
     assert {f"{SVG}img", f"{SVG}script", "img", "script", f"{SVG}foreignObject"}.isdisjoint(tags)
-    shown = clip(name, LABEL_LIMIT)
+    # The name as the label's lines (wrapped, cut with an ellipsis when long): the very
+    # text, once the XML is decoded.
+    shown = wrap_label(clip(name, LABEL_LIMIT))
+    assert "".join(shown).replace(" ", "").rstrip("…") in clip(name, LABEL_LIMIT).replace(" ", "")
     for element_id in ("op-a", "op-b"):
         group = svg_group(root, element_id)
-        assert svg_label(group)[0] == shown  # the very text, once the XML is decoded
+        assert svg_label(group)[: len(shown)] == shown
         title = svg_link(group).get(f"{XLINK}title")
         assert len(title) <= TOOLTIP_LIMIT and title.split("\n")[0] == clip(name, 200)
     cluster = svg_group(root, "cluster-op-ctx")
-    assert svg_label(cluster)[0] == shown
     assert svg_link(cluster).get(f"{XLINK}title").split("\n")[0] == clip(name, 200)
+    label = svg_group(root, "label-cluster-op-ctx")  # the context's label, beside its flow
+    assert svg_label(label)[: len(shown)] == shown
+    assert svg_link(label).get(f"{XLINK}title").split("\n")[0] == clip(name, 200)
     graph_title = svg_link(svg_group(root, "execution-graph")).get(f"{XLINK}title")
     assert graph_title == clip(name, 200)
 
@@ -892,7 +910,7 @@ def test_the_svg_carries_the_light_themes_colours():
     labels = [
         text.get("fill")
         for group in svg.iter(f"{SVG}g")
-        if "cluster" in (group.get("class") or "").split()
+        if "context-label" in (group.get("class") or "").split()
         for text in group.iter(f"{SVG}text")
     ]
     assert labels and set(labels) == {LIGHT.label}

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from domain.operations import is_fanout
+from visualizer.labels import wrap
 from visualizer.model import Cluster, Graph, Node
 from visualizer.style import FONT, LIGHT, SHAPES, STATES
 
@@ -99,11 +100,12 @@ def _node_dot(node: Node, indent: str) -> str:
         attrs.update(
             {"class": _classes(kind, node.shape, f"state-{node.state}", _path(node))},
             shape=shape.shape,
+            margin=q(shape.margin),
             style=q(",".join(filter(None, ["filled", shape.style]))),
             fillcolor=q(LIGHT.neutral_fill if neutral else colours.fill),
             color=q(colours.border),
             fontcolor=q(LIGHT.neutral_text if neutral else colours.text),
-            label=text("\n".join(line for line in node.label if line)),
+            label=text("\n".join(_lines(node.label))),
         )
         if neutral:
             attrs["penwidth"] = "1.6"
@@ -122,25 +124,71 @@ def _node_dot(node: Node, indent: str) -> str:
     return f"{indent}{q(node.id)} [{body}];"
 
 
-def _cluster_dot(cluster: Cluster, indent: str) -> list[str]:
+def _lines(label: list[str]) -> list[str]:
+    """A label's lines as drawn: each wrapped to fit a node of a readable width (a long
+    name on two lines, cut with an ellipsis beyond; the tooltip has it whole)."""
+    return [line for part in label if part for line in wrap(part)]
+
+
+def label_id(cluster: Cluster) -> str:
+    """The id of the node that carries a context's label."""
+    return f"label-{cluster.id}"
+
+
+def _label_dot(cluster: Cluster, indent: str, across: bool) -> list[str]:
+    """A context's label as a node of its own, on the rank of the node its flow begins
+    with and before it: left of it top to bottom, above it left to right (`across`).
+
+    Graphviz draws a cluster's own label in a band across its top, and the edge into the
+    cluster runs through that band, over the label whenever the two meet. Edges are
+    routed around nodes, so a label drawn as a node is never crossed."""
+    node_id = label_id(cluster)
+    lines = wrap(cluster.label) + wrap(cluster.detail, lines=1)
+    attrs = {
+        "id": ident(node_id),
+        # No state class: a selector of nodes by state finds operations, not labels.
+        "class": _classes("context-label", cluster.kind),
+        "shape": "plaintext",
+        "margin": q("0.04,0.02"),
+        "fontcolor": q(LIGHT.label),
+        "label": text("\n".join(lines), left=True),
+    }
+    if cluster.tooltip:
+        attrs["tooltip"] = tip(cluster.tooltip)
+    url = url_attr(cluster.url) if cluster.url else ""
+    if url:
+        attrs["URL"] = q(url)
+        attrs["target"] = q("_top")
+    body = ", ".join(f"{k}={v}" for k, v in attrs.items())
+    result = [f"{indent}{q(node_id)} [{body}];"]
+    if cluster.entry:
+        # An edge within a rank puts its tail first (left; left to right, below).
+        first, second = (cluster.entry, node_id) if across else (node_id, cluster.entry)
+        result += [
+            f"{indent}{{rank=same; {q(node_id)}; {q(cluster.entry)};}}",
+            f"{indent}{q(first)} -> {q(second)} [style=invis];",
+        ]
+    return result
+
+
+def _cluster_dot(cluster: Cluster, indent: str, across: bool) -> list[str]:
     colours = STATES[cluster.state]
     # A context on the way to a failure is framed in the failure's colour, heavier.
     frame = STATES["failed"].border if cluster.failed_path else colours.border
     fanout = is_fanout(cluster.kind)
     width = "2.5" if cluster.failed_path else ("1.6" if fanout else "1")
     inner = indent + "  "
-    label = f"{cluster.label}\n{cluster.detail}"
     lines = [
         f"{indent}subgraph {q(cluster.id)} {{",
         f"{inner}id={ident(cluster.id)};",
         f"{inner}class="
         f"{_classes('context', cluster.kind, f'state-{cluster.state}', _path(cluster))};",
-        # Labels on the left keep them clear of the edges that enter at the centre.
-        f"{inner}label={text(label, left=True)}; labeljust=l;",
+        # The label is a node inside (_label_dot), so the frame has none of its own.
+        f'{inner}label="";',
         # Fan-outs are solid: they are the structure; other contexts are dashed wrappers.
         f"{inner}style={q('rounded' if fanout else 'rounded,dashed')}; penwidth={width};",
         # The frame takes the state's colour; the label is written on the canvas.
-        f"{inner}color={q(frame)}; fontcolor={q(LIGHT.label)};",
+        f"{inner}color={q(frame)};",
     ]
     if cluster.tooltip:
         lines.append(f"{inner}tooltip={tip(cluster.tooltip)};")
@@ -148,13 +196,16 @@ def _cluster_dot(cluster: Cluster, indent: str) -> list[str]:
     if url:
         lines.append(f"{inner}URL={q(url)}; target={q('_top')};")
     for item in cluster.items:
-        lines.extend(_item_dot(item, inner))
+        lines.extend(_item_dot(item, inner, across))
+    lines.extend(_label_dot(cluster, inner, across))
     lines.append(f"{indent}}}")
     return lines
 
 
-def _item_dot(item: Node | Cluster, indent: str) -> list[str]:
-    return _cluster_dot(item, indent) if isinstance(item, Cluster) else [_node_dot(item, indent)]
+def _item_dot(item: Node | Cluster, indent: str, across: bool) -> list[str]:
+    if isinstance(item, Cluster):
+        return _cluster_dot(item, indent, across)
+    return [_node_dot(item, indent)]
 
 
 def to_dot(graph: Graph) -> str:
@@ -167,7 +218,7 @@ def to_dot(graph: Graph) -> str:
         f"  edge [color={q(LIGHT.edge)}, arrowsize=0.6];",
     ]
     for item in graph.items:
-        lines.extend(_item_dot(item, "  "))
+        lines.extend(_item_dot(item, "  ", graph.rankdir in ("LR", "RL")))
     for source, target in graph.edges:
         lines.append(f"  {q(source)} -> {q(target)};")
     lines.append("}")

@@ -148,6 +148,7 @@ class _Builder:
             entry, exit_ = self.fanout(cluster, op, children, depth)
         else:
             entry, exit_ = self.sequence(cluster.items, children, op["id"], depth)
+        cluster.entry = entry
         return cluster, entry, exit_
 
     # -- flows

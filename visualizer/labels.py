@@ -12,6 +12,11 @@ from visualizer.style import operation_state
 
 LABEL_LIMIT = 60
 TOOLTIP_LIMIT = 500
+# A label's line, in ems of the graph's font (Helvetica, or Liberation Sans where it is
+# missing): about 26 average characters. Longer names wrap, at most NAME_LINES lines, and
+# are cut with an ellipsis beyond that (the tooltip keeps the whole name).
+LINE_EMS = 14.0
+NAME_LINES = 2
 
 KIND_WORDS = {
     "Parallel": "parallel",
@@ -135,3 +140,76 @@ def end_lines(execution_status: str, error: Any) -> tuple[list[str], str]:
     if ended_badly and (error_type or message):
         tip.append(": ".join(filter(None, [error_type, message])))
     return label, clip_lines(tip, TOOLTIP_LIMIT)
+
+
+# Helvetica's advance widths in ems, by kind of character: close enough to wrap a label
+# before graphviz measures it with the real font (which sizes the shape around it).
+_NARROW = set("fijlrtI.,:;'!|()[]{} /\\-")
+_WIDE = set("mwM%")
+
+
+def _ems(text: str) -> float:
+    total = 0.0
+    for ch in text:
+        if ch in _NARROW:
+            total += 0.3
+        elif ch in _WIDE:
+            total += 0.86
+        elif ch in "W@":
+            total += 1.0
+        elif ch.isupper():
+            total += 0.68
+        elif ch.isascii():
+            total += 0.56
+        else:
+            total += 1.0  # CJK and the like are about one em wide
+    return total
+
+
+def _chunks(text: str) -> list[str]:
+    """`text` cut where a line may break: after a space or one of - _ . / : and before
+    an upper-case letter that follows a lower-case one (camelCase)."""
+    chunks, start = [], 0
+    for index in range(1, len(text)):
+        before, ch = text[index - 1], text[index]
+        if before in " -_./:" or (ch.isupper() and before.islower()):
+            chunks.append(text[start:index])
+            start = index
+    chunks.append(text[start:])
+    return [chunk for chunk in chunks if chunk]
+
+
+def _cut(text: str, ems: float) -> str:
+    """The longest start of `text` that fits in `ems`, with an ellipsis when cut."""
+    if _ems(text) <= ems:
+        return text
+    while text and _ems(text + "…") > ems:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def wrap(text: str, ems: float = LINE_EMS, lines: int = NAME_LINES) -> list[str]:
+    """A label's text as at most `lines` lines of at most `ems` wide each, broken where
+    words and camelCase parts meet (mid-word only when one part is longer than a line);
+    the last line cut with an ellipsis when the text does not fit."""
+    text = clip(text, LABEL_LIMIT)
+    raw: list[str] = []  # the lines as cut from the text, so that "".join(raw) == text
+    line = ""
+    for chunk in _chunks(text):
+        while chunk:
+            if _ems((line + chunk).rstrip()) <= ems:
+                line, chunk = line + chunk, ""
+            elif line:
+                raw.append(line)
+                line = ""
+            else:  # one part longer than a line: break it where the line is full
+                head = chunk
+                while len(head) > 1 and _ems(head) > ems:
+                    head = head[:-1]
+                raw.append(head)
+                chunk = chunk[len(head) :]
+    if line:
+        raw.append(line)
+    if len(raw) > lines:
+        raw = raw[: lines - 1] + [_cut("".join(raw[lines - 1 :]).strip(), ems)]
+    return [item.strip() for item in raw] or [""]

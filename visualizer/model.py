@@ -37,6 +37,9 @@ class Cluster:
     url: str = ""
     # It failed or holds an operation that did: the frame shows the way to the failure.
     failed_path: bool = False
+    # The node its flow begins with (a fork point, or its first operation's): the label
+    # is drawn beside it, where no edge runs (visualizer/dot.py).
+    entry: str = ""
 
 
 @dataclass

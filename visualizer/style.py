@@ -103,14 +103,17 @@ class Shape:
     shape: str  # graphviz node shape
     style: str = ""  # graphviz styles added to "filled"
     peripheries: int = 1
+    # Room around the label, "x,y" in inches (graphviz's `margin`): the pointed shapes
+    # need more across, or a name runs into their points.
+    margin: str = "0.15,0.06"
 
 
 # Node shapes per kind of operation, so a glance tells work from waiting from calls out.
 SHAPES: dict[str, Shape] = {
     "step": Shape("Step", "box", "rounded"),
     "condition": Shape("Wait for condition (polls)", "box", "rounded", peripheries=2),
-    "wait": Shape("Wait (timer)", "hexagon"),
-    "callback": Shape("Callback", "cds"),
+    "wait": Shape("Wait (timer)", "hexagon", margin="0.2,0.06"),
+    "callback": Shape("Callback", "cds", margin="0.3,0.14"),
     "invoke": Shape("Chained invoke", "component"),
     "context": Shape("Context drawn as a node", "box", "rounded,bold"),
     "summary": Shape("Collapsed: click to expand", "box", "rounded,dashed"),

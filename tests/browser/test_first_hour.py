@@ -169,7 +169,7 @@ def test_a_detail_page_left_open_while_its_execution_finishes_ends_all_final(
     page.get_by_test_id("callbacks-waiting").click()
     panel = page.locator("#operation-panel")
     expect(panel.get_by_test_id("callback-id")).to_have_text(accepts)
-    send = panel.get_by_role("button", name="Send success")
+    send = panel.get_by_role("button", name="Approve", exact=True)
     send.scroll_into_view_if_needed()
     expect(send).to_be_visible()
     assert _in_viewport(page, send)

@@ -250,11 +250,12 @@ def test_a_two_node_graph_is_not_blown_up(live_server, page: Page):
     _assert_readable(_view(page))
 
 
-def test_a_big_expanded_map_opens_readable_at_its_start_instead_of_a_strip(
+def test_a_big_expanded_map_opens_readable_at_what_waits_instead_of_a_strip(
     live_server, page: Page, sandbox_source, lambda_sandbox
 ):
     execution = factories.mirrored(sandbox_source, _big_map(lambda_sandbox))
     map_id = execution.operations.get(subtype="Map").operation_id
+    waiting = execution.operations.get(type="CALLBACK", status="STARTED").operation_id
     make_user("max")
     log_in(page, live_server.url, "max")
     page.set_viewport_size(DESKTOP)
@@ -264,15 +265,17 @@ def test_a_big_expanded_map_opens_readable_at_its_start_instead_of_a_strip(
     view = _view(page)
     _assert_readable(view)
     assert view["canvas"]["height"] >= 384  # the canvas's min-height, 24rem
-    assert _inside(view["start"], view["canvas"])
-    # The Start node sits in the top half, in the middle across the flow.
-    assert view["start"]["bottom"] - view["canvas"]["top"] < view["canvas"]["height"] / 2
-    centre = (view["start"]["left"] + view["start"]["right"]) / 2
+    # The callback that waits for someone (after the 300 iterations) is in the middle of
+    # the canvas, and this map being short, the flow's beginning is in sight too.
+    callback = _box(page.locator(f"[data-graph] svg [id='op-{waiting}']"))
+    assert _inside(callback, view["canvas"])
+    centre = (callback["left"] + callback["right"]) / 2
     assert abs(centre - (view["canvas"]["left"] + view["canvas"]["right"]) / 2) < 4
+    assert _inside(view["start"], view["canvas"])
     screenshot(page, "graph-view-big-map-1440-light.png")
-    # "Fit" shows as much as stays legible: the text is at the zoom limit, not a strip.
+    # "Fit" shows as much as stays readable: never a strip (tests/browser/test_graph_first.py).
     page.get_by_test_id("graph-fit").click()
-    assert min(_view(page)["text"]) >= 3.9
+    assert min(_view(page)["text"]) >= 10.95
     screenshot(page, "graph-view-big-map-fit-1440-light.png")
     # Left to right, the same: readable, the flow beginning in sight at the left.
     _open_graph(
@@ -311,7 +314,7 @@ def test_in_dark_mode_the_canvas_its_nodes_and_the_legend_follow_the_theme(
           notStartedText: style('[data-graph] svg g.node.state-not_started text', 'fill'),
           summary: shape('[data-graph] svg g.node.summary'),
           summaryText: style('[data-graph] svg g.node.summary text', 'fill'),
-          clusterLabel: style('[data-graph] svg g.cluster text', 'fill'),
+          clusterLabel: style('[data-graph] svg g.node.context-label text', 'fill'),
           legendShape: style('.graph-legend [data-legend=step] svg rect', 'fill'),
           legendNotStarted: style('.graph-legend [data-legend=not_started] svg rect', 'fill'),
           legendSucceeded: style('.graph-legend [data-legend=succeeded] svg rect', 'fill'),
@@ -368,7 +371,7 @@ def test_the_callback_form_stays_reachable_under_a_long_callback_id(
         overflow = panel.evaluate("el => el.scrollWidth - el.clientWidth")
         assert overflow <= 0, overflow
         screenshot(page, f"graph-view-callback-panel-{label}-{theme}.png")
-        # Send success can be scrolled to, and is then inside the panel and the window.
+        # Approve can be scrolled to, and is then inside the panel and the window.
         send = panel.get_by_test_id("send-success")
         send.scroll_into_view_if_needed()
         expect(send).to_be_visible()

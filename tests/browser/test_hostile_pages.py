@@ -36,9 +36,17 @@ def test_no_script_runs_and_no_element_is_injected_anywhere(
     # Open every operation's panel from the graph, too.
     page.goto(f"{base}/graph/")
     expect(page.get_by_test_id("graph-canvas").locator("svg")).to_contain_text("<img src=x")
-    for link in page.locator("[data-graph] svg g.node a").all()[:8]:
+    opened = 0
+    for link in page.locator("[data-graph] svg g.node a").all()[:10]:
+        # The first view shows the failure; a node reached with the keyboard comes into
+        # sight (static/graph.js), where it can be clicked. Start links nowhere.
+        link.focus()
+        if not link.evaluate("a => document.activeElement === a"):
+            continue
         link.click()
+        opened += 1
         assert page.evaluate("window.__pwned") is None
+    assert opened >= 6
     expect(page.locator("#pwn")).to_have_count(0)
     page.goto(f"{base}/io/")
     screenshot(page, "hostile-io.png")
