@@ -147,9 +147,10 @@ def test_bulk_stop_by_filter_takes_only_what_they_may_act_on(pat, world):
     page = response.content.decode()
     assert "pay-1" in page and "theirs-1" not in page
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    digest = re.search(r'name="digest" value="([^"]+)"', page).group(1)
     pat.post(
         "/executions/bulk-stop",
-        {"scope": "filter", "filter": "", "confirm": "yes", "token": token},
+        {"scope": "filter", "filter": "", "confirm": "yes", "token": token, "digest": digest},
     )
     assert BulkJob.objects.get().execution_ids == [world["payments"].pk]
 

@@ -110,6 +110,12 @@ class BulkJob(models.Model):
     parameters = models.JSONField(default=dict, blank=True)
     # [{"arn": ..., "name": ..., "error": ...}] for every execution the action failed on.
     failures = models.JSONField(default=list, blank=True)
+    # [{"execution_id": ..., "name": ..., "reason": ...}] for every execution not acted on
+    # because it ended or changed since the set was frozen (actions/bulk.py).
+    skipped = models.JSONField(default=list, blank=True)
+    # Asked to stop: the loop stops before its next execution; what was sent stays sent.
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=150, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -120,3 +126,12 @@ class BulkJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.finished_at is not None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancelled_at is not None
+
+    @property
+    def left(self) -> int:
+        """Executions not worked on (yet, or ever: a cancelled job's rest)."""
+        return max(self.total - self.done, 0)
