@@ -12,11 +12,14 @@ form cleaned. `submit()` does, in order:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.core import signing
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
@@ -289,16 +292,98 @@ class StartForm(ActionForm):
     name = forms.CharField(required=False, strip=False)
     input = PayloadField("Input")
 
-    def __init__(self, data: QueryDict | None = None, *, user: Any) -> None:
+    def __init__(
+        self,
+        data: QueryDict | dict | None = None,
+        *,
+        user: Any,
+        started_from: Execution | None = None,
+    ) -> None:
         super().__init__(data, user=user)
         self.fields["function"].queryset = startable(self.fields["function"].queryset, user)
+        self.started_from = started_from
 
     def clean_name(self) -> str:
         return validation.execution_name(self.cleaned_data["name"])
 
     def send(self) -> ActionResult:
         data = self.cleaned_data
-        return services.start(self.user, data["function"], data["name"], data["input"])
+        return services.start(
+            self.user, data["function"], data["name"], data["input"], self.started_from
+        )
+
+
+# Start again: the form, then a review of the change, then the start. The review page
+# seals what it showed (who, from which execution, function, name, input) in `reviewed`;
+# the start sends only what was sealed.
+REVIEW_SALT = "actions.start-again.review"
+REVIEW_MAX_AGE = 60 * 60
+NOT_REVIEWED = (
+    "What you are starting is not what you reviewed (the input, name or function changed "
+    "since); nothing was started. Review this change, then Start."
+)
+REVIEW_EXPIRED = "The review is over an hour old; nothing was started. Review it again."
+
+
+def _review_digest(user: Any, origin: Execution, function: Function, name: str, text: str) -> str:
+    # Line ends as a browser sends them (CRLF) or not: the same JSON either way.
+    fields = [user.pk, origin.pk, function.pk, name, text.replace("\r\n", "\n")]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()
+
+
+def review_seal(user: Any, origin: Execution, function: Function, name: str, text: str) -> str:
+    """The `reviewed` field of a review page, for these values."""
+    digest = _review_digest(user, origin, function, name, text)
+    return signing.TimestampSigner(salt=REVIEW_SALT).sign(digest)
+
+
+class StartAgainForm(StartForm):
+    """`step`: "review" (check the fields, send nothing), "edit" (back to the form), or
+    "start" (the reviewed values, sealed in `reviewed`: spends the token and starts)."""
+
+    step = _raw()
+    reviewed = _raw()
+
+    def __init__(self, data: QueryDict | None = None, *, user: Any, origin: Execution) -> None:
+        super().__init__(data, user=user, started_from=origin)
+        self.origin = origin
+
+    @property
+    def sends(self) -> bool:
+        return self.data.get("step") == "start"
+
+    def clean_input(self) -> str:
+        text = self.cleaned_data["input"]
+        if self.origin.input_truncated and not (self.data.get("input") or "").strip():
+            raise ValidationError(
+                f"The input of {self.origin.name} was cut short when it was read, so it "
+                "cannot be reused: paste the whole input to start with.",
+                code="input_required",
+            )
+        return text
+
+    def clean(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        if not self.errors and self.sends:
+            expected = _review_digest(
+                self.user, self.origin, data["function"], data["name"], data["input"]
+            )
+            try:
+                sealed = signing.TimestampSigner(salt=REVIEW_SALT).unsign(
+                    data.get("reviewed", ""), max_age=REVIEW_MAX_AGE
+                )
+            except signing.SignatureExpired:
+                self.add_error("reviewed", ValidationError(REVIEW_EXPIRED, code="not_reviewed"))
+            except signing.BadSignature:
+                self.add_error("reviewed", ValidationError(NOT_REVIEWED, code="not_reviewed"))
+            else:
+                if not hmac.compare_digest(sealed, expected):
+                    self.add_error("reviewed", ValidationError(NOT_REVIEWED, code="not_reviewed"))
+        return super().clean()
+
+    @property
+    def not_reviewed(self) -> bool:
+        return self.has_error("reviewed", "not_reviewed")
 
 
 # ---- bulk stop ------------------------------------------------------------------------
@@ -323,16 +408,30 @@ class BulkChoice:
         return self.confirmed
 
 
+SET_CHANGED = (
+    "The executions that match have changed since the preview, so nothing was stopped. "
+    "This is the new set: look at it again and confirm."
+)
+
+
 class BulkStopForm(BulkChoice, ActionForm):
     """Step 1 names the executions (selected ids, or every running one that matches the
-    list's filter); step 2 (`confirm=yes`) spends the token and queues the job."""
+    list's filter) for the preview; step 2 (`confirm=yes`) carries the preview's `digest`
+    and acts only on that very set: if the set now differs (one started matching, one
+    ended, one changed status), it is refused with code `changed` (the view shows the new
+    preview), else it spends the token and the job is queued with the set frozen
+    (`cleaned_data["frozen"]`: each execution's status as previewed)."""
 
     scope = _raw()
     ids = IdsField(name="ids", required=False)
     filter = _raw()
     confirm = _raw()
+    digest = _raw()
     error_type = LimitedText("Error type", validation.MAX_ERROR_TYPE)
     error_message = LimitedText("Error message", validation.MAX_ERROR_MESSAGE)
+    # The API names its set in the request itself and answers with the ids; the pages'
+    # confirmation must carry the digest of what it showed.
+    needs_digest = True
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data
@@ -346,6 +445,11 @@ class BulkStopForm(BulkChoice, ActionForm):
         else:
             cleaned["filter"] = ""
             cleaned["targets"] = bulk.running_among(cleaned.get("ids", []), self.user)
+        cleaned["frozen"] = bulk.frozen_statuses(cleaned["targets"])
+        cleaned["now"] = bulk.digest(cleaned["frozen"])
         if not cleaned["targets"]:
             raise ValidationError(NOTHING_SELECTED, code="nothing")
+        if self.confirmed and (self.needs_digest or cleaned.get("digest")):
+            if cleaned.get("digest") != cleaned["now"]:
+                raise ValidationError(SET_CHANGED, code="changed")
         return super().clean()

@@ -155,6 +155,7 @@ ACTION_WORDS = {
     "resume": ("Resumed execution", "Resume execution"),
     "start": ("Started execution", "Start execution"),
     "delete": ("Deleted execution", "Delete execution"),
+    "bulk_cancelled": ("Cancelled a bulk job", "Cancel a bulk job"),
     "sign_in": ("Signed in", "Sign in"),
     "sign_in_failed": ("Failed sign-in", "Failed sign-in"),
     "sign_out": ("Signed out", "Sign out"),

@@ -229,7 +229,15 @@ def resume(user: Any, execution: Execution, reason: str = "") -> ActionResult:
     return _pause_or_resume(user, execution, "resume", lambda_api.resume_execution, reason)
 
 
-def start(user: Any, function: Function, name: str, input_text: str) -> ActionResult:
+def start(
+    user: Any,
+    function: Function,
+    name: str,
+    input_text: str,
+    started_from: Execution | None = None,
+) -> ActionResult:
+    """Start an execution; `started_from`: started again from that one (the new execution
+    records it, and both pages link to each other)."""
     data = input_text.encode()
     result = _perform(
         user,
@@ -244,7 +252,32 @@ def start(user: Any, function: Function, name: str, input_text: str) -> ActionRe
             result.execution = sync.sync_arn(function.source, result.audit.execution_arn)
         except LambdaApiError:
             pass  # the next poll of the source lists it
+        if started_from is not None:
+            result.execution = _link(result, function, name, started_from)
     return result
+
+
+def _link(
+    result: ActionResult, function: Function, name: str, started_from: Execution
+) -> Execution:
+    """Record on the new execution that it was started again from `started_from`. Not yet
+    mirrored (the read after the start failed), its row is inserted now, as a listing
+    would insert it, so that the link is not lost; the scheduler reads the rest."""
+    arn = result.audit.execution_arn  # type: ignore[union-attr]
+    execution = result.execution
+    if execution is None:
+        execution, _ = Execution.objects.insert_once(
+            arn,
+            name=name,
+            source_id=function.source_id,
+            function=function,
+            qualifier=function.qualifier,
+            started_at=result.audit.created_at,  # type: ignore[union-attr]
+            status="RUNNING",
+        )
+    Execution.objects.filter(pk=execution.pk).update(started_from=started_from)
+    execution.started_from = started_from
+    return execution
 
 
 # ---- delete, start again --------------------------------------------------------------

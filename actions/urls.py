@@ -29,6 +29,7 @@ urlpatterns = [
     path("sources/<int:pk>/test", source_views.source_test, name="source_test"),
     path("sources/<int:pk>/delete", source_views.source_delete, name="source_delete"),
     path("jobs/<int:pk>/", views.bulk_job, name="bulk_job"),
+    path("jobs/<int:pk>/cancel", views.bulk_job_cancel, name="bulk_job_cancel"),
     path("executions/start/", views.start, name="start"),
     path("executions/bulk-stop", views.bulk_stop, name="bulk_stop"),
     # ARNs carry ':' '/' '$', so they travel in the query string: ?arn=...
@@ -38,6 +39,7 @@ urlpatterns = [
     path("executions/<int:pk>/pause", views.pause, name="pause"),
     path("executions/<int:pk>/resume", views.resume, name="resume"),
     path("executions/<int:pk>/delete", views.delete, name="delete"),
+    path("executions/<int:pk>/start-again", views.start_again, name="start_again"),
     # Callback ids are base64 and may hold '/', so they are matched as paths.
     path(
         "executions/<int:pk>/callbacks/<callback:callback_id>/succeed",

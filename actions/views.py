@@ -12,7 +12,8 @@ with a clear message; results use Django messages.
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.cache import cache
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from access import roles, scope
 from access.roles import operator_required, recent_sign_in_required
-from actions import approvals, bulk, forms, policies, services, tasks, tokens
+from actions import approvals, bulk, forms, input_diff, policies, services, tasks, tokens
 from domain import answers
 from executions.models import BulkJob, Execution, Function, Operation
 from web import params
@@ -251,6 +252,64 @@ def _start_again_page(request: HttpRequest, pk: int) -> HttpResponse:
     return _start_page(request, form, again=execution, values=values, warning=warning)
 
 
+@require_POST
+@operator_required
+def start_again(request: HttpRequest, pk: int) -> HttpResponse:
+    """The start-again form's POSTs (the form itself is GET start?from=<pk>):
+    step=review shows the change of input as a diff and seals what it shows; step=start
+    starts exactly that (anything else is reviewed again); step=edit goes back to the form
+    with what was typed. Refused for a person who may not act on the old execution."""
+    origin = _execution(request, pk)
+    form = forms.StartAgainForm(request.POST, user=request.user, origin=origin)
+    step = request.POST.get("step")
+    warning = services.start_again_values(origin)[1] if origin.input_truncated else ""
+    if step == "edit":
+        return _start_page(request, form, again=origin, warning=warning)
+    if step != "start":
+        if not form.is_valid():
+            return _start_page(request, form, form.refusal, 400, again=origin, warning=warning)
+        return _review_page(request, form)
+    result = form.submit()
+    if result is None:
+        if form.not_reviewed and not [f for f in form.errors if f != "reviewed"]:
+            # Changed (or tampered with) since the review: shown again, to be reviewed.
+            return _review_page(request, form, form.refusal, 409)
+        status = 409 if form.replayed else 400
+        return _start_page(request, form, form.refusal, status, again=origin, warning=warning)
+    if not result.ok:
+        return _start_page(request, form, result.message, 502, again=origin, warning=warning)
+    messages.success(request, result.message)
+    if result.execution is not None:
+        return redirect("browser:detail", result.execution.pk)
+    return redirect("browser:list")
+
+
+def _review_page(
+    request: HttpRequest, form: forms.StartAgainForm, error: str = "", status: int = 200
+) -> HttpResponse:
+    """What will be started, and how its input differs from the old execution's."""
+    origin, data = form.origin, form.cleaned_data
+    known = origin.input_payload is not None and not origin.input_truncated
+    return render(
+        request,
+        "actions/start_review.html",
+        {
+            "origin": origin,
+            "function": data["function"],
+            "name": data["name"],
+            "input": data["input"],
+            "pretty": input_diff.pretty(data["input"]),
+            "diff": input_diff.diff(origin.input_payload, data["input"]) if known else None,
+            "seal": forms.review_seal(
+                request.user, origin, data["function"], data["name"], data["input"]
+            ),
+            "token": tokens.one_time_token(request.user),
+            "error": error,
+        },
+        status=status,
+    )
+
+
 @operator_required
 def _start(request: HttpRequest) -> HttpResponse:
     form = forms.StartForm(request.POST, user=request.user)
@@ -309,32 +368,72 @@ def _start_page(
 # ---- bulk stop ------------------------------------------------------------------------
 
 
+# The set a preview showed, by person and digest, so that a confirmation refused because
+# the set changed can say how (an hour: a preview left open longer just says it changed).
+PREVIEW_SECONDS = 3600
+
+
+def _preview_key(request: HttpRequest, digest: str) -> str:
+    return f"actions:bulk-preview:{request.user.pk}:{digest}"
+
+
 @require_POST
 @operator_required
 def bulk_stop(request: HttpRequest) -> HttpResponse:
-    """Step 1 shows a confirmation that says how many; step 2 (confirm=yes) queues the job."""
+    """Step 1: the preview (how many, the first rows, the functions and sources they span)
+    with the set's digest; step 2 (confirm=yes): the job, queued with exactly that set
+    frozen; or, when the set changed since the preview, the new preview saying how."""
     form = forms.BulkStopForm(request.POST, user=request.user)
     back = next_url(request, reverse("browser:list"))
-    if not form.is_valid():
+    valid = form.is_valid()
+    changed = form.has_error(NON_FIELD_ERRORS, "changed")
+    if not valid and not changed:
         (messages.error if form.replayed else messages.warning)(request, form.refusal)
         return redirect(back)
-    ids = form.cleaned_data["targets"]
-    if not form.confirmed:
-        context = {
-            "count": len(ids),
-            "ids": [] if form.by_filter else ids,
-            "scope": form.cleaned_data["scope"] or "selected",
-            "filter": form.cleaned_data["filter"],
-            "token": tokens.one_time_token(request.user),
-            "sample": Execution.objects.filter(pk__in=ids[:10]).select_related("function"),
-            "next": back,
-        }
-        return render(request, "actions/bulk_confirm.html", context)
-    job = bulk.create_stop_job(
-        request.user, ids, form.cleaned_data["error_type"], form.cleaned_data["error_message"]
-    )
-    tasks.run_bulk_stop.delay(job.pk)
-    return redirect("actions:bulk_job", job.pk)
+    data = form.cleaned_data
+    ids = data["targets"]
+    if valid and form.confirmed:
+        job = bulk.create_stop_job(
+            request.user, ids, data["error_type"], data["error_message"], frozen=data["frozen"]
+        )
+        tasks.run_bulk_stop.delay(job.pk)
+        return redirect("actions:bulk_job", job.pk)
+    cache.set(_preview_key(request, data["now"]), data["frozen"], PREVIEW_SECONDS)
+    before = cache.get(_preview_key(request, data.get("digest", ""))) if changed else None
+    context = {
+        **bulk.preview(ids),
+        "ids": [] if form.by_filter else ids,
+        "scope": data["scope"] or "selected",
+        "filter": data["filter"],
+        "digest": data["now"],
+        "token": tokens.one_time_token(request.user),
+        "next": back,
+        "changed": form.refusal if changed else "",
+        "what_changed": bulk.what_changed(before, data["frozen"]) if before else [],
+        "error_type": request.POST.get("error_type") or "StoppedByOperator",
+        "error_message": request.POST.get("error_message")
+        or f"Bulk stop by {request.user.get_username()}",
+    }
+    return render(request, "actions/bulk_confirm.html", context, status=409 if changed else 200)
+
+
+@require_POST
+def bulk_job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Cancel a bulk job: its loop stops before the next execution (what was sent stays
+    sent). For the job's owner and staff (403 for anyone else who may see it)."""
+    job = visible_job(request, get_object_or_404(BulkJob, pk=pk))
+    page = "actions:bulk_answer_job" if job.action != "stop" else "actions:bulk_job"
+    try:
+        asked = bulk.cancel(request.user, job)
+    except services.ActionRefused as exc:
+        raise PermissionDenied(str(exc)) from None
+    if asked:
+        messages.success(
+            request, "Cancelled: the job stops before its next execution. What was sent stays sent."
+        )
+    else:
+        messages.info(request, "This job had already finished or been cancelled.")
+    return redirect(page, job.pk)
 
 
 @require_GET
@@ -342,7 +441,12 @@ def bulk_job(request: HttpRequest, pk: int) -> HttpResponse:
     """A bulk job's progress: the page, or (polled by htmx) the bar, until it finishes."""
     job = visible_job(request, get_object_or_404(BulkJob, pk=pk))
     page = params.integer(request.GET, "page", minimum=1)
-    context = {"job": job, "results": bulk.job_results(job, page)}
+    context = {
+        "job": job,
+        "results": bulk.job_results(job, page),
+        "counts": bulk.job_counts(job),
+        "can_cancel": not job.finished and not job.cancelled and bulk.may_cancel(request.user, job),
+    }
     if not is_partial(request):
         return vary_on_htmx(render(request, "actions/bulk_job.html", context))
     if context["job"].finished:

@@ -211,7 +211,13 @@ def resume(request: HttpRequest, pk: ExecutionId, body: schemas.Reason) -> JsonR
 START_FIELDS = {"function": "function_id"}
 
 
-def _start(request: HttpRequest, function_id: int, name: str, input_text: str) -> JsonResponse:
+def _start(
+    request: HttpRequest,
+    function_id: int,
+    name: str,
+    input_text: str,
+    started_from: Execution | None = None,
+) -> JsonResponse:
     visible = scope.of_request(request).functions(Function.objects.filter(pk=function_id))
     function = visible.first()
     if function is not None and not roles.may_act_on(request.user, function.pk):
@@ -222,7 +228,9 @@ def _start(request: HttpRequest, function_id: int, name: str, input_text: str) -
             "function_id",
         )
     form = forms.StartForm(
-        {"function": str(function_id), "name": name, "input": input_text}, user=request.user
+        {"function": str(function_id), "name": name, "input": input_text},
+        user=request.user,
+        started_from=started_from,
     )
     result = _submit(form, START_FIELDS)
     return _done(result, result.execution, status=201)
@@ -249,7 +257,9 @@ def start_again(request: HttpRequest, pk: ExecutionId, body: schemas.StartAgain)
         raise ApiError(409, "input_unavailable", warning, "input")
     else:
         input_text = execution.input_payload or "{}"
-    return _start(request, execution.function_id, body.name or values["name"], input_text)
+    return _start(
+        request, execution.function_id, body.name or values["name"], input_text, execution
+    )
 
 
 # ---- bulk -----------------------------------------------------------------------------
@@ -265,6 +275,9 @@ def _job_out(job: BulkJob, dry_run: bool = False) -> dict[str, Any]:
         "created_at": job.created_at,
         "finished_at": job.finished_at,
         "failures": job.failures,
+        "skipped": job.skipped,
+        "cancelled": job.cancelled,
+        "cancelled_by": job.cancelled_by,
         "execution_ids": job.execution_ids,
         "dry_run": dry_run,
     }
@@ -304,6 +317,9 @@ def create_bulk_job(request: HttpRequest, body: schemas.BulkIn) -> JsonResponse:
         raise ApiError(422, "invalid", "Name the executions by `ids` or by `filter` (one).", "ids")
     form = forms.BulkStopForm(_bulk_form_data(body), user=request.user)
     form.checks_token = False
+    # The request names its set itself, and the answer lists it; there is no preview page
+    # whose digest it would carry.
+    form.needs_digest = False
     if not form.is_valid():
         raise errors.from_form(form)
     ids = form.cleaned_data["targets"]
@@ -316,6 +332,7 @@ def create_bulk_job(request: HttpRequest, body: schemas.BulkIn) -> JsonResponse:
         form.cleaned_data["error_type"],
         form.cleaned_data["error_message"],
         via=f"API token “{token_of(request).name}”",
+        frozen=form.cleaned_data["frozen"],
     )
     tasks.run_bulk_stop.delay(job.pk)
     return schemas.reply(schemas.BulkJobOut(**_job_out(job)), 201)
@@ -327,3 +344,20 @@ def get_bulk_job(request: HttpRequest, pk: Annotated[int, Path(ge=1, le=MAX_ID)]
     only(request, Schema)
     job = visible_job(request, get_object_or_404(BulkJob, pk=pk))
     return _job_out(job)
+
+
+@router.post("/bulk-jobs/{pk}/cancel", tags=ACT, response={200: schemas.BulkJobOut, **ERRORS})
+def cancel_bulk_job(
+    request: HttpRequest, pk: Annotated[int, Path(ge=1, le=MAX_ID)]
+) -> JsonResponse:
+    """Cancel a bulk job: it stops before its next execution; what was sent stays sent.
+    For the job's owner and staff. Cancelling a job that has finished (or was cancelled
+    already) changes nothing and answers the job as it is."""
+    require_act(request)
+    job = visible_job(request, get_object_or_404(BulkJob, pk=pk))
+    try:
+        bulk.cancel(request.user, job)
+    except services.ActionRefused as exc:
+        raise ApiError(403, exc.code, str(exc)) from None
+    job.refresh_from_db()
+    return schemas.reply(schemas.BulkJobOut(**_job_out(job)), 200)

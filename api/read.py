@@ -117,7 +117,10 @@ def _header(execution: Execution) -> dict[str, Any]:
 def get_execution(request: HttpRequest, pk: ExecutionId) -> dict[str, Any]:
     """One execution's header, as the mirror holds it."""
     only(request, Schema)
-    return _header(visible_execution(request, pk))
+    execution = visible_execution(request, pk)
+    origin = execution.started_from
+    visible = origin is not None and scope.of_request(request).may_see(origin)
+    return {**_header(execution), "started_from": origin.pk if visible else None}
 
 
 @router.get(

@@ -82,6 +82,11 @@ class ExecutionOut(ExecutionRef):
     history_complete: bool
     last_synced_at: datetime | None
     last_sync_error: str
+    started_from: int | None = Field(
+        default=None,
+        description="The id of the execution this one was started again from (through the "
+        "console's Start again or start-again), when you may see it.",
+    )
 
 
 class OperationNode(Schema):
@@ -286,5 +291,12 @@ class BulkJobOut(Schema):
     created_at: datetime
     finished_at: datetime | None
     failures: list[dict[str, Any]]
+    skipped: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Not acted on: it ended or changed status after the set was frozen "
+        "(execution_id, name, arn, reason).",
+    )
+    cancelled: bool = False
+    cancelled_by: str = ""
     execution_ids: list[int]
     dry_run: bool = False

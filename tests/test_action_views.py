@@ -159,10 +159,12 @@ def test_bulk_stop_confirms_the_count_then_runs_as_a_job(
     page = confirm.content.decode()
     assert "Stop 3 executions?" in page
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    digest = re.search(r'name="digest" value="([^"]+)"', page).group(1)
     celery_app.conf.task_always_eager = True
     try:
         response = operator_client.post(
-            "/executions/bulk-stop", {"ids": ids, "confirm": "yes", "token": token}
+            "/executions/bulk-stop",
+            {"ids": ids, "confirm": "yes", "token": token, "digest": digest},
         )
     finally:
         celery_app.conf.task_always_eager = False

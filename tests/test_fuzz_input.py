@@ -132,14 +132,16 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "actions:bulk_answer_job": ("page",),
     "actions:audit": ("action", "username", "outcome", "arn", "page"),
     "actions:bulk_job": ("page",),
+    "actions:bulk_job_cancel": (),
     "actions:start": ("from", "function", "name", "input", "token"),
-    "actions:bulk_stop": (*BULK, "ids", "filter"),
+    "actions:bulk_stop": (*BULK, "ids", "filter", "digest"),
     "actions:lookup": ("arn",),
     "actions:refresh": ("since", "asked"),
     "actions:stop": ("error_type", "error_message", "token", "next"),
     "actions:pause": ("reason", "token", "next"),
     "actions:resume": ("reason", "token", "next"),
     "actions:delete": ("token",),
+    "actions:start_again": ("function", "name", "input", "token", "step", "reviewed"),
     "actions:callback_succeed": CALLBACK_FORMS,
     "actions:callback_fail": CALLBACK_FORMS,
     "actions:callback_heartbeat": CALLBACK_FORMS,
@@ -252,7 +254,7 @@ class World:
         """The rows an <int:pk> of this URL names."""
         if route.name == "browser:function":
             return self.function_ids
-        if route.name == "actions:bulk_job":
+        if route.name in ("actions:bulk_job", "actions:bulk_job_cancel"):
             return [self.stop_job]
         if route.name == "actions:bulk_answer_job":
             return [self.answer_job]

@@ -6,8 +6,8 @@ from typing import Any
 
 from django import template
 
-from access import roles
-from actions import tokens
+from access import roles, scope
+from actions import lineage, tokens
 from actions.views import callback_form_context
 
 register = template.Library()
@@ -42,3 +42,9 @@ def callback_forms(context: template.Context, execution: Any, operation: Any) ->
         **callback_form_context(request, execution, operation, next_url),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("actions/_lineage.html", takes_context=True)
+def started_again_links(context: template.Context, execution: Any) -> dict[str, Any]:
+    """The execution page's "Started again from …" and "Started again as …"."""
+    return {"lineage": lineage.of(execution, scope.of_request(context["request"]))}

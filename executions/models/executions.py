@@ -72,6 +72,12 @@ class Execution(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     # The raw GetDurableExecution (or list) record, as the API returned it.
     raw = models.JSONField(default=dict, blank=True)
+    # Started again from that execution through this console (actions.services.start,
+    # the page's Start again or the API's start-again). Only the console writes it: the
+    # sync updates named fields and never this one.
+    started_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="started_again"
+    )
 
     objects = ExecutionManager()
 

@@ -82,7 +82,10 @@ def test_start_again_starts_a_new_run_with_the_same_input(
     new_name = page.locator("#name").input_value()
     assert new_name.startswith(f"{first.name}-again-")
 
-    page.get_by_role("button", name="Start").click()
+    # The change is reviewed before anything starts (tests/browser/test_start_again_diff.py).
+    page.get_by_test_id("start-again-review").click()
+    expect(page.get_by_test_id("review-identical")).to_be_visible()
+    page.get_by_test_id("review-start").click()
 
     expect(page.locator(".alert-success")).to_contain_text(f"Started {new_name}")
     again = Execution.objects.get(name=new_name)
