@@ -203,7 +203,15 @@ def start_celery_worker(
 
 @pytest.fixture
 def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
-    """A real Celery worker with beat, on the real broker, sharing the test database."""
+    """A real Celery worker with beat, on the real broker, sharing the test database.
+
+    It starts on an empty queue: what earlier tests queued with no worker to run it (a bulk
+    stop, a notification, a Slack answer) names rows of their own, which are gone, and
+    whose ids this test's rows may reuse; run now, such a task would act on this test's
+    executions (a stale bulk stop stopping the execution this test waits on)."""
+    from console.celery import app as celery_app
+
+    celery_app.control.purge()
     proc = start_celery_worker(tmp_path / "worker.log")
     yield proc
     stop_process_group(proc)
