@@ -208,10 +208,23 @@ def celery_worker(tmp_path: Path, transactional_db: Any) -> Any:
     It starts on an empty queue: what earlier tests queued with no worker to run it (a bulk
     stop, a notification, a Slack answer) names rows of their own, which are gone, and
     whose ids this test's rows may reuse; run now, such a task would act on this test's
-    executions (a stale bulk stop stopping the execution this test waits on)."""
+    executions (a stale bulk stop stopping the execution this test waits on).
+
+    The console's other Redis state goes too (the scheduler's in-flight and due marks, the
+    call budget, the cache): keyed by source and execution ids, which this test's rows
+    reuse, an earlier test's marks would hold this test's source back as if busy.
+    """
+    import redis
+    from django.conf import settings
+
     from console.celery import app as celery_app
 
     celery_app.control.purge()
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in (f"{settings.REDIS_KEY_PREFIX}:*", "durable-console:budget:*"):
+        for key in connection.scan_iter(pattern, count=1000):
+            if b":celery:" not in key:
+                connection.delete(key)
     proc = start_celery_worker(tmp_path / "worker.log")
     yield proc
     stop_process_group(proc)
