@@ -76,31 +76,10 @@ class FlakyProxy:
                     proxy.log.requests.append((time.monotonic(), self.path, outcome))
 
             def _reply(self, status: int, code: str, message: str) -> None:
-                data = json.dumps({"Type": "Service", "message": message}).encode()
-                self.send_response(status)
-                self.send_header("x-amzn-ErrorType", code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                aws_error(self, status, code, message)
 
             def _forward(self, body: bytes) -> None:
-                conn = http.client.HTTPConnection(*proxy.target, timeout=60)
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-                }
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding",
-                                            "date", "server"):  # fmt: skip
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
+                forward(self, proxy.target, body)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
 
@@ -119,3 +98,34 @@ class FlakyProxy:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def aws_error(
+    handler: BaseHTTPRequestHandler, status: int, code: str, message: str, kind: str = "Service"
+) -> None:
+    """Answer as an AWS service's error does (the header boto3 reads the code from)."""
+    data = json.dumps({"Type": kind, "message": message}).encode()
+    handler.send_response(status)
+    handler.send_header("x-amzn-ErrorType", code)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def forward(handler: BaseHTTPRequestHandler, target: tuple[str, int], body: bytes) -> None:
+    """Pass the request on to `target` and its answer back, as it came."""
+    conn = http.client.HTTPConnection(*target, timeout=60)
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+    conn.request(handler.command, handler.path, body=body or None, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    handler.send_response(response.status)
+    for name, value in response.getheaders():
+        if name.lower() not in ("content-length", "connection", "transfer-encoding",
+                                "date", "server"):  # fmt: skip
+            handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+    conn.close()

@@ -11,13 +11,13 @@ it answers with the service's own error shapes; nothing in the console is replac
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.faults import aws_error, forward
 
 # The REST paths of the APIs a connection test calls (botocore's Lambda model).
 PATHS = {
@@ -76,31 +76,10 @@ class IamProxy:
                     self._forward(body)
 
             def _reply(self, code: str, message: str) -> None:
-                data = json.dumps({"Type": "User", "message": message}).encode()
-                self.send_response(403)
-                self.send_header("x-amzn-ErrorType", code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                aws_error(self, 403, code, message, kind="User")
 
             def _forward(self, body: bytes) -> None:
-                conn = http.client.HTTPConnection(*proxy.target, timeout=60)
-                headers = {
-                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-                }
-                conn.request(self.command, self.path, body=body or None, headers=headers)
-                response = conn.getresponse()
-                data = response.read()
-                self.send_response(response.status)
-                for name, value in response.getheaders():
-                    if name.lower() not in ("content-length", "connection", "transfer-encoding",
-                                            "date", "server"):  # fmt: skip
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-                conn.close()
+                forward(self, proxy.target, body)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
 
