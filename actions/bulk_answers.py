@@ -51,6 +51,7 @@ class BulkAnswerForm(BulkChoice, ActionForm):
     scope = django_forms.CharField(required=False)
     ops = IdsField(name="ops", required=False)
     function = django_forms.CharField(required=False, strip=False)
+    execution = django_forms.CharField(required=False, max_length=200)
     confirm = django_forms.CharField(required=False)
     result = django_forms.CharField(required=False, strip=False)
     error_type = django_forms.CharField(required=False, strip=False)
@@ -62,9 +63,11 @@ class BulkAnswerForm(BulkChoice, ActionForm):
     def clean(self) -> dict[str, Any]:
         cleaned = self.cleaned_data
         if self.by_filter:
-            targets = inbox_order(cleaned.get("function", ""))[0][:MAX_TARGETS]
+            targets = inbox_order(cleaned.get("function", ""), name=cleaned.get("execution", ""))[
+                0
+            ][:MAX_TARGETS]
         else:
-            cleaned["function"] = ""
+            cleaned["function"] = cleaned["execution"] = ""
             chosen = set(cleaned.get("ops") or [])
             targets = [pk for pk in inbox_order()[0] if pk in chosen]
         cleaned["targets"] = targets
@@ -205,6 +208,7 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
         "ids": [] if form.by_filter else targets,
         "scope": "filter" if form.by_filter else "selected",
         "function": data.get("function", ""),
+        "execution_name": data.get("execution", ""),
         "sample": sorted(
             Operation.objects.awaiting_answer().filter(pk__in=targets[:10]),
             key=lambda op: targets.index(op.pk),

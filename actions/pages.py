@@ -41,14 +41,17 @@ def pending_count(visible: Scope = EVERYTHING) -> int:
 
 
 def inbox_order(
-    function: str = "", visible: Scope = EVERYTHING
+    function: str = "", visible: Scope = EVERYTHING, name: str = ""
 ) -> tuple[list[int], dict[tuple[int, str], Deadlines]]:
-    """The pending callbacks the inbox lists (of one function, or all; of what the person
-    may see), nearest deadline first, then those without one, oldest first; and their
-    deadlines. Sorted here, not in SQL: the deadlines are in the history's JSON."""
+    """The pending callbacks the inbox lists (of one function, or all; of executions whose
+    name holds `name`, or all; of what the person may see), nearest deadline first, then
+    those without one, oldest first; and their deadlines. Sorted here, not in SQL: the
+    deadlines are in the history's JSON."""
     pending = visible.operations(Operation.objects.awaiting_answer())
     if function:
         pending = pending.filter(execution__function__name=function)
+    if name:
+        pending = pending.filter(execution__name__icontains=name)
     keys = list(pending.values_list("pk", "execution_id", "operation_id", "started_at"))
     times = deadlines.for_keys((execution_id, op_id) for _, execution_id, op_id, _ in keys)
     never = datetime.max.replace(tzinfo=UTC)
@@ -65,8 +68,10 @@ def inbox_order(
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
     function = params.text(request.GET, "function", 170)
+    # An execution's name, or part of it: the order, ticket or run someone asks about.
+    name = params.text(request.GET, "execution", 200).strip()
     visible = scope.of_request(request)
-    order, times = inbox_order(function, visible)
+    order, times = inbox_order(function, visible, name)
     page = Paginator(order, 50).get_page(params.integer(request.GET, "page", minimum=1))
     by_pk = visible.operations(Operation.objects.awaiting_answer()).in_bulk(list(page.object_list))
     rows = [by_pk[pk] for pk in page.object_list if pk in by_pk]
@@ -123,7 +128,8 @@ def approvals(request: HttpRequest) -> HttpResponse:
             "items": items,
             "page": page,
             "function": function,
-            "query": urlencode({"function": function}),
+            "execution_name": name,
+            "query": urlencode({"function": function, "execution": name}),
             "functions": list(functions),
             "can_act": can_act,
             "matching": len(order),

@@ -224,6 +224,9 @@ def why_not_answer(
 
 class CallbackQuery(Schema):
     function: str = Field("", max_length=170, description="Only this function's callbacks.")
+    execution: str = Field(
+        "", max_length=200, description="Only callbacks of executions whose name contains this."
+    )
     mine: bool = Field(False, description="Only those the token's user may answer now.")
     page: int = Field(1, ge=1, le=1_000_000)
 
@@ -235,7 +238,11 @@ def list_callbacks(request: HttpRequest, query: Query[CallbackQuery]) -> dict[st
     the token's user may answer now (their role, scope and the callback's policy)."""
     only(request, CallbackQuery)
     visible = scope.of_request(request)
-    order, times = pages.inbox_order(params.text(request.GET, "function", 170), visible)
+    order, times = pages.inbox_order(
+        params.text(request.GET, "function", 170),
+        visible,
+        params.text(request.GET, "execution", 200).strip(),
+    )
     awaiting = visible.operations(Operation.objects.awaiting_answer()).select_related(
         "execution__function", "execution__source"
     )

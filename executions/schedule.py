@@ -209,29 +209,33 @@ def _can_change(source: Source) -> Any:
 
 
 def pick(source: Source, slots: int, now: datetime, busy: set[int]) -> list[int]:
-    """Up to `slots` executions of the source to check now, most important first."""
-    if slots <= 0:
-        return []
+    """Up to `slots` executions of the source to check now, most important first: those
+    someone has open, then those an action or a status change marked urgent, then those
+    never read, newest first (a first mirror of a source with a long past shows what is
+    happening now before it reads last month), then the rest by when they fell due."""
     picked: list[int] = []
+
+    def take(rows: Any) -> None:
+        if len(picked) < slots:
+            rows = rows.exclude(pk__in=busy | set(picked))
+            picked.extend(rows.values_list("pk", flat=True)[: slots - len(picked)])
+
+    can_change = _can_change(source)
     watched = watched_ids() - busy
     if watched:
         stale = now - timedelta(seconds=WATCH_SECONDS)
-        picked.extend(
-            _can_change(source)
-            .filter(pk__in=watched)
+        take(
+            can_change.filter(pk__in=watched)
             .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lte=stale))
             .order_by("last_synced_at")
-            .values_list("pk", flat=True)[:slots]
         )
-    if len(picked) < slots:
-        due = (
-            _can_change(source)
-            .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
-            .exclude(pk__in=busy | set(picked))
-            .order_by(F("next_check_at").asc(nulls_first=True), "pk")
-            .values_list("pk", flat=True)
+    take(can_change.filter(next_check_at=URGENT).order_by("pk"))
+    take(can_change.filter(next_check_at__isnull=True).order_by("-started_at", "-pk"))
+    take(
+        can_change.filter(next_check_at__gt=URGENT, next_check_at__lte=now).order_by(
+            "next_check_at", "pk"
         )
-        picked.extend(due[: slots - len(picked)])
+    )
     return picked
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.core.exceptions import ValidationError
 
+from access import api_tokens
 from actions import bulk_answers, services, validation
 from console.celery import app as celery_app
 from executions import sync
@@ -179,4 +180,38 @@ def test_all_that_match_the_filter_are_every_pending_callback_of_the_function(
     assert 'name="ops"' not in page  # the job takes the filter's callbacks when confirmed
     assert sorted(re.findall(r"of <a[^>]*>([^<]+)</a>", page)) == sorted(
         op.execution.name for op in coffees
+    )
+
+
+def test_the_inbox_finds_an_execution_by_part_of_its_name_and_answers_just_those(
+    client, operator, sandbox_source, lambda_sandbox
+):
+    """An operator asked about order 4711 searches for it: the page, "all that match"
+    and the API's /callbacks take the same search, in any case."""
+    tag = uuid.uuid4().hex[:6]
+    wanted = [_waiting(sandbox_source, lambda_sandbox, f"Order-{tag}") for _ in range(2)]
+    other = _waiting(sandbox_source, lambda_sandbox, "order-other")
+
+    inbox = client.get(f"/approvals/?execution=order-{tag.upper()}").content.decode()
+    assert sorted(_rows(inbox)) == sorted(op.execution.name for op in wanted)
+    assert f'value="order-{tag.upper()}"' in inbox  # the search stays in its field
+    nothing = client.get("/approvals/?execution=no-such-order").content.decode()
+    assert _rows(nothing) == []
+    assert "whose name contains “no-such-order”" in nothing
+    assert "Show every pending callback" in nothing
+
+    page = client.post(
+        "/approvals/bulk",
+        {"answer": "reject", "scope": "filter", "execution": f"order-{tag}"},
+    ).content.decode()
+    assert "Reject 2 callbacks?" in page
+    assert f"in executions whose name contains “order-{tag}”" in page
+    assert other.execution.name not in page
+
+    secret = api_tokens.issue(operator, "inbox-search", "read").secret
+    answer = client.get(
+        f"/api/v1/callbacks?execution={tag}", HTTP_AUTHORIZATION=f"Bearer {secret}"
+    ).json()
+    assert sorted(c["execution"]["name"] for c in answer["items"]) == sorted(
+        op.execution.name for op in wanted
     )

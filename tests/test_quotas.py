@@ -336,6 +336,40 @@ def test_the_scheduler_serves_watched_and_urgent_executions_before_the_merely_du
     assert due.pk not in schedule.pick(sandbox_source, 50, now, others | {due.pk})
 
 
+def test_a_first_mirror_reads_the_newest_executions_first_and_urgent_ones_before_them(
+    sandbox, sandbox_source, lambda_sandbox
+):
+    """A source with a long past (or a console that was down): the listing brings many
+    executions never read. The one started a moment ago, maybe waiting for someone's
+    approval, is read before last month's; one an action marked urgent before either."""
+    tag = uuid.uuid4().hex[:6]
+    arns = [start(lambda_sandbox, "coffee-order", {}, f"first-{tag}-{n}") for n in range(5)]
+    for arn in arns:
+        wait_for_callback(lambda_sandbox, arn)
+    sync.poll_source(sandbox_source)
+    rows = {e.arn: e for e in Execution.objects.filter(arn__in=arns)}
+    assert all(row.last_synced_at is None for row in rows.values())
+    # Started one minute apart, the oldest first, as AWS would list a long past.
+    now = timezone.now()
+    for n, arn in enumerate(arns):
+        Execution.objects.filter(arn=arn).update(
+            started_at=now - timezone.timedelta(minutes=len(arns) - n)
+        )
+    oldest = rows[arns[0]]
+    schedule.urgent([oldest.pk])
+    mine = {row.pk for row in rows.values()}
+    others = set(
+        Execution.objects.filter(source=sandbox_source)
+        .exclude(pk__in=mine)
+        .values_list("pk", flat=True)
+    )
+    picked = [pk for pk in schedule.pick(sandbox_source, 50, now, others) if pk in mine]
+    newest_first = [rows[arn].pk for arn in reversed(arns[1:])]
+    assert picked == [oldest.pk, *newest_first]
+    # With room for two, the urgent one and the newest are read now, the rest later.
+    assert schedule.pick(sandbox_source, 2, now, others) == [oldest.pk, newest_first[0]]
+
+
 def test_a_wait_brings_the_next_check_forward_to_its_scheduled_end(
     sandbox, sandbox_source, lambda_sandbox
 ):

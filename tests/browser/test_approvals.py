@@ -13,10 +13,12 @@ from tests.browser.helpers import log_in, make_user, screenshot
 
 
 def _row(page: Page, base: str, execution_name: str, waiting_on: str):
-    """Reload the inbox until the execution's row waits on `waiting_on` (the worker syncs)."""
+    """Reload the inbox, searched for the execution as an operator asked about it would,
+    until its row waits on `waiting_on` (the worker syncs). Unsearched, the row may be on a
+    later page: the sandbox holds earlier tests' callbacks, nearer their deadlines."""
 
     def find():
-        page.goto(f"{base}/approvals/")
+        page.goto(f"{base}/approvals/?execution={execution_name}")
         row = page.locator(f'[data-testid="approval-row"][data-execution="{execution_name}"]')
         return row if row.count() and waiting_on in row.inner_text() else None
 

@@ -35,6 +35,14 @@ def _screenshots(page: Page, name: str) -> None:
     _theme(page, "light")
 
 
+def _luminance(page: Page, selector: str) -> float:
+    """The relative brightness (0 black, 1 white) of the first match's background."""
+    rgb = page.locator(selector).first.evaluate(
+        "el => getComputedStyle(el).backgroundColor.match(/\\d+/g).slice(0, 3).map(Number)"
+    )
+    return (0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]) / 255
+
+
 def _answered(client, arn: str, operation_id: str) -> bool:
     return any(
         e["EventType"] == "CallbackSucceeded" and e["Id"] == operation_id
@@ -46,22 +54,27 @@ def test_an_operator_approves_three_callbacks_at_once_and_sees_each_outcome(
     live_server, page: Page, sandbox_source, lambda_sandbox, celery_worker
 ):
     make_user("bea", "operator")
-    names = [f"bulk-{i}-{uuid.uuid4().hex[:6]}" for i in range(3)]
+    # One tag in every name: the inbox searched for it shows this test's callbacks only
+    # (the worker mirrors the whole sandbox, earlier tests' waiting orders included).
+    tag = uuid.uuid4().hex[:6]
+    names = [f"bulk-{tag}-{i}" for i in range(3)]
+    deadline_name = f"recorded-deadline-{tag}"
+    inbox = f"{live_server.url}/approvals/?execution={tag}"
     arns = [start(lambda_sandbox, "coffee-order", {"orderId": n}, n) for n in names]
     for arn in arns:
         wait_for_callback(lambda_sandbox, arn, "baristaAccepts")
     executions = [sync.sync_arn(sandbox_source, arn) for arn in arns]
     callbacks = [e.operations.get(type="CALLBACK", status="STARTED") for e in executions]
-    mirror_recorded("recorded-deadline", "coffee-order-waiting-timeout", 60)
+    mirror_recorded(deadline_name, "coffee-order-waiting-timeout", 60)
 
     page.set_viewport_size(DESKTOP)
     log_in(page, live_server.url, "bea")
-    page.goto(f"{live_server.url}/approvals/")
+    page.goto(inbox)
     rows = page.get_by_test_id("approval-row")
     expect(rows).to_have_count(4)
     # The callback with a deadline comes first, counting down from four minutes.
     first = rows.first
-    expect(first).to_have_attribute("data-execution", "recorded-deadline")
+    expect(first).to_have_attribute("data-execution", deadline_name)
     countdown = first.get_by_test_id("countdown")
     expect(countdown).to_have_text(LEFT)
     before = countdown.inner_text()
@@ -73,6 +86,8 @@ def test_an_operator_approves_three_callbacks_at_once_and_sees_each_outcome(
         _theme(page, theme)
         if theme == "dark":  # nothing ticked yet: nothing to answer
             expect(page.get_by_test_id("bulk-approve")).to_be_disabled()
+        # The table's header row follows the theme (Bootstrap's table-light would not).
+        assert (_luminance(page, "thead th") < 0.3) == (theme == "dark")
         for name in names:
             row = page.locator(f'[data-testid="approval-row"][data-execution="{name}"]')
             row.get_by_test_id("bulk-check").check()
@@ -100,6 +115,6 @@ def test_an_operator_approves_three_callbacks_at_once_and_sees_each_outcome(
     assert sorted(e.callback_id for e in entries) == sorted(c.callback_id for c in callbacks)
 
     page.set_viewport_size(PHONE)
-    page.goto(f"{live_server.url}/approvals/")
+    page.goto(inbox)
     expect(page.get_by_test_id("countdown").first).to_have_text(LEFT)
     _screenshots(page, "approvals-bulk-inbox")
