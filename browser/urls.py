@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from browser import attention, compare, detail, functions, graphs, health_views, sources, views
+from browser import (
+    attention,
+    compare,
+    detail,
+    functions,
+    graphs,
+    health_views,
+    saved_views,
+    sources,
+    views,
+)
 
 app_name = "browser"
 
@@ -16,6 +26,11 @@ urlpatterns = [
     path("sources/<int:pk>/", sources.source_detail, name="source"),
     # Needs attention: executions likely wrong, with the reason and the action (?reason=).
     path("attention/", attention.needs_attention, name="attention"),
+    # Saved views: a filter of the list or of Needs attention, under a name (the Views menu).
+    path("views/", saved_views.saved_views, name="saved_views"),
+    path("views/new", saved_views.saved_view_new, name="saved_view_new"),
+    path("views/<int:pk>/edit", saved_views.saved_view_edit, name="saved_view_edit"),
+    path("views/<int:pk>/delete", saved_views.saved_view_delete, name="saved_view_delete"),
     path("executions/", views.execution_list, name="list"),
     # Polled by the list for the rows of running executions: ?ids=1,2,3
     path("executions/rows", views.execution_rows, name="rows"),
