@@ -190,7 +190,11 @@ def callback_heartbeat(user: Any, execution: Execution, callback_id: str) -> Act
 
 
 def stop(
-    user: Any, execution: Execution, error_type: str = "", error_message: str = ""
+    user: Any,
+    execution: Execution,
+    error_type: str = "",
+    error_message: str = "",
+    reason: str = "",
 ) -> ActionResult:
     if execution.is_terminal:
         raise ActionRefused(f"The execution already ended ({execution.status.lower()}).", "ended")
@@ -202,11 +206,12 @@ def stop(
         execution=execution,
         payload=json.dumps({"ErrorType": error_type, "ErrorMessage": error_message}),
         success="Stop sent.",
+        reason=reason,
     )
 
 
 def _pause_or_resume(
-    user: Any, execution: Execution, action: str, call: Any, reason: str
+    user: Any, execution: Execution, action: str, call: Any, reason: str, why: str = ""
 ) -> ActionResult:
     if execution.is_terminal:
         raise ActionRefused(f"The execution already ended ({execution.status.lower()}).", "ended")
@@ -218,11 +223,13 @@ def _pause_or_resume(
         execution=execution,
         payload=reason,
         success=f"{action.capitalize()} sent.",
+        reason=why,
     )
 
 
-def pause(user: Any, execution: Execution, reason: str = "") -> ActionResult:
-    return _pause_or_resume(user, execution, "pause", lambda_api.pause_execution, reason)
+def pause(user: Any, execution: Execution, reason: str = "", why: str = "") -> ActionResult:
+    """`reason` goes to the backend with the pause; `why` to the audit log."""
+    return _pause_or_resume(user, execution, "pause", lambda_api.pause_execution, reason, why)
 
 
 def resume(user: Any, execution: Execution, reason: str = "") -> ActionResult:

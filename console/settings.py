@@ -276,6 +276,7 @@ INSTALLED_APPS = [
     "browser",  # the read side
     "actions",  # the operator actions
     "notify",  # notification rules and deliveries
+    "guardrails",  # rules that notify, pause or stop runaway executions
     "ninja",  # the API's framework (its docs page's templates and static files)
     "api",  # the HTTP API (/api/v1/) and its tokens' idempotency keys
     "sandbox",  # the development commands: runconsole, sandbox
@@ -535,6 +536,8 @@ SYNC_MAX_INTERVAL_SECONDS = float(os.environ.get("SYNC_MAX_INTERVAL_SECONDS", "6
 # The longest a worker waits for a token of the call budget before it leaves the call
 # for a later check.
 SYNC_BUDGET_MAX_WAIT_SECONDS = float(os.environ.get("SYNC_BUDGET_MAX_WAIT_SECONDS", "10"))
+# How often the guardrails look (each pass is a few indexed queries per rule).
+GUARDRAIL_SECONDS = float(os.environ.get("GUARDRAIL_SECONDS", "15"))
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "poll-sources": {"task": "executions.tasks.poll_sources", "schedule": SYNC_SWEEP_SECONDS},
     "schedule-checks": {
@@ -549,6 +552,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "actions.tasks.close_stale_approvals",
         "schedule": NOTIFY_SCAN_SECONDS,
     },
+    # Guardrails look for runaway executions and act (guardrails/engine.py).
+    "guardrails": {"task": "guardrails.tasks.run_guardrails", "schedule": GUARDRAIL_SECONDS},
     # Idempotency-Keys of the API are kept a day (api/idempotency.py).
     "forget-idempotency-keys": {"task": "api.tasks.forget_idempotency_keys", "schedule": 3600},
 }

@@ -37,6 +37,7 @@ urlpatterns = [
     path("", include("access.urls")),
     path("", include("actions.urls")),
     path("", include("notify.urls")),
+    path("", include("guardrails.urls")),
     path("", include("browser.urls")),
 ]
 

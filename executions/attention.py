@@ -40,11 +40,12 @@ as a fan-out (the children are other executions, each one listed in its own righ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -126,6 +127,16 @@ def _quote(name: str) -> str:
     return f"'{name}'"
 
 
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 1,002nd."""
+    suffix = "th" if n % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n:,}{suffix}"
+
+
+def _ended(status: str) -> str:
+    return {"TIMED_OUT": "timed out"}.get(status, status.lower())
+
+
 def _times(n: int) -> str:
     return "once" if n == 1 else "twice" if n == 2 else f"{n:,} times"
 
@@ -148,14 +159,67 @@ class Finding:
         return self.condition.name
 
 
+@dataclass(frozen=True)
+class Threshold:
+    """A condition's number, which a guardrail may set for itself (guardrails/): what it
+    counts, its range, and why a value outside it is refused (it would match every
+    execution, or none ever)."""
+
+    label: str
+    minimum: float
+    maximum: float
+    too_low: str
+    too_high: str
+    # The setting that is its default (the page's value); none: a rule must give it.
+    setting: str = ""
+    whole: bool = True
+
+    def default(self) -> float | None:
+        return getattr(settings, self.setting) if self.setting else None
+
+    def problem(self, value: float | None) -> str:
+        """Why `value` cannot be this condition's threshold, or ""."""
+        if value is None:
+            return "" if self.setting else f"Give the {self.label.lower()}."
+        if self.whole and value != int(value):
+            return f"The {self.label.lower()} is a whole number."
+        if value < self.minimum:
+            return self.too_low
+        if value > self.maximum:
+            return self.too_high
+        return ""
+
+
 @dataclass
 class Condition:
     name: str
     title: str
     actions: tuple[str, ...] = field(default=(STOP, PAUSE, OPEN))
+    # A rule's own threshold (guardrails/); None: the setting's.
+    threshold: float | None = None
+
+    # What its threshold counts; None: it has none a rule may set (its settings decide).
+    spec: ClassVar[Threshold | None] = None
+
+    def value(self) -> float | None:
+        if self.spec is None:
+            return None
+        return self.threshold if self.threshold is not None else self.spec.default()
+
+    def with_threshold(self, threshold: float | None) -> Condition:
+        """This condition judged by `threshold` instead of the setting."""
+        return dataclasses.replace(self, threshold=threshold)
 
     def explain(self) -> str:
         raise NotImplementedError
+
+    def past(
+        self, functions: Functions, since: datetime, now: datetime, limit: int
+    ) -> tuple[int, list[Finding]] | None:
+        """In hindsight: the executions started since `since` that matched at some moment
+        (how many, up to COUNT_CAP + 1, and the first `limit`), judged from what the mirror
+        kept of them; None when the mirror cannot tell (what a guardrail's dry run shows)."""
+        return None
 
     def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
         raise NotImplementedError
@@ -197,13 +261,23 @@ class Retrying(Condition):
     that many. A condition's polls (WaitForCondition) are not retries."""
 
     counted_apart = True
+    spec = Threshold(
+        "Attempts of one step, at least",
+        2,
+        1_000_000,
+        "Every step makes a first attempt: under 2 would match every execution.",
+        "More than 1,000,000 attempts: too many to be a threshold.",
+        setting="ATTENTION_RETRY_ATTEMPTS",
+    )
 
     @property
     def attempts(self) -> int:
-        return settings.ATTENTION_RETRY_ATTEMPTS
+        return int(self.value())
 
     def explain(self) -> str:
-        return f"A step on its {self.attempts:,}th attempt or later, in an execution not ended."
+        return (
+            f"A step on its {_ordinal(self.attempts)} attempt or later, in an execution not ended."
+        )
 
     def operations(self, functions: Functions) -> QuerySet[Operation]:
         ops = Operation.objects.filter(
@@ -221,6 +295,9 @@ class Retrying(Condition):
     def reason(self, op: Operation) -> str:
         what = f"{(op.type or 'step').lower().replace('_', ' ')} {_quote(op.label)}"
         retries = op.attempt_count - 1
+        ended = op.execution.status
+        if ended not in LIVE_STATUSES:
+            return f"{what} made {op.attempt_count:,} attempts before the execution {_ended(ended)}"
         if op.status == "PENDING":
             return f"{what} has retried {_times(retries)} and waits to retry again"
         if op.status in ("STARTED", "READY"):
@@ -247,16 +324,44 @@ class Retrying(Condition):
             )
         return _sorted(found.values(), limit)
 
+    def past(
+        self, functions: Functions, since: datetime, now: datetime, limit: int
+    ) -> tuple[int, list[Finding]]:
+        ops = _scoped(
+            Operation.objects.filter(
+                attempt_count__gte=self.attempts, execution__started_at__gte=since
+            ).exclude(subtype="WaitForCondition"),
+            functions,
+            "execution__function_id",
+        )
+        total = _capped(ops.values("execution_id").distinct())
+        found: dict[int, Finding] = {}
+        rows = _operations_with_execution(ops).order_by("-attempt_count", "-execution_id")
+        for op in rows[: limit * 4]:
+            if op.execution_id not in found:
+                found[op.execution_id] = self.finding(
+                    self.reason(op), execution=op.execution, operation=op, urgency=op.attempt_count
+                )
+        return total, _sorted(found.values(), limit)
+
 
 class RetryStorm(Condition):
     """Many executions of one function wait to retry a step at the same moment: the
     dependency they call is likely down. One finding per function."""
 
     counted_apart = True
+    spec = Threshold(
+        "Executions of one function waiting to retry, at least",
+        2,
+        1_000_000,
+        "One execution waiting to retry is not a storm: give 2 or more.",
+        "More than 1,000,000 executions: too many to be a threshold.",
+        setting="ATTENTION_RETRY_STORM_EXECUTIONS",
+    )
 
     @property
     def executions_needed(self) -> int:
-        return settings.ATTENTION_RETRY_STORM_EXECUTIONS
+        return int(self.value())
 
     def explain(self) -> str:
         return f"{self.executions_needed:,} or more executions of one function waiting to retry."
@@ -459,8 +564,18 @@ class Slow(_PerFunction):
     times the p95 of the function's recent ended executions (and ATTENTION_SLOW_MIN_SECONDS
     at least), once there are ATTENTION_DURATION_MIN_SAMPLE of them to judge by."""
 
+    spec = Threshold(
+        "Times its function's p95, at least",
+        1,
+        1000,
+        "Under 1× the p95 would flag one run in twenty that is merely usual.",
+        "More than 1000× the p95: too far to be a threshold.",
+        setting="ATTENTION_SLOW_FACTOR",
+        whole=False,
+    )
+
     def explain(self) -> str:
-        factor = settings.ATTENTION_SLOW_FACTOR
+        factor = self.value()
         return (
             f"Running longer than {factor:g}× its function's p95 (of those of its last "
             f"{settings.ATTENTION_DURATION_SAMPLE:,} executions started within "
@@ -469,7 +584,7 @@ class Slow(_PerFunction):
         )
 
     def limits(self, functions: Functions, now: datetime) -> dict[int, tuple[float, Any]]:
-        factor, floor = settings.ATTENTION_SLOW_FACTOR, settings.ATTENTION_SLOW_MIN_SECONDS
+        factor, floor = self.value(), settings.ATTENTION_SLOW_MIN_SECONDS
         enough = settings.ATTENTION_DURATION_MIN_SAMPLE
         p95s = duration_p95(_running_functions(functions), now)
         return {pk: (max(p95 * factor, floor), p95) for pk, (n, p95) in p95s.items() if n >= enough}
@@ -496,14 +611,20 @@ class NearTimeout(_PerFunction):
     sync discovers); a function named on its source without discovery has none stored, and
     its executions are not judged."""
 
+    spec = Threshold(
+        "Percent of its ExecutionTimeout gone, at least",
+        1,
+        100,
+        "Under 1% would match nearly every running execution.",
+        "Over 100% can never be true: AWS ends the execution at its timeout.",
+        setting="ATTENTION_TIMEOUT_PERCENT",
+    )
+
     def explain(self) -> str:
-        return (
-            f"Running, with {settings.ATTENTION_TIMEOUT_PERCENT}% of its function's "
-            "ExecutionTimeout gone."
-        )
+        return f"Running, with {self.value():g}% of its function's ExecutionTimeout gone."
 
     def limits(self, functions: Functions, now: datetime) -> dict[int, tuple[float, Any]]:
-        share = settings.ATTENTION_TIMEOUT_PERCENT / 100
+        share = self.value() / 100
         running = _running_functions(functions)
         found = {}
         for function in Function.objects.filter(pk__in=running, durable_config__isnull=False):
@@ -535,10 +656,23 @@ class NearOperationLimit(Condition):
     used."""
 
     counted_apart = True
+    spec = Threshold(
+        "Operations of one execution, at least",
+        2,
+        AWS_MAX_OPERATIONS,
+        "Every execution has an operation: under 2 would match every one.",
+        f"Over {AWS_MAX_OPERATIONS:,} can never be true: AWS allows one execution "
+        f"{AWS_MAX_OPERATIONS:,} operations.",
+    )
+
+    def value(self) -> float:
+        if self.threshold is not None:
+            return self.threshold
+        return math.ceil(AWS_MAX_OPERATIONS * settings.ATTENTION_OPERATIONS_PERCENT / 100)
 
     @property
     def at_least(self) -> int:
-        return math.ceil(AWS_MAX_OPERATIONS * settings.ATTENTION_OPERATIONS_PERCENT / 100)
+        return int(self.value())
 
     def explain(self) -> str:
         return (
@@ -570,6 +704,78 @@ class NearOperationLimit(Condition):
                 )
             )
         return found
+
+    def past(
+        self, functions: Functions, since: datetime, now: datetime, limit: int
+    ) -> tuple[int, list[Finding]]:
+        rows = _scoped(
+            Execution.objects.filter(started_at__gte=since, operation_count__gte=self.at_least),
+            functions,
+        )
+        found = [
+            self.finding(
+                f"{e.operation_count:,} of {AWS_MAX_OPERATIONS:,} operations",
+                execution=e,
+                urgency=e.operation_count,
+            )
+            for e in _with_related(rows.order_by("-operation_count", "-id"))[:limit]
+        ]
+        return _capped(rows), found
+
+
+# ---- running longer than a set time --------------------------------------------------------
+
+
+class LongerThan(Condition):
+    """Running for longer than the rule's own time (guardrails only: the page's "running
+    long" is Slow, against each function's own p95)."""
+
+    counted_apart = True
+    spec = Threshold(
+        "Running for at least (seconds)",
+        60,
+        366 * 86400,
+        "Under a minute would match nearly every running execution.",
+        "Over 366 days can never be true: an ExecutionTimeout is at most one year.",
+    )
+
+    def explain(self) -> str:
+        return f"Running for more than {format_duration(self.value() or 0)}."
+
+    def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
+        since = now - timedelta(seconds=self.value() or 0)
+        return _scoped(Execution.objects.filter(status="RUNNING", started_at__lt=since), functions)
+
+    def count(self, functions: Functions, now: datetime) -> int:
+        return _capped(self.executions(functions, now))
+
+    def _finding(self, execution: Execution, now: datetime) -> Finding:
+        end = execution.ended_at or now
+        seconds = (end - execution.started_at).total_seconds()
+        verb = "running" if execution.ended_at is None else "ran"
+        return self.finding(
+            f"{verb} {_span(seconds)}, over the {format_duration(self.value() or 0)} allowed",
+            execution=execution,
+            urgency=seconds,
+        )
+
+    def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
+        rows = _with_related(self.executions(functions, now).order_by("started_at", "id"))
+        return [self._finding(e, now) for e in rows[: SCAN_LIMIT if limit is None else limit]]
+
+    def past(
+        self, functions: Functions, since: datetime, now: datetime, limit: int
+    ) -> tuple[int, list[Finding]]:
+        allowed = timedelta(seconds=self.value() or 0)
+        rows = _scoped(
+            Execution.objects.filter(started_at__gte=since).filter(
+                Q(ended_at__isnull=True, started_at__lt=now - allowed)
+                | Q(ended_at__gt=F("started_at") + allowed)
+            ),
+            functions,
+        )
+        found = [self._finding(e, now) for e in _with_related(rows.order_by("started_at"))[:limit]]
+        return _capped(rows), found
 
 
 # ---- stuck -----------------------------------------------------------------------------
@@ -825,6 +1031,12 @@ CONDITIONS: list[Condition] = [
     FanOutGrowing("fan-out", "Fan-outs still growing"),
 ]
 BY_NAME = {condition.name: condition for condition in CONDITIONS}
+# What a guardrail may watch: the page's conditions, and a plain time limit.
+RULE_CONDITIONS: list[Condition] = [
+    *CONDITIONS,
+    LongerThan("duration", "Running longer than a set time"),
+]
+RULE_BY_NAME = {condition.name: condition for condition in RULE_CONDITIONS}
 
 
 def counts(functions: Functions = None, now: datetime | None = None) -> dict[str, int]:

@@ -113,6 +113,8 @@ def message_for(delivery: Delivery) -> channels.Message:
         lines.append(f"It times out at {when} unless someone answers it:")
     elif delivery.event == Event.FAILED:
         lines.append("See what happened in Durable Console:")
+    elif delivery.event == Event.GUARD:
+        lines.append("See it, and the guardrail's history, in Durable Console:")
     else:
         lines.append("Notifications of this rule reach this address. Open the approvals inbox:")
     lines.append(delivery.link)

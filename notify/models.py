@@ -22,6 +22,7 @@ class Event(models.TextChoices):
     CALLBACK = "callback", "A callback started waiting"
     DEADLINE = "deadline", "A callback's deadline is near"
     FAILED = "failed", "An execution failed or timed out"
+    GUARD = "guard", "A guardrail acted, or would have"
     TEST = "test", "Test message"
 
 

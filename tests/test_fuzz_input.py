@@ -43,6 +43,7 @@ from actions import tokens, validation
 from browser import listing
 from browser.detail import TABS
 from browser.functions import RANGES
+from browser.models import SavedView
 from executions import tree
 from executions.models import (
     AuditEntry,
@@ -52,6 +53,7 @@ from executions.models import (
     ExecutionStatus,
     Operation,
 )
+from guardrails.models import Guardrail
 from notify.models import DeliveryStatus, Rule
 from tests.notify_servers import HISTORIES, mirror_events, mirror_recorded
 from web import params
@@ -87,6 +89,10 @@ SOURCE_FORM = (
     "reconcile_interval_seconds", "list_interval_seconds", "execution_interval_seconds",
     "quota_share", "api_quotas",
 )  # fmt: skip
+GUARDRAIL_FORM = (
+    "name", "source", "function_pattern", "condition", "threshold", "action", "notify_rule",
+    "act_while_waiting_for_people", "max_per_hour",
+)  # fmt: skip
 # Every tab's, and the operation panel the page has open (its reload brings it along).
 DETAIL_PARAMETERS = (
     "layout", "at", "failed", *TREE_STATE, "type", "op", "after", "before", "panel",
@@ -103,6 +109,10 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "browser:source": (),
     "browser:list": (*LIST_FILTERS, "after", "before"),
     "browser:attention": ("reason",),
+    "browser:saved_views": (),
+    "browser:saved_view_new": ("name", "share", "page", "query"),
+    "browser:saved_view_edit": ("name", "share"),
+    "browser:saved_view_delete": (),
     "browser:news": (*LIST_FILTERS, "since"),
     "browser:rows": ("ids", *LIST_FILTERS),
     "browser:function": ("range",),
@@ -118,13 +128,14 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "browser:graph_svg": ("layout", "expand", "at", "download"),
     "browser:tree_rows": ("parent", "offset", *TREE_STATE, "at"),
     "browser:operation": (),
-    "actions:approvals": ("function", "page"),
+    "actions:approvals": ("function", "execution", "page"),
     "actions:approvals_count": (),
     "actions:approvals_bulk": (
         *BULK,
         "answer",
         "ops",
         "function",
+        "execution",
         "result",
         "error_data",
         "reason",
@@ -171,6 +182,12 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "access:token_create": ("name", "scope", "days"),
     "access:token_revoke": ("next",),
     "access:tokens_all": (),
+    "guardrails:list": (),
+    "guardrails:new": GUARDRAIL_FORM,
+    "guardrails:detail": ("page",),
+    "guardrails:edit": GUARDRAIL_FORM,
+    "guardrails:mode": ("mode",),
+    "guardrails:delete": (),
 }
 # Django's admin reads these on its lists and forms (the fuzz sends them to every admin
 # URL; its forms' own fields are its business and Django's).
@@ -241,6 +258,8 @@ class World:
     stop_job: int
     answer_job: int
     rule: int
+    saved_view: int
+    guardrail: int
     # Real values the fuzz mixes in, so it reaches past the first check of each view.
     real: list[str] = field(default_factory=list)
     callback_ids: list[str] = field(default_factory=list)
@@ -260,6 +279,10 @@ class World:
             return [self.answer_job]
         if route.name.startswith("notify:"):
             return [self.rule]
+        if route.name.startswith("guardrails:"):
+            return [self.guardrail]
+        if route.name.startswith("browser:saved_view_"):
+            return [self.saved_view]
         if route.name == "browser:source" or route.name.startswith("actions:source_"):
             return [self.running.source_id]
         if not route.console:
@@ -326,6 +349,7 @@ def world(db: Any) -> World:
     )
     # No email address and no webhook: its test button sends nothing anywhere.
     rule = Rule.objects.create(name="fuzz-rule")
+    saved_view = SavedView.objects.create(owner=user, name="fuzz-view", query="status=RUNNING")
     AuditEntry.objects.create(
         user=user,
         username=user.username,
@@ -356,6 +380,7 @@ def world(db: Any) -> World:
         "/executions/", "//example.com/", "https://example.com/", "javascript:alert(1)",
         timezone.now().isoformat(), "2026-01-31", "2026-01-31T10:30",
         str(running.function_id), str(rule.pk), str(callback.pk),
+        "list", "attention", "everyone", "status=RUNNING", f"function={running.function_id}",
     ]  # fmt: skip
     return World(
         user=user,
@@ -366,6 +391,10 @@ def world(db: Any) -> World:
         stop_job=stop_job.pk,
         answer_job=answer_job.pk,
         rule=rule.pk,
+        saved_view=saved_view.pk,
+        guardrail=Guardrail.objects.create(
+            name="fuzz-guardrail", condition="retrying", threshold=3, action="stop"
+        ).pk,
         real=real,
         callback_ids=sorted({op.callback_id for op in operations if op.callback_id}),
         operation_ids=sorted({op.operation_id for op in operations}),

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 APPS = [
     "console", "domain", "executions", "browser", "actions", "notify", "visualizer", "access",
-    "web", "api",
+    "web", "api", "guardrails",
 ]  # fmt: skip
 
 
@@ -98,6 +98,16 @@ def test_the_api_is_a_top_room_that_no_other_app_imports():
     # know nothing of it, so a page never depends on the API's shape. Only the URLs and
     # settings wire it in.
     assert _modules("api"), "the package moved: update this test"
-    below = [app for app in APPS if app not in ("api", "console")]
+    below = [app for app in APPS if app not in ("api", "console", "guardrails")]
     assert _offenders(below, ("api",)) == []
     assert _offenders(["api"], ("sandbox", "bench")) == []
+
+
+def test_guardrails_stand_on_the_actions_and_the_notifications_and_nothing_stands_on_them():
+    # A rule acts through the operators' services (audited like a person's action) and
+    # speaks through the notification channels; the conditions are executions/attention.py's.
+    # Nothing below imports the guardrails, so a page or a sync never depends on a rule.
+    assert _modules("guardrails"), "the package moved: update this test"
+    below = [app for app in APPS if app not in ("api", "console", "guardrails")]
+    assert _offenders(below, ("guardrails",)) == []
+    assert _offenders(["guardrails"], ("api", "sandbox", "bench", "boto3")) == []

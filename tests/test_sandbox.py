@@ -41,6 +41,7 @@ def test_list_functions_reports_durable_config_for_durable_samples_only(lambda_s
         "durable-function-example",
         "fraud-detection",
         "coffee-order",
+        "payment-retrier",
     }
     assert set(functions) - durable == {"order-enricher", "hello-world"}
     assert functions["order-processor"]["DurableConfig"]["RetentionPeriodInDays"] == 7

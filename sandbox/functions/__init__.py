@@ -21,7 +21,7 @@ from sandbox.functions.coffee import coffee_order
 from sandbox.functions.example import durable_function_example, hello_world
 from sandbox.functions.fraud import fraud_detection
 from sandbox.functions.orders import order_enricher, order_processor
-from sandbox.functions.scale import approval_rounds, bulk_ledger, echo_steps
+from sandbox.functions.scale import approval_rounds, bulk_ledger, echo_steps, payment_retrier
 
 # --------------------------------------------------------------------------------------
 # The registry the host serves
@@ -88,6 +88,12 @@ FUNCTIONS: dict[str, SampleFunction] = {
             echo_steps,
             "Runs steps named by its input (used by the hostile-input tests)",
             example_input={"names": ["first", "second"]},
+        ),
+        SampleFunction(
+            "payment-retrier",
+            payment_retrier,
+            "A runaway: its charge step fails and retries every second, forever (guardrails)",
+            example_input={"retryDelaySeconds": 1},
         ),
     ]
 }

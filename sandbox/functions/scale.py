@@ -13,7 +13,10 @@ from aws_durable_execution_sdk_python.config import (
     WaitForCallbackConfig,
 )
 from aws_durable_execution_sdk_python.retries import (
+    JitterStrategy,
     RetryPresets,
+    RetryStrategyConfig,
+    create_retry_strategy,
 )
 
 from sandbox.functions.common import _callback_value
@@ -111,3 +114,35 @@ def approval_rounds(event: dict[str, Any], context: DurableContext) -> dict[str,
             )
         )
     return {"rounds": rounds, "answered": len(answers)}
+
+
+class GatewayDownError(Exception):
+    """The payment gateway answers 503: it will not get better on a retry."""
+
+
+@durable_execution
+def payment_retrier(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
+    """A runaway: its charge step fails every time and retries forever (every second, or
+    `retryDelaySeconds`), each retry another invocation that costs money. What guardrails
+    are for (their tests and the demo)."""
+    delay = max(1, int(event.get("retryDelaySeconds") or 1))
+
+    def charge(step: Any) -> dict[str, Any]:
+        raise GatewayDownError(f"payment gateway answered 503 (attempt {step.attempt})")
+
+    context.step(
+        charge,
+        name="chargeCard",
+        config=StepConfig(
+            retry_strategy=create_retry_strategy(
+                RetryStrategyConfig(
+                    max_attempts=1_000_000_000,
+                    initial_delay=Duration.from_seconds(delay),
+                    max_delay=Duration.from_seconds(delay),
+                    backoff_rate=1,
+                    jitter_strategy=JitterStrategy.NONE,
+                )
+            )
+        ),
+    )
+    return {"charged": True}
