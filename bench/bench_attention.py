@@ -136,6 +136,40 @@ def plans() -> None:
             print("```")
 
 
+def guardrails(client, repeat: int) -> None:
+    """Guardrails over the same mirror: one pass of a rule (what beat runs every
+    GUARDRAIL_SECONDS), the first (which records every finding) and a steady one (nothing
+    new: the condition's queries and one look per finding), and a rule's page (what it
+    would do now, what it would have done over the last days, its history)."""
+    from django.utils import timezone
+
+    from executions.models import Function
+    from guardrails import engine
+    from guardrails.models import Guardrail, Mode
+
+    print("\n| Guardrail (dry run, every function) | ms |\n| --- | ---: |")
+    cases = [
+        ("retrying, 5 attempts or more", "retrying", None),
+        ("running longer than 1 day", "duration", 86400),
+        ("1,000 operations or more", "operations", 1000),
+    ]
+    assert Function.objects.exists()
+    for label, condition, threshold in cases:
+        rule = Guardrail.objects.create(
+            name=f"bench {condition}", condition=condition, threshold=threshold,
+            action="stop", mode=Mode.DRY_RUN,
+        )  # fmt: skip
+        t0 = time.perf_counter()
+        counts = engine.run_rule(rule, timezone.now())
+        first = (time.perf_counter() - t0) * 1000
+        steady = timed(lambda r=rule: engine.run_rule(r, timezone.now()), repeat)
+        page = timed(lambda r=rule: client.get(f"/guardrails/{r.pk}/"), repeat)
+        found = sum(counts.values())
+        print(f"| {label}: first pass ({found:,} recorded) | {first:.1f} |")
+        print(f"| {label}: a steady pass | {steady:.1f} |")
+        print(f"| {label}: the rule's page | {page:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--executions", type=int, default=100_000)
@@ -196,6 +230,7 @@ def run(args: argparse.Namespace, where: str) -> None:
     for label, url, before in rows:
         ms = timed(lambda u=url: client.get(u), args.repeat, before)
         print(f"| {label} | {ms:.1f} |", flush=True)
+    guardrails(client, args.repeat)
     if connection.vendor == "postgresql" and not args.no_plans:
         cache.delete_pattern("*attention:p95:*")
         plans()

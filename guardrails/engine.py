@@ -241,6 +241,27 @@ def _finish(
     firing.save(update_fields=["outcome", "error", "at", "audit"])
 
 
+def _new_findings(
+    rule: Guardrail, functions: list[int], dry_run: bool, now: datetime
+) -> list[attention.Finding]:
+    """What the condition finds now, less the subjects the rule is done with (one query
+    per 500 of them), the first PER_RUN: a rule with more matches than a pass takes works
+    through them pass after pass instead of seeing its first PER_RUN again."""
+    findings = condition_of(rule).find(functions, now, None)
+    keys = [subject_of(f) for f in findings]
+    done: set[str] = set()
+    for index in range(0, len(keys), 500):
+        done.update(
+            Firing.objects.filter(
+                guardrail=rule,
+                dry_run=dry_run,
+                subject_key__in=keys[index : index + 500],
+                outcome__in=list(FINAL),
+            ).values_list("subject_key", flat=True)
+        )
+    return [f for f, key in zip(findings, keys, strict=True) if key not in done][:PER_RUN]
+
+
 def run_rule(rule: Guardrail, now: datetime | None = None) -> dict[str, int]:
     """One pass of one rule: what it finds now, acted on (or recorded, in a dry run)."""
     now = now or timezone.now()
@@ -251,10 +272,9 @@ def run_rule(rule: Guardrail, now: datetime | None = None) -> dict[str, int]:
     functions = functions_of(rule)
     if not functions:
         return counts
-    findings = condition_of(rule).find(functions, now, PER_RUN)
     acts = None if dry_run else _acts_last_hour(rule, now)
     held = 0
-    for finding in findings:
+    for finding in _new_findings(rule, functions, dry_run, now):
         firing = _record(rule, finding, dry_run, now)
         if firing is None:
             continue

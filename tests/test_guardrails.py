@@ -254,3 +254,36 @@ def test_only_admins_see_or_change_guardrails(client, sandbox_source):
         assert "for admins" in response.content.decode()
     assert client.post("/guardrails/new", _form(sandbox_source)).status_code == 403
     assert not Guardrail.objects.exists()
+
+
+def test_a_rule_with_more_matches_than_a_pass_takes_works_through_all_of_them(
+    admin, sandbox_source, lambda_sandbox, monkeypatch
+):
+    monkeypatch.setattr(engine, "PER_RUN", 2)
+    arns = [
+        start(lambda_sandbox, "coffee-order", {}, f"many-{uuid.uuid4().hex[:6]}") for _ in range(3)
+    ]
+    for arn in arns:
+        wait_for_callback(lambda_sandbox, arn)
+    executions = [sync.sync_arn(sandbox_source, arn) for arn in arns]
+    Execution.objects.filter(pk__in=[e.pk for e in executions]).update(
+        started_at=timezone.now() - timedelta(minutes=10)
+    )
+    admin.post(
+        "/guardrails/new",
+        _form(
+            sandbox_source,
+            name="many",
+            function_pattern="coffee-order",
+            condition="duration",
+            threshold="300",
+        ),
+    )
+    rule = Guardrail.objects.get(name="many")
+    assert engine.run_rule(rule) == {Outcome.WOULD_ACT: 2}
+    assert engine.run_rule(rule) == {Outcome.WOULD_ACT: 1}
+    assert engine.run_rule(rule) == {}
+    recorded = set(Firing.objects.filter(guardrail=rule).values_list("execution_id", flat=True))
+    assert recorded == {e.pk for e in executions}
+    for arn in arns:
+        lambda_sandbox.stop_durable_execution(DurableExecutionArn=arn)
