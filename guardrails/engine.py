@@ -301,6 +301,14 @@ def run_rule(rule: Guardrail, now: datetime | None = None) -> dict[str, int]:
             outcome, error, audit = _act(rule, finding)
             if outcome == Outcome.ACTED:
                 acts += 1
+                done = "stopped" if rule.action == Action.STOP else "paused"
+                _notify(
+                    rule,
+                    f"guardrail:{rule.pk}:{firing.subject_key}",
+                    f"Guardrail {rule.name} {done} {firing.subject_name}: {finding.reason}",
+                    link_for(finding.execution, None),
+                    finding.execution,
+                )
         _finish(firing, outcome, now, error, audit)
         counts[outcome] = counts.get(outcome, 0) + 1
     if held:

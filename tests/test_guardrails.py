@@ -124,6 +124,9 @@ def test_the_circuit_breaker_holds_back_past_its_limit_and_says_so_once(
     assert "limit of 1 automatic stops in an hour; 1 more held back" in tripped.reason
     message = Delivery.objects.get(event=Event.GUARD, subject_key__startswith="guardrail-tripped")
     assert message.rule == oncall and message.channel == "email"
+    # The stop it made was told too, once.
+    stopped = Delivery.objects.get(event=Event.GUARD, title__startswith="Guardrail capped stopped")
+    assert stopped.execution != held and stopped.execution in (first, second)
     # Still held on the next pass, and said once an hour, not once a pass.
     assert engine.run_rule(rule) == {Outcome.BREAKER: 1}
     assert AuditEntry.objects.filter(action="guardrail_tripped").count() == 1
