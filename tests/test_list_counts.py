@@ -195,3 +195,19 @@ def test_the_list_page_filters_by_input_and_says_when_it_stopped_counting(
     many = client.get("/executions/?input=orderId").content.decode()
     assert 'More than <strong class="tabular">5</strong> executions match' in many
     assert 'id="count-FAILED"></span>' in many  # no per-status figure that would be wrong
+
+
+def test_the_counting_triggers_survive_every_migration():
+    """A migration that makes SQLite rebuild the execution table (a new non-null column)
+    drops its triggers, and the counts silently stop (0007 and 0018 put them back): after
+    all migrations, all three are there, on SQLite and on PostgreSQL."""
+    names = {"executions_count_inserted", "executions_count_deleted", "executions_count_updated"}
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        else:
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = 'executions_execution'::regclass"
+            )
+        found = {row[0] for row in cursor.fetchall()}
+    assert names <= found
