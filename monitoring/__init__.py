@@ -1,0 +1,1 @@
+"""Monitoring: the Prometheus endpoint (/metrics) and logs a machine can read."""
