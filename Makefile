@@ -15,11 +15,24 @@ TEST_REDIS_URL ?= $(patsubst %/0,%/15,$(REDIS_URL))
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/durable_console
 TEST_POSTGRES_REDIS_URL ?= $(patsubst %/0,%/14,$(REDIS_URL))
 POSTGRES_TESTS := tests --ignore=tests/browser
+# The browser tests run at the same time again, as a third process with its own Redis (and
+# so SQLite) database: they mostly wait for chromium and the sandbox, so the three share
+# the machine's cores well. Their output is in var/test-browser.log, printed at the end.
+TEST_BROWSER_REDIS_URL ?= $(patsubst %/0,%/10,$(REDIS_URL))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The local SQS-compatible server (moto's, from requirements.txt) for the sandbox's status
 # events: started like Redis when none answers at SQS_ENDPOINT_URL.
 SQS_ENDPOINT_URL ?= http://127.0.0.1:9324
+
+# The archive (retention, docs/DEPLOYMENT.md) of `make run`: moto's S3 server on its own
+# port, started like the SQS one, with the bucket created. Only `make run` sets these.
+ARCHIVE_ENDPOINT_URL ?= http://127.0.0.1:9325
+ARCHIVE_BUCKET ?= durable-console-archive
+ARCHIVE_CREDENTIALS ?= none
+s3 run: export ARCHIVE_ENDPOINT_URL := $(ARCHIVE_ENDPOINT_URL)
+s3 run: export ARCHIVE_BUCKET := $(ARCHIVE_BUCKET)
+s3 run: export ARCHIVE_CREDENTIALS := $(ARCHIVE_CREDENTIALS)
 
 # Settings come from the environment (see .env.example); the checks need these.
 export REDIS_URL SQS_ENDPOINT_URL
@@ -33,7 +46,7 @@ quietly = mkdir -p var; if [ -z "$(QUIET)" ]; then $(1); \
 	cat var/setup.log >&2; echo "Failed: $(2) (its output is above and in var/setup.log)" >&2; \
 	exit 1; fi
 
-.PHONY: venv deps oidc-deps redis sqs migrate run test lint
+.PHONY: venv deps oidc-deps redis sqs s3 migrate run test lint
 
 venv: $(VENV)/.installed
 
@@ -105,10 +118,28 @@ sqs: venv
 		echo "If another program holds port $$port, stop it or set SQS_ENDPOINT_URL to a free port." >&2; exit 1; \
 	fi
 
+S3_PING := $(PY) -c "import os, sys; from sandbox import s3; sys.exit(not s3.answers(os.environ['ARCHIVE_ENDPOINT_URL']))" >/dev/null 2>&1
+
+# Start a local S3 server (in memory) for the archive when none answers at
+# ARCHIVE_ENDPOINT_URL, and create ARCHIVE_BUCKET in it.
+s3: venv
+	@if ! $(S3_PING); then \
+		port=$$($(PY) -c "import os, urllib.parse; print(urllib.parse.urlparse(os.environ['ARCHIVE_ENDPOINT_URL']).port or 9325)"); \
+		echo "Starting the local S3 server (moto) for the archive on port $$port"; \
+		mkdir -p var; \
+		nohup $(PY) -m moto.server -H 127.0.0.1 -p $$port >var/s3.log 2>&1 & \
+		for i in $$(seq 100); do $(S3_PING) && break; sleep 0.2; done; \
+		if ! $(S3_PING); then \
+			echo "The local S3 server does not answer at $$ARCHIVE_ENDPOINT_URL (see var/s3.log)." >&2; \
+			echo "If another program holds port $$port, stop it or set ARCHIVE_ENDPOINT_URL to a free port." >&2; exit 1; \
+		fi; \
+	fi; \
+	$(PY) -m sandbox.s3 "$$ARCHIVE_ENDPOINT_URL" "$$ARCHIVE_BUCKET"
+
 migrate: venv
 	@$(call quietly,$(PY) manage.py migrate --noinput,manage.py migrate)
 
-run: venv deps redis sqs migrate
+run: venv deps redis sqs s3 migrate
 	@$(PY) manage.py runconsole
 
 # No `sqs` here: the tests use the SQS server at SQS_ENDPOINT_URL when one answers there,
@@ -123,14 +154,18 @@ test: venv deps redis oidc-deps
 		REDIS_URL=$(TEST_POSTGRES_REDIS_URL) DATABASE_URL=$(TEST_POSTGRES_URL) \
 			$(PY) -m pytest $(POSTGRES_TESTS) >var/test-postgres.log 2>&1 & pg=$$!; \
 	fi; \
-	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest; sqlite=$$?; \
+	REDIS_URL=$(TEST_BROWSER_REDIS_URL) $(PY) -m pytest tests/browser >var/test-browser.log 2>&1 & br=$$!; \
+	REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest --ignore=tests/browser; sqlite=$$?; \
+	wait $$br; browser=$$?; \
+	echo "================ the browser tests (tests/browser, SQLite) ================"; \
+	cat var/test-browser.log; \
 	postgres=0; \
 	if [ -n "$$pg" ]; then \
 		wait $$pg; postgres=$$?; \
 		echo "================ the PostgreSQL run ($(POSTGRES_TESTS)) ================"; \
 		cat var/test-postgres.log; \
 	fi; \
-	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
+	[ $$sqlite = 0 ] && [ $$browser = 0 ] && [ $$postgres = 0 ]
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -135,7 +135,10 @@ class SourceForm(forms.ModelForm):
             "role_external_id": "ExternalId",
             "discover": "Also watch every durable function it has (ListFunctions)",
             "events_queue_url": "Status-event queue URL",
+            "telemetry_queue_url": "Telemetry queue URL",
             "api_quotas": "Quotas of this account, where raised",
+            "retention_days": "Keep ended executions (days)",
+            "retention_by_function": "Per function",
         }
         help_texts = {
             "name": "Letters, digits, - and _; how pages and filters name it.",
@@ -149,16 +152,27 @@ class SourceForm(forms.ModelForm):
             "role_external_id": "If the role's trust policy asks for one (sts:ExternalId).",
             "events_queue_url": "Optional: the SQS queue that receives Lambda's “Durable "
             "Execution Status Change” events (deploy/aws/status-events.yaml).",
+            "telemetry_queue_url": "Optional: the SQS queue that receives the functions' own "
+            "DurableExecutionTelemetry records (the SDK's telemetry plugin, docs/DEPLOYMENT.md): "
+            "operations within seconds, the history read only as a reconciliation.",
             "api_quotas": 'Optional JSON, requests/s per API, e.g. {"GetDurableExecutionHistory": '
             "50}.",
+            "retention_days": "Blank: forever. After this many days from its end, an execution "
+            "is archived to the archive bucket and pruned from the console's database.",
+            "retention_by_function": "Optional JSON, days per function name pattern, e.g. "
+            '{"orders-*": 7, "audit-*": null} (null: forever); the most specific pattern wins.',
         }
-        widgets = {"api_quotas": forms.Textarea(attrs={"rows": 2})}
+        widgets = {
+            "api_quotas": forms.Textarea(attrs={"rows": 2}),
+            "retention_by_function": forms.Textarea(attrs={"rows": 2}),
+        }
         error_messages = {
             "name": {
                 "unique": "A source with this name exists already: choose another name.",
                 "invalid": "Use only letters, digits, - and _ in a source's name.",
             },
             "api_quotas": {"invalid": 'Give valid JSON, e.g. {"GetDurableExecution": 60}.'},
+            "retention_by_function": {"invalid": 'Give valid JSON, e.g. {"orders-*": 7}.'},
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -184,6 +198,16 @@ class SourceForm(forms.ModelForm):
         if not name:
             raise ValidationError("Give the source a name.")
         return name
+
+    def clean_retention_by_function(self) -> dict[str, Any]:
+        overrides = self.cleaned_data.get("retention_by_function")
+        if overrides is None:
+            return {}
+        if not isinstance(overrides, dict):
+            raise ValidationError(
+                'Give a JSON object of name pattern to days, e.g. {"orders-*": 7}.'
+            )
+        return overrides
 
     def clean_api_quotas(self) -> dict[str, Any]:
         # "null" or a blank field: no raised quota (the column holds an object, never null).
@@ -231,6 +255,15 @@ class SourceForm(forms.ModelForm):
             )
         return url
 
+    def clean_telemetry_queue_url(self) -> str:
+        url = (self.cleaned_data.get("telemetry_queue_url") or "").strip()
+        if url and (not url.startswith(("https://", "http://")) or url.count("/") < 4):
+            raise ValidationError(
+                "Give the queue's URL as SQS shows it: "
+                "https://sqs.REGION.amazonaws.com/ACCOUNT/QUEUE-NAME."
+            )
+        return url
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         credentials = cleaned.get("credentials")
@@ -265,7 +298,11 @@ class SourceForm(forms.ModelForm):
                 "Name at least one function, or tick discovery below: otherwise nothing is "
                 "mirrored.",
             )
-        if cleaned.get("events_endpoint_url") and not cleaned.get("events_queue_url"):
+        if (
+            cleaned.get("events_endpoint_url")
+            and not cleaned.get("events_queue_url")
+            and not cleaned.get("telemetry_queue_url")
+        ):
             self.add_error(
                 "events_endpoint_url", "An SQS endpoint goes with a queue: give its URL."
             )

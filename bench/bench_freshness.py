@@ -3,7 +3,7 @@ this checkout's scheduler, on one throttling sandbox, in one run (a benchmark, n
 
     .venv/bin/python -m bench.bench_freshness [--executions 1000] [--watched 10]
         [--warmup 120] [--seconds 180] [--baseline bc58e99]
-        [--modes baseline,current,current-sqs]
+        [--modes baseline,current,current-sqs] [--telemetry]
 
 1. Starts a sandbox that throttles like AWS (15 history and 15 list reads/s, 30
    GetDurableExecution/s per account) and N `approval-rounds` executions that wait for
@@ -11,7 +11,10 @@ this checkout's scheduler, on one throttling sandbox, in one run (a benchmark, n
 2. For each mode, from an empty mirror: a fresh SQLite database and Redis database, the
    mode's code (`baseline` from a git worktree of --baseline, `current` from this
    checkout; `current-sqs` adds the queue of the sandbox's status events to the source,
-   so listing becomes a reconciliation), its `migrate` and `source add`, two Celery
+   so listing becomes a reconciliation; `current-telemetry`, added by --telemetry, also
+   reads the sample functions' own telemetry records, which the sandbox's functions then
+   send to a second queue, so the history is read only as a reconciliation), its
+   `migrate` and `source add`, two Celery
    workers (4 processes each, one with beat) and its web server. After --warmup
    seconds, for --seconds:
    - 10 executions are watched: a signed-in HTTP client polls each one's page header
@@ -331,8 +334,15 @@ def main() -> None:
     parser.add_argument("--baseline", default="bc58e99", help="the revision of today's polling")
     parser.add_argument("--modes", default="baseline,current,current-sqs")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="the functions send telemetry records; adds the mode current-telemetry",
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
+    if args.telemetry and "current-telemetry" not in modes:
+        modes.append("current-telemetry")
 
     work = Path(tempfile.mkdtemp(prefix="durable-console-freshness-"))
     worktree = work / "baseline"
@@ -352,11 +362,15 @@ def main() -> None:
             local_sqs = sqs.LocalSqs().start()
             sqs_url = local_sqs.endpoint_url
         queue_url = sqs.ensure_queue(sqs_url, f"bench-status-events-{int(time.time())}")
+        telemetry_url = ""
+        if "current-telemetry" in modes:
+            telemetry_url = sqs.ensure_queue(sqs_url, f"bench-telemetry-{int(time.time())}")
         sandbox = Sandbox(
             data_dir=work / "sandbox",
             throttle=True,
             events_queue_url=queue_url,
             sqs_endpoint_url=sqs_url,
+            telemetry_queue_url=telemetry_url,
         )
         with sandbox:
             client = lambda_client(sandbox.endpoint_url)
@@ -376,7 +390,7 @@ def main() -> None:
                 code = worktree if name == "baseline" else REPO
                 revision = args.baseline if name == "baseline" else git_revision()
                 source_args: tuple[str, ...] = ()
-                if name == "current-sqs":
+                if name in ("current-sqs", "current-telemetry"):
                     sqs.client(sqs_url).purge_queue(QueueUrl=queue_url)  # no backlog
                     source_args = (
                         "--events-queue-url",
@@ -384,6 +398,10 @@ def main() -> None:
                         "--events-endpoint-url",
                         sqs_url,
                     )
+                if name == "current-telemetry":
+                    # The records of the modes before are no news to this one.
+                    sqs.client(sqs_url).purge_queue(QueueUrl=telemetry_url)
+                    source_args = (*source_args, "--telemetry-queue-url", telemetry_url)
                 mode = Mode(
                     name, code, work, f"{args.redis}/{13 - n}", sandbox.endpoint_url, source_args
                 )

@@ -15,7 +15,7 @@ from django.utils import timezone
 from browser import aws_links
 from domain import operations
 from domain.status import ENDED_BADLY, FAILED_OPERATION_STATUSES
-from executions import schedule
+from executions import retention, schedule
 from executions.models import AuditEntry, AuditOutcome, Execution, Operation
 
 
@@ -194,4 +194,5 @@ def header_context(execution: Execution) -> dict[str, Any]:
         "stale_since": source.stale_since or execution.sync_error_at,
         "stale_error": execution.last_sync_error or source.last_error,
         "aws_console_url": aws_links.function_console_url(source, execution.function.name),
+        "keeping": retention.keeping(execution),
     }

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from browser import (
+    archive_views,
     attention,
     compare,
     detail,
@@ -21,6 +22,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("sync/", health_views.sync_health, name="sync_health"),
     path("sync/health.json", health_views.sync_health_json, name="sync_health_json"),
+    # The archive (retention): search by name or ARN; an archived execution, read-only.
+    path("archive/", archive_views.search, name="archive"),
+    path("archive/<int:pk>/", archive_views.archived, name="archived"),
     # The Lambda endpoints the console watches (changed through actions/source_views.py).
     path("sources/", sources.source_list, name="sources"),
     path("sources/<int:pk>/", sources.source_detail, name="source"),

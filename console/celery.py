@@ -6,6 +6,8 @@ import os
 
 from celery import Celery
 
+from monitoring.logs import connect_celery
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 app = Celery("console")
@@ -13,3 +15,6 @@ app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Finds tasks.py in every installed app (executions/tasks.py).
 app.autodiscover_tasks()
+# Workers log through console/settings.py's LOGGING when LOG_FORMAT is json, and each task
+# starts with no request id or execution ARN of another's (monitoring/logs.py).
+connect_celery(app, os.environ.get("LOG_FORMAT", "text"))

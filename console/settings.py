@@ -18,6 +18,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from console.isolation import console_id
+from monitoring.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -175,6 +176,39 @@ if os.environ.get("LOGIN_RATE_LIMIT_IP_HEADER"):
 # from the right. Set it only when the console cannot be reached except through them.
 TRUSTED_PROXY_HOPS = int(os.environ.get("TRUSTED_PROXY_HOPS", "0"))
 TRUSTED_PROXY_HEADER = os.environ.get("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+
+
+def _metrics_networks(value: str) -> list[str]:
+    """METRICS_ALLOWED_NETWORKS as networks; anything else stops the console at start-up
+    rather than let in nobody (or everybody)."""
+    networks = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"METRICS_ALLOWED_NETWORKS: {entry!r} is not a network or an address "
+                "(10.20.0.0/16, 192.0.2.7, fd00:1::/64)."
+            ) from None
+    return networks
+
+
+# /metrics (monitoring/views.py) answers a staff user's API token, and any request from
+# these networks (comma-separated CIDRs; the client's address as TRUSTED_PROXY_HOPS tells it).
+METRICS_ALLOWED_NETWORKS = _metrics_networks(os.environ.get("METRICS_ALLOWED_NETWORKS", ""))
+# gunicorn's workers add up their request counts for /metrics in this directory (emptied
+# at every start); one that is not there would fail every request's count, so it stops
+# the console at start-up instead.
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not (
+    os.path.isdir(PROMETHEUS_MULTIPROC_DIR) and os.access(PROMETHEUS_MULTIPROC_DIR, os.W_OK)
+):
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR: {PROMETHEUS_MULTIPROC_DIR} is not a directory this "
+        "process may write to; make it (empty) before the web server starts, or unset it."
+    )
 # ---- sign-in with the company's identity provider (access/oidc.py, access/alb.py) -------
 
 # OpenID Connect (authorization code flow with PKCE, the provider found by discovery):
@@ -279,12 +313,16 @@ INSTALLED_APPS = [
     "guardrails",  # rules that notify, pause or stop runaway executions
     "ninja",  # the API's framework (its docs page's templates and static files)
     "api",  # the HTTP API (/api/v1/) and its tokens' idempotency keys
+    "retention",  # the periodic prune of the mirror (archive first)
     "sandbox",  # the development commands: runconsole, sandbox
 ]
 
 MIDDLEWARE = [
     # Each request in a context of its own (what an API token sets ends with its request).
     "api.middleware.FreshContextMiddleware",
+    # The request's id (X-Request-ID) for its log lines and its answer; its count and
+    # latency for /metrics; its line in the JSON log (monitoring/).
+    "monitoring.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     # Serves /static/ before any other middleware, so static files never need a login.
@@ -546,6 +584,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     # Sources with a status-event queue: keep a consumer reading it.
     "consume-events": {"task": "executions.tasks.consume_all_events", "schedule": 1.0},
+    # Sources with a telemetry queue: keep a consumer reading the SDK's records.
+    "consume-telemetry": {"task": "executions.tasks.consume_all_telemetry", "schedule": 1.0},
     "notify-scan": {"task": "notify.tasks.scan", "schedule": NOTIFY_SCAN_SECONDS},
     # Held approvals of callbacks that timed out or whose execution ended are closed.
     "close-stale-approvals": {
@@ -563,6 +603,59 @@ SQS_ENDPOINT_URL = os.environ.get("SQS_ENDPOINT_URL", "http://127.0.0.1:9324")
 
 # How long a sync lock outlives a worker killed mid-sync (a live worker renews it).
 SYNC_LOCK_SECONDS = int(os.environ.get("SYNC_LOCK_SECONDS", "60"))
+
+# Retention and the archive (docs/DEPLOYMENT.md, "Retention and the archive"): a source's
+# retention_days prune its ended executions that long after their end, each written first
+# to ARCHIVE_BUCKET (S3; ARCHIVE_ENDPOINT_URL for an S3-compatible server, such as the
+# moto server `make run` starts) as gzip-compressed JSON under ARCHIVE_PREFIX.
+ARCHIVE_BUCKET = os.environ.get("ARCHIVE_BUCKET", "").strip()
+if ARCHIVE_BUCKET:
+    from executions.bucket_names import bucket_name_problem
+
+    if _bucket_problem := bucket_name_problem(ARCHIVE_BUCKET):
+        raise ImproperlyConfigured(f"ARCHIVE_BUCKET: {_bucket_problem}")
+ARCHIVE_PREFIX = os.environ.get("ARCHIVE_PREFIX", "durable-console").strip().strip("/")
+ARCHIVE_ENDPOINT_URL = os.environ.get("ARCHIVE_ENDPOINT_URL", "").strip()
+ARCHIVE_REGION = os.environ.get("ARCHIVE_REGION", "us-east-1").strip()
+# "default": the default credential chain (a role); "none": placeholder keys, for a local
+# S3 server such as moto's (which takes any).
+ARCHIVE_CREDENTIALS = os.environ.get("ARCHIVE_CREDENTIALS", "default").strip()
+if ARCHIVE_CREDENTIALS not in ("default", "none"):
+    raise ImproperlyConfigured(
+        f"ARCHIVE_CREDENTIALS: {ARCHIVE_CREDENTIALS!r}; give 'default' or 'none'."
+    )
+ARCHIVE_TIMEOUT_SECONDS = float(os.environ.get("ARCHIVE_TIMEOUT_SECONDS", "10"))
+# How long the archive keeps an execution (the bucket's lifecycle rule, days): no source
+# may keep executions in the mirror longer (executions/retention.py says why).
+ARCHIVE_KEEP_DAYS = int(os.environ.get("ARCHIVE_KEEP_DAYS", "3650"))
+# Prune without archiving (the executions are lost): off unless said.
+PRUNE_WITHOUT_ARCHIVE = env_bool("PRUNE_WITHOUT_ARCHIVE")
+# The prune (executions/prune.py): executions per batch, the most time a batch spends
+# archiving before it deletes what it archived, the most time a run spends, how often it runs.
+PRUNE_BATCH_SIZE = int(os.environ.get("PRUNE_BATCH_SIZE", "500"))
+PRUNE_BATCH_SECONDS = float(os.environ.get("PRUNE_BATCH_SECONDS", "20"))
+PRUNE_RUN_SECONDS = float(os.environ.get("PRUNE_RUN_SECONDS", "240"))
+PRUNE_INTERVAL_SECONDS = float(os.environ.get("PRUNE_INTERVAL_SECONDS", "300"))
+if not 1 <= PRUNE_BATCH_SIZE <= 10_000:
+    raise ImproperlyConfigured(f"PRUNE_BATCH_SIZE: {PRUNE_BATCH_SIZE}; give 1 to 10000.")
+if not 0 < PRUNE_BATCH_SECONDS <= SYNC_LOCK_SECONDS / 2:
+    raise ImproperlyConfigured(
+        f"PRUNE_BATCH_SECONDS: {PRUNE_BATCH_SECONDS:g}; give more than 0 and at most half of "
+        f"SYNC_LOCK_SECONDS ({SYNC_LOCK_SECONDS}): a batch holds its executions' sync locks."
+    )
+CELERY_BEAT_SCHEDULE["prune"] = {
+    "task": "retention.tasks.prune",
+    "schedule": PRUNE_INTERVAL_SECONDS,
+}
+
+# Operations' spans (the SDK's OpenTelemetry plugin; browser/trace_links.py): a link to
+# any OpenTelemetry UI, with {trace_id} and {span_id}, e.g. Jaeger's
+# https://jaeger.example.com/trace/{trace_id}?uiFind={span_id}; blank: no such link.
+TRACE_URL_TEMPLATE = os.environ.get("TRACE_URL_TEMPLATE", "").strip()
+# Telemetry records (executions/telemetry.py): while they flow, an execution's history is
+# read only this often (seconds), as a reconciliation; larger bodies are set aside.
+SYNC_TELEMETRY_RECONCILE_SECONDS = float(os.environ.get("SYNC_TELEMETRY_RECONCILE_SECONDS", "300"))
+TELEMETRY_MAX_RECORD_BYTES = int(os.environ.get("TELEMETRY_MAX_RECORD_BYTES", str(1024 * 1024)))
 
 # Graphs: a map or parallel with more children than this is drawn collapsed.
 GRAPH_COLLAPSE_THRESHOLD = int(os.environ.get("GRAPH_COLLAPSE_THRESHOLD", "25"))
@@ -622,20 +715,10 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 # default, so that the pages' polling does not scroll its sign-in block away).
 ACCESS_LOG_LEVEL = os.environ.get("ACCESS_LOG_LEVEL", "INFO").upper()
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # botocore logs every request at DEBUG; keep it quieter than our own code.
-        "botocore": {"level": "WARNING"},
-        "urllib3": {"level": "WARNING"},
-        "django.server": {"level": ACCESS_LOG_LEVEL},  # runserver's request log
-    },
-}
+# LOG_FORMAT=json: one JSON object per line (time, level, logger, message, request_id,
+# execution_arn), for the web server and the Celery workers alike (monitoring/logs.py).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").strip().lower() or "text"
+try:
+    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, ACCESS_LOG_LEVEL)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None

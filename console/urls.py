@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 from django.views.generic import RedirectView
 
 from access.signin import SignInView
+from monitoring.views import metrics_view
 
 FAVICON = settings.BASE_DIR / "static" / "favicon.ico"
 
@@ -26,6 +27,8 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
+    # Prometheus's scrape endpoint: a staff token or an allowed network (monitoring/views.py).
+    path("metrics", metrics_view, name="metrics"),
     # LoginView is exempt from LoginRequiredMiddleware; LogoutView accepts POST only.
     path("login/", SignInView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

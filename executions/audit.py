@@ -25,11 +25,14 @@ AUDITED_FIELDS = [
     "discover",
     "events_queue_url",
     "events_endpoint_url",
+    "telemetry_queue_url",
     "reconcile_interval_seconds",
     "list_interval_seconds",
     "execution_interval_seconds",
     "quota_share",
     "api_quotas",
+    "retention_days",
+    "retention_by_function",
 ]
 
 

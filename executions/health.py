@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from executions import events, lambda_api, schedule
+from executions import events, lambda_api, schedule, telemetry
 from executions.budget import READ_QUOTAS
 from executions.models import Execution, Source
 
@@ -61,6 +62,23 @@ def source_health(source: Source) -> dict[str, Any]:
         "listing_interval_seconds": source.listing_interval_seconds,
         "events_queue_url": source.events_queue_url,
         "events": events.figures(source) if source.events_queue_url else None,
+        "telemetry_queue_url": source.telemetry_queue_url,
+        "telemetry": telemetry.figures(source) if source.telemetry_queue_url else None,
+        "retention": _retention(source),
+    }
+
+
+def _retention(source: Source) -> dict[str, Any] | None:
+    """The source's retention and the prune's last run (None: kept forever)."""
+    if not source.retention_days and not source.retention_by_function:
+        return None
+    last = dict(source.last_prune or {})
+    if last.get("at"):
+        last["at"] = parse_datetime(last["at"])
+    return {
+        "days": source.retention_days,
+        "by_function": source.retention_by_function or {},
+        "last_prune": last,
     }
 
 

@@ -4,10 +4,12 @@ them. Plain functions; sync.py decides when to call them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 from django.db.models import Count
+from django.utils.dateparse import parse_datetime
 
 from domain import operations
 from domain.status import TERMINAL_OPERATION_STATUSES
@@ -120,9 +122,27 @@ def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
             row.operation_id: row
             for row in Operation.objects.filter(execution=locked, operation_id__in=touched)
         }
-        nodes = {op_id: node_from_row(row) for op_id, row in rows.items()}
-        before = set(nodes)
+        told = {op_id: row.telemetry for op_id, row in rows.items() if row.telemetry}
+        nodes = {op_id: node_from_row(row) for op_id, row in rows.items() if op_id not in told}
+        # An operation a telemetry record told about has columns that mix that record's
+        # state with the history's: fold its stored events afresh, then the new ones,
+        # then apply the record's state where it is still further along (tree.apply_state).
+        nodes.update(_history_nodes(locked, told))
+        before = set(rows)
         changed = tree.apply_events(nodes, events)
+        caught_up = []
+        for op_id, state in told.items():
+            in_history = op_id in nodes
+            if not in_history:  # not in the history yet: the row is all there is
+                nodes[op_id] = node_from_row(rows[op_id])
+            nodes[op_id].position = rows[op_id].position
+            told_state = telemetry_state(op_id, state)
+            if in_history and tree.node_progress(nodes[op_id]) >= tree.progress(
+                told_state.status, told_state.attempts, told_state.ended_at
+            ):
+                caught_up.append(op_id)  # the history tells all the record did, and more
+            tree.apply_state(nodes, told_state)
+            changed.add(op_id)
         # New operations are numbered after the ones already stored, in start order.
         new_ids = sorted(set(nodes) - before, key=lambda op_id: nodes[op_id].first_event_id)
         for index, op_id in enumerate(new_ids):
@@ -141,26 +161,13 @@ def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
         Operation.objects.bulk_create(creates, batch_size=500)
         if updates:
             Operation.objects.bulk_update(updates, list(COLUMNS), batch_size=500)
+        if caught_up:
+            Operation.objects.filter(execution=locked, operation_id__in=caught_up).update(
+                telemetry=None
+            )
 
-        counts = dict(
-            Operation.objects.filter(execution=locked)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        execution.operation_counts = counts
-        execution.operation_count = sum(counts.values())
-        # The unfinished operations, read once: what waits for an answer, and what the
-        # execution waits for.
-        unfinished = list(
-            Operation.objects.filter(execution=locked)
-            .exclude(status__in=TERMINAL_OPERATION_STATUSES)
-            .values_list("type", "subtype", "status", "wait_scheduled_end")
-        )
-        execution.pending_callbacks = sum(
-            1 for type_, _, status, _ in unfinished if operations.is_pending_callback(type_, status)
-        )
-        execution.waiting_for, execution.waiting_until = operations.waiting_for(unfinished)
+        for name, value in tree_figures(locked).items():
+            setattr(execution, name, value)
         execution.last_event_id = max(int(e["EventId"]) for e in events)
         _apply_execution_events(execution, events)
         Execution.objects.filter(pk=locked.pk).update(
@@ -178,6 +185,98 @@ def store_events(execution: Execution, events: list[dict[str, Any]]) -> int:
             error_truncated=execution.error_truncated,
         )
         return len(events)
+
+
+def tree_figures(execution: Execution) -> dict[str, Any]:
+    """What the execution row keeps of its operation tree (the list's counts, what waits
+    for an answer, what it waits for), from its stored operations."""
+    counts = dict(
+        Operation.objects.filter(execution=execution)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    # The unfinished operations, read once: what waits for an answer, and what the
+    # execution waits for.
+    unfinished = list(
+        Operation.objects.filter(execution=execution)
+        .exclude(status__in=TERMINAL_OPERATION_STATUSES)
+        .values_list("type", "subtype", "status", "wait_scheduled_end")
+    )
+    waiting_for, waiting_until = operations.waiting_for(unfinished)
+    return {
+        "operation_counts": counts,
+        "operation_count": sum(counts.values()),
+        "pending_callbacks": sum(
+            1 for type_, _, status, _ in unfinished if operations.is_pending_callback(type_, status)
+        ),
+        "waiting_for": waiting_for,
+        "waiting_until": waiting_until,
+    }
+
+
+def telemetry_state(op_id: str, state: dict[str, Any]) -> tree.OperationState:
+    """An Operation's `telemetry` column (what executions/telemetry.py stored) as the
+    state tree.apply_state takes."""
+    return tree.OperationState(
+        id=op_id,
+        type=state.get("type"),
+        subtype=state.get("subtype"),
+        name=state.get("name"),
+        parent_operation_id=state.get("parent_operation_id"),
+        status=state.get("status"),
+        attempts=state.get("attempts"),
+        started_at=parse_datetime(state["started_at"]) if state.get("started_at") else None,
+        ended_at=parse_datetime(state["ended_at"]) if state.get("ended_at") else None,
+        error=state.get("error"),
+        result_payload=state.get("result_payload"),
+    )
+
+
+def _history_nodes(execution: Execution, op_ids: Iterable[str]) -> dict[str, tree.OperationNode]:
+    """These operations as their stored history events alone make them (those not in the
+    history yet are left out)."""
+    op_ids = list(op_ids)
+    if not op_ids:
+        return {}
+    events = []
+    for row in (
+        # The events stored before this read (the new ones are folded after).
+        HistoryEvent.objects.filter(
+            execution=execution, operation_id__in=op_ids, event_id__lte=execution.last_event_id
+        )
+        .order_by("event_id")
+        .values_list(
+            "event_id",
+            "event_type",
+            "sub_type",
+            "operation_id",
+            "name",
+            "parent_id",
+            "timestamp",
+            "details",
+        )  # fmt: skip
+    ):
+        event_id, kind, sub_type, op_id, name, parent, stamp, details = row
+        details = dict(details or {})
+        scheduled = details.get("ScheduledEndTimestamp")
+        if isinstance(scheduled, str):
+            details["ScheduledEndTimestamp"] = parse_datetime(scheduled)
+        events.append(
+            {
+                "EventId": event_id,
+                "EventType": kind,
+                "SubType": sub_type or None,
+                "Id": op_id,
+                "Name": name or None,
+                "ParentId": parent or None,
+                "EventTimestamp": stamp,
+                "Details": details,
+            }
+        )
+    nodes: dict[str, tree.OperationNode] = {}
+    tree.apply_events(nodes, events)
+    return nodes
 
 
 # Execution statuses that only GetDurableExecution can tell apart: transitions the

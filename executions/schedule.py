@@ -55,6 +55,9 @@ URGENT = datetime(2000, 1, 1, tzinfo=UTC)
 # A source is behind when checks are this late: the budget cannot keep up.
 BEHIND_SECONDS = 30
 HISTORY_API = "GetDurableExecutionHistory"
+# Telemetry (executions/telemetry.py): while an execution's own records flow, its history
+# is read only this often, as a reconciliation.
+TELEMETRY_RECONCILE_SECONDS = float(getattr(settings, "SYNC_TELEMETRY_RECONCILE_SECONDS", 300))
 
 
 def _watched_key() -> str:
@@ -141,6 +144,14 @@ def next_check(
         interval = min_interval
     else:
         interval = min(MAX_INTERVAL_SECONDS, max(min_interval, previous * 2))
+    # Telemetry (executions/telemetry.py): an execution whose records flow (one was applied)
+    # tells its changes itself within seconds, so its history is read only as a
+    # reconciliation, TELEMETRY_RECONCILE_SECONDS apart, and the moments the history names
+    # do not bring the read forward (the records report what happens then). Being watched
+    # still does: its page shows what only the history has (payloads, retries).
+    if execution.telemetry_at is not None:
+        interval = max(interval, TELEMETRY_RECONCILE_SECONDS)
+        wake_at = None
     due = now + timedelta(seconds=interval)
     if wake_at is not None and wake_at > now:
         due = min(due, wake_at)

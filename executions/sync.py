@@ -36,11 +36,13 @@ from executions.lambda_api import Endpoint, LambdaApiError
 from executions.locks import Locked, redis_lock
 from executions.models import (
     TERMINAL_STATUSES,
+    ArchivedExecution,
     Execution,
     Function,
     HistoryEvent,
     Source,
 )
+from monitoring import logs
 
 logger = logging.getLogger(__name__)
 
@@ -99,14 +101,25 @@ def refresh_functions(source: Source) -> list[Function]:
     return functions
 
 
-def upsert_listed(function: Function, record: dict[str, Any]) -> tuple[Execution, bool]:
+def pruned(arn: str) -> bool:
+    """Whether the prune archived and deleted this execution (listing it again must not
+    bring it back: it would be pruned again, archived twice)."""
+    return ArchivedExecution.objects.filter(arn=arn, pruned_at__isnull=False).exists()
+
+
+def upsert_listed(
+    function: Function, record: dict[str, Any], *, again: bool = False
+) -> tuple[Execution | None, bool]:
     """Insert or update an execution from a ListDurableExecutionsByFunction record.
 
-    Returns the row and whether it is new or its status changed (so it needs a sync).
+    Returns the row and whether it is new or its status changed (so it needs a sync); (None,
+    False) for an execution the prune deleted, unless `again` (a person looked it up).
     """
     arn = record["DurableExecutionArn"]
     status = record.get("Status", "RUNNING")
     execution = Execution.objects.filter(arn=arn).first()
+    if execution is None and not again and pruned(arn):
+        return None, False  # past its retention: archived and pruned, not mirrored again
     if execution is None:
         _, _, qualifier = lambda_api.split_function_arn(record.get("FunctionArn", ""))
         execution, created = Execution.objects.insert_once(
@@ -149,7 +162,7 @@ def list_function_executions(function: Function) -> list[int]:
         ):
             continue  # being deleted (by this console, say): nothing to mirror
         execution, needs_sync = upsert_listed(function, record)
-        if needs_sync:
+        if execution is not None and needs_sync:
             changed.append(execution.pk)
     Function.objects.filter(pk=function.pk).update(last_listed_at=timezone.now())
     return changed
@@ -232,6 +245,7 @@ def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
     if execution is None:
         result.skipped = "missing"
         return result
+    bound = logs.bind_execution(execution.arn)  # what is logged until it returns is about it
     try:
         if execution.history_complete and not force:
             result.skipped = "complete"
@@ -239,12 +253,18 @@ def sync_execution(execution_id: int, *, force: bool = False) -> ExecutionSync:
             return result
         try:
             with redis_lock(f"execution:{execution_id}") as keepalive:
+                # The prune deletes under this lock: one that deleted the execution between
+                # the read above and the lock leaves nothing to write (no half execution).
+                if not Execution.objects.filter(pk=execution_id).exists():
+                    result.skipped = "missing"
+                    return result
                 return _sync_locked(execution, result, keepalive)
         except Locked:
             result.skipped = "locked"
             return result
     finally:
         schedule.release(execution.source_id, execution_id)
+        logs.unbind(bound)
 
 
 def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) -> ExecutionSync:
@@ -265,6 +285,9 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
         if record is None and ended_in_events:
             record = lambda_api.get_execution(endpoint, execution.arn)
     except LambdaApiError as exc:
+        # AWS says ResourceNotFoundException; AWS's local runner a bare 404.
+        if (exc.not_found or exc.status == 404) and execution.is_terminal:
+            return _deleted_by_aws(execution, result, now)
         result.error = str(exc)
         retry_in = max(execution.source.execution_interval_seconds, execution.check_interval)
         Execution.objects.filter(pk=execution.pk).update(
@@ -295,6 +318,8 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
             (record or {}).get("EndTimestamp") or event_end or execution.ended_at if ended else None
         ),
         "history_complete": complete,
+        # The history has filled in whatever a truncated telemetry record dropped.
+        "telemetry_truncated": False,
         "last_synced_at": now,
         "last_sync_error": "",
         "sync_error_at": None,
@@ -336,6 +361,25 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
     return result
 
 
+def _deleted_by_aws(execution: Execution, result: ExecutionSync, now: datetime) -> ExecutionSync:
+    """AWS no longer has this ended execution (its history past the function's
+    RetentionPeriodInDays, or deleted): the mirror keeps its copy, marked, and stops
+    asking for it."""
+    Execution.objects.filter(pk=execution.pk).update(
+        aws_deleted_at=execution.aws_deleted_at or now,
+        history_complete=True,
+        last_synced_at=now,
+        last_sync_error="",
+        sync_error_at=None,
+        next_check_at=None,
+        check_interval=0,
+        wake_at=None,
+    )
+    result.status = execution.status
+    result.skipped = "deleted by AWS"
+    return result
+
+
 def sync_arn(source: Source, arn: str) -> Execution:
     """Mirror one execution known only by its ARN (the lookup page); raises LambdaApiError."""
     existing = Execution.objects.filter(arn=arn).first()
@@ -351,7 +395,8 @@ def sync_arn(source: Source, arn: str) -> Execution:
             .order_by("-qualifier")
             .first()
         ) or Function.objects.get_or_create(source=source, name=name, qualifier=qualifier)[0]
-        existing, _ = upsert_listed(function, record)
+        existing, _ = upsert_listed(function, record, again=True)
+    assert existing is not None
     sync_execution(existing.pk)
     existing.refresh_from_db()
     return existing

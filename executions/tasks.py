@@ -8,7 +8,7 @@ import time
 
 from celery import shared_task
 
-from executions import events, schedule, sync
+from executions import events, schedule, sync, telemetry
 from executions.locks import Locked, claim_once, redis_lock, release_claim
 from executions.models import Source
 
@@ -105,6 +105,45 @@ def consume_all_events() -> int:
         for slot in range(EVENT_CONSUMERS):
             if claim_once(_consumer_slot(source.pk, slot), CONSUME_SECONDS + 30):
                 consume_events.delay(source.pk, slot)
+                started += 1
+                break  # one more at a time: a second starts if the first is still busy
+    return started
+
+
+def _telemetry_slot(source_id: int, slot: int) -> str:
+    return f"telemetry-consumer:{source_id}:{slot}"
+
+
+@shared_task(soft_time_limit=CONSUME_SECONDS + 15, time_limit=CONSUME_SECONDS + 25)
+def consume_telemetry(source_id: int, slot: int = 0) -> dict:
+    """Read a source's telemetry records until the queue is empty (or CONSUME_SECONDS)."""
+    source = (
+        Source.objects.filter(pk=source_id, enabled=True).exclude(telemetry_queue_url="").first()
+    )
+    totals: dict[str, int] = {}
+    try:
+        if source is None:
+            return {"source_id": source_id, "skipped": "missing, disabled or without a queue"}
+        deadline = time.monotonic() + CONSUME_SECONDS
+        while time.monotonic() < deadline:
+            result = telemetry.consume(source, wait_seconds=1)
+            for name, n in result.outcomes.items():
+                totals[name] = totals.get(name, 0) + n
+            if not result.received or result.error:
+                break
+        return {"source_id": source_id, **totals}
+    finally:
+        release_claim(_telemetry_slot(source_id, slot))
+
+
+@shared_task(soft_time_limit=20, time_limit=30)
+def consume_all_telemetry() -> int:
+    """Beat: keep up to EVENT_CONSUMERS consumers reading each source's telemetry records."""
+    started = 0
+    for source in Source.objects.filter(enabled=True).exclude(telemetry_queue_url=""):
+        for slot in range(EVENT_CONSUMERS):
+            if claim_once(_telemetry_slot(source.pk, slot), CONSUME_SECONDS + 30):
+                consume_telemetry.delay(source.pk, slot)
                 started += 1
                 break  # one more at a time: a second starts if the first is still busy
     return started

@@ -252,6 +252,94 @@ def apply_event(nodes: dict[str, OperationNode], event: dict[str, Any]) -> str |
     return op_id
 
 
+# ---- an operation's state, from wherever it is told --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OperationState:
+    """An operation's state as a source other than its history tells it (a telemetry
+    record: executions/telemetry.py), in the node's vocabulary. None: not told.
+
+    `attempts` counts attempts started, as the fold does (one per StepStarted), so
+    both tell progress on one scale."""
+
+    id: str
+    type: str | None = None
+    subtype: str | None = None
+    name: str | None = None
+    parent_operation_id: str | None = None
+    status: str | None = None
+    attempts: int | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: dict[str, Any] | None = None
+    result_payload: str | None = None
+
+
+# Within one attempt count, how far along a not-yet-finished operation is: the attempt
+# runs (STARTED), failed and waits for its retry (PENDING), may run again (READY).
+_PHASE = {"STARTED": 0, "PENDING": 1, "READY": 2}
+
+
+def progress(
+    status_: str | None, attempts: int | None, ended_at: datetime | None
+) -> tuple[int, int, int, float]:
+    """How far along an operation is, by its own progress rather than by when it was
+    told: done beats not done, more attempts started beats fewer, then the phase of the
+    attempt, then a later end. Two tellings compare by this, whatever order they came in."""
+    done = 1 if status_ in status.TERMINAL_OPERATION_STATUSES else 0
+    phase = 3 if done else _PHASE.get(status_ or "", -1)
+    return (done, attempts or 0, phase, ended_at.timestamp() if ended_at else 0.0)
+
+
+def node_progress(node: OperationNode) -> tuple[int, int, int, float]:
+    return progress(node.status, node.attempt_count, node.ended_at)
+
+
+def apply_state(nodes: dict[str, OperationNode], state: OperationState) -> bool:
+    """Apply one operation's state to `nodes` (adding the operation if it is new), never
+    going backwards: the state's status, attempts, end and error replace the node's only
+    when the state is further along (`progress`); what the node lacks (a name, a parent,
+    a start, a result) is filled in whatever the order. Returns whether anything changed.
+
+    The history fold and the telemetry records meet here: the telemetry path applies each
+    record's operations with it, and a history read applies the telemetry state that is
+    still ahead of the events it folded (executions/history.py)."""
+    node = nodes.get(state.id)
+    created = node is None
+    if node is None:
+        node = OperationNode(
+            id=state.id,
+            type=state.type or "STEP",
+            status=state.status or "STARTED",
+            position=len(nodes),
+        )
+        nodes[state.id] = node
+    before = None if created else node.to_dict()
+    node.type = node.type or state.type or "STEP"
+    node.subtype = node.subtype or state.subtype
+    node.name = node.name if node.name is not None else state.name
+    node.parent_operation_id = node.parent_operation_id or state.parent_operation_id
+    if node.started_at is None and state.started_at is not None:
+        node.started_at = state.started_at
+    ahead = progress(state.status, state.attempts, state.ended_at) > node_progress(node)
+    if state.status and (created or ahead):
+        node.status = state.status
+        node.attempt_count = max(node.attempt_count, state.attempts or 0)
+        done = state.status in status.TERMINAL_OPERATION_STATUSES
+        node.ended_at = state.ended_at if done else None
+        if state.status == "SUCCEEDED":
+            node.error = None
+        elif state.error is not None:
+            node.error = state.error
+    elif state.error is not None and node.error is None and node.failed:
+        node.error = state.error
+    if state.result_payload is not None and node.result_payload is None:
+        if node.status == "SUCCEEDED" or state.status == "SUCCEEDED":
+            node.result_payload = state.result_payload
+    return created or node.to_dict() != before
+
+
 # Execution-level events -> the execution's status after them.
 EXECUTION_STATUS_BY_EVENT = {
     "ExecutionSucceeded": "SUCCEEDED",

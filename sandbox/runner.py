@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from sandbox.catalog import REGION
-from sandbox.functions import FUNCTIONS
+from sandbox.functions import FUNCTIONS, plugins
 
 SANDBOX_CREDENTIALS = {
     # The runner does not check signatures; boto3 in the handlers still wants keys.
@@ -78,10 +78,16 @@ class Sandbox:
         quotas: dict[str, float] | None = None,
         events_queue_url: str = "",
         sqs_endpoint_url: str = "",
+        telemetry_queue_url: str = "",
+        otlp_traces_url: str = "",
     ) -> None:
         """`throttle`: enforce Lambda's API quotas (sandbox/quotas.py); `quotas` overrides
         the requests per second of some APIs. `events_queue_url`: publish EventBridge
-        status events to this SQS queue at `sqs_endpoint_url` (sandbox/events.py)."""
+        status events to this SQS queue at `sqs_endpoint_url` (sandbox/events.py).
+        `telemetry_queue_url`: the sample functions run with the Durable Execution
+        Telemetry plugin sending its records to this queue at `sqs_endpoint_url`
+        (sandbox/functions/plugins.py); blank: they run without it. `otlp_traces_url`:
+        they also run with the SDK's OpenTelemetry plugin, exporting spans there."""
         self.port = port or free_port()
         self.runner_port = runner_port or free_port()
         self.bind = bind
@@ -92,6 +98,8 @@ class Sandbox:
         self.quotas = dict(quotas or {})
         self.events_queue_url = events_queue_url
         self.sqs_endpoint_url = sqs_endpoint_url
+        self.telemetry_queue_url = telemetry_queue_url
+        self.otlp_traces_url = otlp_traces_url
         self.processes: list[subprocess.Popen[bytes]] = []
 
     @property
@@ -114,6 +122,16 @@ class Sandbox:
         # The handlers' SDK checkpoints straight at the runner.
         env["AWS_ENDPOINT_URL_LAMBDA"] = self.runner_url
         env["PYTHONUNBUFFERED"] = "1"
+        # The sample functions' telemetry plugin (sandbox/functions/plugins.py): only the
+        # host runs handlers, and it reads these when it imports them.
+        env.pop(plugins.QUEUE_ENV, None)
+        env.pop(plugins.SQS_ENDPOINT_ENV, None)
+        env.pop(plugins.OTLP_ENV, None)
+        if self.otlp_traces_url:
+            env[plugins.OTLP_ENV] = self.otlp_traces_url
+        if self.telemetry_queue_url:
+            env[plugins.QUEUE_ENV] = self.telemetry_queue_url
+            env[plugins.SQS_ENDPOINT_ENV] = self.sqs_endpoint_url
         repo = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [repo, env.get("PYTHONPATH")]))
         return env

@@ -64,6 +64,20 @@ def local_sqs() -> Any:
 
 
 @pytest.fixture(scope="session")
+def local_s3() -> Any:
+    """A local S3 server for the archive (moto's): the one `make run` started at
+    ARCHIVE_ENDPOINT_URL, or one of our own."""
+    from sandbox import s3
+
+    url = os.environ.get("ARCHIVE_ENDPOINT_URL") or s3.DEFAULT_ENDPOINT_URL
+    if s3.answers(url):
+        yield url
+        return
+    with s3.LocalS3() as server:
+        yield server.endpoint_url
+
+
+@pytest.fixture(scope="session")
 def events_sandbox(tmp_path_factory: pytest.TempPathFactory, local_sqs: str) -> Any:
     """A sandbox that throttles like AWS and publishes Lambda's status events, in
     EventBridge's envelope, to a queue of the local SQS server (`.queue_url`)."""

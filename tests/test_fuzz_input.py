@@ -87,7 +87,7 @@ SOURCE_FORM = (
     "name", "endpoint_url", "region", "credentials", "profile", "role_arn", "role_external_id",
     "function_names", "discover", "events_queue_url", "events_endpoint_url",
     "reconcile_interval_seconds", "list_interval_seconds", "execution_interval_seconds",
-    "quota_share", "api_quotas",
+    "quota_share", "api_quotas", "retention_days", "retention_by_function",
 )  # fmt: skip
 GUARDRAIL_FORM = (
     "name", "source", "function_pattern", "condition", "threshold", "action", "notify_rule",
@@ -99,12 +99,15 @@ DETAIL_PARAMETERS = (
 )  # fmt: skip
 PARAMETERS: dict[str, tuple[str, ...]] = {
     "favicon": (),
+    "metrics": (),  # reads the Authorization header and the client's address only
     "login": ("username", "password", "next"),
     "logout": ("next",),
     "browser:home": (),
     "browser:healthz": (),
     "browser:sync_health": (),
     "browser:sync_health_json": (),
+    "browser:archive": ("q", "page"),
+    "browser:archived": ("tab", "page"),
     "browser:sources": (),
     "browser:source": (),
     "browser:list": (*LIST_FILTERS, "after", "before"),

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 
 APPS = [
     "console", "domain", "executions", "browser", "actions", "notify", "visualizer", "access",
-    "web", "api", "guardrails",
+    "web", "api", "guardrails", "retention",
 ]  # fmt: skip
 
 
@@ -98,7 +98,7 @@ def test_the_api_is_a_top_room_that_no_other_app_imports():
     # know nothing of it, so a page never depends on the API's shape. Only the URLs and
     # settings wire it in.
     assert _modules("api"), "the package moved: update this test"
-    below = [app for app in APPS if app not in ("api", "console", "guardrails")]
+    below = [app for app in APPS if app not in ("api", "console", "guardrails", "retention")]
     assert _offenders(below, ("api",)) == []
     assert _offenders(["api"], ("sandbox", "bench")) == []
 
@@ -108,6 +108,33 @@ def test_guardrails_stand_on_the_actions_and_the_notifications_and_nothing_stand
     # speaks through the notification channels; the conditions are executions/attention.py's.
     # Nothing below imports the guardrails, so a page or a sync never depends on a rule.
     assert _modules("guardrails"), "the package moved: update this test"
-    below = [app for app in APPS if app not in ("api", "console", "guardrails")]
+    below = [app for app in APPS if app not in ("api", "console", "guardrails", "retention")]
     assert _offenders(below, ("guardrails",)) == []
     assert _offenders(["guardrails"], ("api", "sandbox", "bench", "boto3")) == []
+
+
+def test_retention_is_a_top_room_that_nothing_but_the_console_imports():
+    # The prune's mechanics are the mirror's (executions/prune.py, under the sync's lock);
+    # what it must keep is known above it (bulk jobs, approvals, guardrails): this room
+    # asks them and runs the prune on beat. No page, action or rule depends on it.
+    assert _modules("retention"), "the package moved: update this test"
+    others = [app for app in APPS if app not in ("console", "retention")]
+    assert _offenders(others, ("retention",)) == []
+    assert _offenders(["retention"], ("api", "browser", "sandbox", "bench", "boto3")) == []
+
+
+def test_monitoring_logs_is_a_leaf_and_its_metrics_a_top_room():
+    # Any room may tag its log lines (monitoring/logs.py imports nothing of the project);
+    # the metrics read every room's figures, so only the URLs and the middleware import
+    # them, like the API.
+    assert _modules("monitoring"), "the package moved: update this test"
+    project = ("console", "domain", "executions", "browser", "actions", "notify", "access",
+               "web", "api", "guardrails", "visualizer", "sandbox", "bench")  # fmt: skip
+    logs = [path for path in _modules("monitoring") if path.name == "logs.py"]
+    assert logs
+    assert [name for name in _imports(logs[0]) if name.split(".")[0] in project] == []
+    below = [app for app in APPS if app not in ("api", "console", "guardrails")]
+    for line in _offenders(below, ("monitoring",)):
+        names = set(line.split(": ", 1)[1].split(", "))
+        assert names <= {"monitoring", "monitoring.logs"}, line
+    assert _offenders(["monitoring"], ("api", "sandbox", "bench")) == []

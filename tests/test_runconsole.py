@@ -111,6 +111,22 @@ def test_runconsole_serves_the_login_page_and_a_sandbox_with_demo_executions(tmp
         database = tmp_path / "console.sqlite3"
         (queue,) = _rows(database, "SELECT events_queue_url FROM executions_source")[0]
         assert queue.endswith(f"/durable-console-sandbox-{console}")
+        # The sample functions send their telemetry records to a second queue, which the
+        # worker reads (executions/telemetry.py): the demo's operations arrive through it.
+        (telemetry_queue,) = _rows(database, "SELECT telemetry_queue_url FROM executions_source")[0]
+        assert telemetry_queue.endswith(f"/durable-console-sandbox-telemetry-{console}")
+        wait_for(
+            lambda: (
+                _rows(
+                    database,
+                    "SELECT count(*) FROM executions_execution WHERE telemetry_at IS NOT NULL",
+                )[0][0]
+                >= 1
+            ),
+            90,
+            interval=1,
+            what="telemetry records applied",
+        )
         wait_for(
             lambda: (
                 _rows(

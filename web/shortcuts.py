@@ -15,6 +15,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from access import scope
 from executions.models import Execution
+from monitoring import logs
 
 
 def is_partial(request: HttpRequest) -> bool:
@@ -55,6 +56,7 @@ def visible_execution(request: HttpRequest, pk: Any) -> Execution:
     execution = Execution.objects.select_related("source", "function").filter(pk=pk).first()
     if execution is None or not scope.of_request(request).may_see(execution):
         raise Http404(_missing(pk))
+    logs.bind_execution(execution.arn)  # this request's log lines are about it
     return execution
 
 

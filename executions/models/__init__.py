@@ -5,6 +5,7 @@ Credentials are never stored here: a Source names where credentials come from (t
 default chain or a named profile, optionally an STS role), never the keys themselves.
 """
 
+from executions.models.archive import ArchivedExecution
 from executions.models.executions import (
     NON_TERMINAL_STATUSES,
     TERMINAL_STATUSES,
@@ -17,10 +18,17 @@ from executions.models.executions import (
     OperationStatus,
     StatusCount,
 )
-from executions.models.records import AuditEntry, AuditOutcome, BulkJob, SetAsideMessage
+from executions.models.records import (
+    AuditEntry,
+    AuditOutcome,
+    BulkJob,
+    HeldTelemetryRecord,
+    SetAsideMessage,
+)
 from executions.models.sources import Credentials, Function, Source
 
 __all__ = [
+    "ArchivedExecution",
     "NON_TERMINAL_STATUSES",
     "TERMINAL_STATUSES",
     "AuditEntry",
@@ -31,6 +39,7 @@ __all__ = [
     "ExecutionManager",
     "ExecutionStatus",
     "Function",
+    "HeldTelemetryRecord",
     "HistoryEvent",
     "Operation",
     "OperationQuerySet",

@@ -72,6 +72,15 @@ class Execution(models.Model):
     wake_at = models.DateTimeField(null=True, blank=True)
     # The raw GetDurableExecution (or list) record, as the API returned it.
     raw = models.JSONField(default=dict, blank=True)
+    # Telemetry records (executions/telemetry.py): the emittedAt of the newest one applied
+    # (its records flow: the scheduler reads its history only as a reconciliation), and
+    # whether one that was applied had been truncated (operations or payloads dropped to
+    # fit its message) and no history read has filled in what it dropped since.
+    telemetry_at = models.DateTimeField(null=True, blank=True)
+    telemetry_truncated = models.BooleanField(default=False)
+    # When the sync found that AWS no longer has this ended execution (its history past
+    # the function's RetentionPeriodInDays): the mirror's copy is the only one left.
+    aws_deleted_at = models.DateTimeField(null=True, blank=True)
     # Started again from that execution through this console (actions.services.start,
     # the page's Start again or the API's start-again). Only the console writes it: the
     # sync updates named fields and never this one.
@@ -228,6 +237,11 @@ class Operation(models.Model):
     first_event_id = models.PositiveIntegerField(default=0)
     last_event_id = models.PositiveIntegerField(default=0)
     position = models.PositiveIntegerField(default=0)
+    # The newest state a telemetry record reported for it (executions/telemetry.py:
+    # status, attempt, times, error, result, emittedAt), None if none did. The columns
+    # above hold whichever of that and the history is further along; a history read
+    # folds its events and keeps this state where it is still ahead (executions/history.py).
+    telemetry = models.JSONField(null=True, blank=True)
 
     objects = OperationQuerySet.as_manager()
 

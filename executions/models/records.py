@@ -33,6 +33,32 @@ class SetAsideMessage(models.Model):
         return f"{self.message_id}: {self.reason}"
 
 
+class HeldTelemetryRecord(models.Model):
+    """A telemetry record for an execution the mirror does not have yet (or of a function
+    the source does not watch), kept rather than dropped: the newest one per execution,
+    applied once a listing or a status event brings the execution into the mirror
+    (executions/telemetry.py)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="held_telemetry")
+    execution_arn = models.CharField(max_length=2048)
+    # The record's emittedAt, as it wrote it (fixed-width UTC text: text order is time order).
+    emitted_at = models.CharField(max_length=40, blank=True)
+    body = models.TextField()
+    reason = models.TextField(blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "execution_arn"], name="held_telemetry_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.execution_arn} at {self.emitted_at}"
+
+
 class AuditOutcome(models.TextChoices):
     PENDING = "PENDING", "Sent, awaiting the backend"
     SUCCEEDED = "SUCCEEDED", "Done"

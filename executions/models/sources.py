@@ -77,9 +77,36 @@ class Source(models.Model):
     events_endpoint_url = models.URLField(
         blank=True, help_text="The queue's SQS endpoint; blank means AWS itself."
     )
+    # Telemetry (executions/telemetry.py): the SQS queue receiving the SDK's own
+    # DurableExecutionTelemetry records (the telemetry plugin's SQSExporter, on-change and
+    # full-tree; docs/DEPLOYMENT.md): each execution's operations within seconds, without
+    # a history read; the history read becomes a rarer reconciliation. Read through
+    # events_endpoint_url's SQS endpoint.
+    telemetry_queue_url = models.CharField(
+        max_length=2048,
+        blank=True,
+        help_text="SQS queue receiving the functions' DurableExecutionTelemetry records.",
+    )
     reconcile_interval_seconds = models.PositiveIntegerField(
         default=300, help_text="With a queue: how often executions are listed anyway."
     )
+    # Retention (executions/retention.py): how many days after it ended the mirror keeps an
+    # execution before the prune archives it to S3 and deletes it; None keeps it forever.
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days an ended execution is kept, then archived and pruned; blank: forever.",
+    )
+    # Per function, by name pattern: {"orders-*": 7, "audit-*": null}; the most specific
+    # pattern that matches wins (a name beats a pattern), null keeps forever.
+    retention_by_function = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Days per function name pattern, overriding the source\'s: {"orders-*": 7}.',
+    )
+    # The prune's last run of this source (retention/tasks.py): when, its counts, and why
+    # it stopped ("stopped": the archive's refusal), for the sync health page.
+    last_prune = models.JSONField(default=dict, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -114,7 +141,22 @@ class Source(models.Model):
         from django.core.exceptions import ValidationError
 
         from executions.budget import READ_QUOTAS
+        from executions.retention import retention_problem
 
+        problem = retention_problem(self.retention_days)
+        if problem:
+            raise ValidationError({"retention_days": problem})
+        overrides = self.retention_by_function or {}
+        if not isinstance(overrides, dict):
+            raise ValidationError(
+                {"retention_by_function": 'Give a JSON object of pattern to days: {"orders-*": 7}.'}
+            )
+        for pattern, days in overrides.items():
+            if not str(pattern).strip():
+                raise ValidationError({"retention_by_function": "A pattern may not be blank."})
+            problem = retention_problem(days)
+            if problem:
+                raise ValidationError({"retention_by_function": f"{pattern}: {problem}"})
         quotas = self.api_quotas or {}
         if not isinstance(quotas, dict):
             raise ValidationError({"api_quotas": "Give a JSON object of API name to rate."})

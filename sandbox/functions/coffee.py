@@ -11,9 +11,10 @@ from aws_durable_execution_sdk_python.config import (
 )
 
 from sandbox.functions.common import _accepted, _now
+from sandbox.functions.plugins import plugins
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def coffee_order(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     order_id = str(event.get("orderId", "coffee-1"))
     drink = str(event.get("drink", "flat white"))

@@ -16,6 +16,7 @@ from aws_durable_execution_sdk_python.waits import (
 )
 
 from sandbox.functions.common import _callback_value, _now
+from sandbox.functions.plugins import plugins
 
 
 def hello_world(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def _readiness_strategy(state: dict[str, Any], attempts_made: int) -> WaitForCon
     return WaitForConditionDecision.continue_waiting(Duration.from_seconds(3))
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def durable_function_example(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     # Knobs for the demo and the tests: `items`, `failItems` (1-based indexes of work
     # items whose processing fails), `waitSeconds` (the simple wait, default 5).

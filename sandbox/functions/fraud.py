@@ -17,6 +17,7 @@ from aws_durable_execution_sdk_python.retries import (
 )
 
 from sandbox.functions.common import _accepted
+from sandbox.functions.plugins import plugins
 
 
 class TransientScoringError(Exception):
@@ -43,7 +44,7 @@ def _risk_score(event: dict[str, Any]) -> int:
     return 92
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def fraud_detection(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     txn = str(event.get("transactionId", "txn-unknown"))
 

@@ -15,6 +15,7 @@ from aws_durable_execution_sdk_python.retries import (
 )
 
 from sandbox.functions.common import _now
+from sandbox.functions.plugins import plugins
 
 
 class InvalidOrderError(Exception):
@@ -32,7 +33,7 @@ def order_enricher(event: dict[str, Any], _context: Any = None) -> dict[str, Any
     }
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def order_processor(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     def validate(_step: Any) -> dict[str, Any]:
         order_id = event.get("orderId")

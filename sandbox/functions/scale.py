@@ -20,13 +20,14 @@ from aws_durable_execution_sdk_python.retries import (
 )
 
 from sandbox.functions.common import _callback_value
+from sandbox.functions.plugins import plugins
 
 
 def _post_entry(ctx: DurableContext, entry: int, index: int, _all: Any) -> Any:
     return ctx.step(lambda _s: {"entry": entry, "posted": True}, name=f"post-{entry}")
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def bulk_ledger(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     """Post `entries` ledger entries (a map), wait for an auditor's sign-off, then close.
 
@@ -58,7 +59,7 @@ class EchoError(Exception):
     """The error echo-steps was asked to raise."""
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def echo_steps(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     """Run one step per entry of `names` inside a child context named `context`, each
     returning `result`; then wait for a callback named `callback` if given; then raise
@@ -94,7 +95,7 @@ def echo_steps(event: dict[str, Any], context: DurableContext) -> dict[str, Any]
 # --------------------------------------------------------------------------------------
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def approval_rounds(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     """Wait for `rounds` approvals one after another (`round-1`, `round-2`, ...), recording
     each in a step; end once the last is answered. Each answer adds a few history events,
@@ -120,7 +121,7 @@ class GatewayDownError(Exception):
     """The payment gateway answers 503: it will not get better on a retry."""
 
 
-@durable_execution
+@durable_execution(plugins=plugins())
 def payment_retrier(event: dict[str, Any], context: DurableContext) -> dict[str, Any]:
     """A runaway: its charge step fails every time and retries forever (every second, or
     `retryDelaySeconds`), each retry another invocation that costs money. What guardrails

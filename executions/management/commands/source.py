@@ -65,6 +65,12 @@ class Command(BaseCommand):
             "--events-endpoint-url", default="", help="that queue's SQS endpoint (blank: AWS)"
         )
         add.add_argument(
+            "--telemetry-queue-url",
+            default="",
+            help="SQS queue of the functions' DurableExecutionTelemetry records (at the same "
+            "SQS endpoint; docs/DEPLOYMENT.md)",
+        )
+        add.add_argument(
             "--reconcile-interval",
             type=int,
             default=300,
@@ -103,6 +109,7 @@ class Command(BaseCommand):
         source.api_quotas = self._api_quotas(options["api_quota"])
         source.events_queue_url = options["events_queue_url"]
         source.events_endpoint_url = options["events_endpoint_url"]
+        source.telemetry_queue_url = options["telemetry_queue_url"]
         source.reconcile_interval_seconds = options["reconcile_interval"]
         source.enabled = not options["disabled"]
         created = source.pk is None

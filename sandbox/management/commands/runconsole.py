@@ -232,16 +232,27 @@ class Command(BaseCommand):
                 f"No SQS server answers at {settings.SQS_ENDPOINT_URL}: the sandbox's status "
                 "events are off, and executions are found by listing every few seconds."
             )
+        # The sample functions' telemetry records (the SDK's telemetry plugin, on-change and
+        # full tree) go to a second queue, unless SANDBOX_TELEMETRY=off runs them without it.
+        telemetry_queue_url = ""
+        telemetry = os.environ.get("SANDBOX_TELEMETRY", "on").strip().lower()
+        if queue_url and telemetry not in ("0", "off", "no", "false"):
+            telemetry_queue_url = sqs.ensure_queue(
+                settings.SQS_ENDPOINT_URL,
+                f"durable-console-sandbox-telemetry-{settings.CONSOLE_ID}",
+            )
         sandbox = Sandbox(
             port=settings.SANDBOX_PORT,
             data_dir=settings.SANDBOX_DATA_DIR,
             events_queue_url=queue_url,
             sqs_endpoint_url=settings.SQS_ENDPOINT_URL if queue_url else "",
+            telemetry_queue_url=telemetry_queue_url,
         )
         sandbox.start()
         self.stdout.write(
             f"Sandbox endpoint: {sandbox.endpoint_url} (throttles like AWS"
-            f"{'; status events to ' + queue_url if queue_url else ''})"
+            f"{'; status events to ' + queue_url if queue_url else ''}"
+            f"{'; telemetry records to ' + telemetry_queue_url if telemetry_queue_url else ''})"
         )
         Source.objects.update_or_create(
             name="sandbox",
@@ -252,6 +263,7 @@ class Command(BaseCommand):
                 "discover": True,
                 "enabled": True,
                 "events_queue_url": queue_url,
+                "telemetry_queue_url": telemetry_queue_url,
                 "events_endpoint_url": settings.SQS_ENDPOINT_URL if queue_url else "",
             },
         )
