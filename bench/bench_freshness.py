@@ -53,6 +53,8 @@ from tests.browserless import Browserless
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-not-secret"
+# The headers of the page's own header poll (htmx, from the console's own origin).
+HTMX_POLL = {"HX-Request": "true", "Sec-Fetch-Site": "same-origin"}
 
 
 class Mirror:
@@ -277,7 +279,9 @@ def run_mode(
             while not stop.is_set():
                 for viewer, pk in viewers:
                     if pk:
-                        viewer.get(f"/executions/{pk}/header?since=0")
+                        # As the page's htmx poll asks: only the page's own requests
+                        # mark an execution watched (browser/header.py).
+                        viewer.get(f"/executions/{pk}/header?since=0", HTMX_POLL)
                 stop.wait(2)
 
         def sample() -> None:
