@@ -633,7 +633,11 @@ PRUNE_WITHOUT_ARCHIVE = env_bool("PRUNE_WITHOUT_ARCHIVE")
 # The prune (executions/prune.py): executions per batch, the most time a batch spends
 # archiving before it deletes what it archived, the most time a run spends, how often it runs.
 PRUNE_BATCH_SIZE = int(os.environ.get("PRUNE_BATCH_SIZE", "500"))
-PRUNE_BATCH_SECONDS = float(os.environ.get("PRUNE_BATCH_SECONDS", "20"))
+# Unset: 20 s, or half of SYNC_LOCK_SECONDS when that is shorter (a shorter sync lock,
+# say for tests, must not stop the console from starting over a setting left alone).
+PRUNE_BATCH_SECONDS = float(
+    os.environ.get("PRUNE_BATCH_SECONDS") or min(20.0, SYNC_LOCK_SECONDS / 2)
+)
 PRUNE_RUN_SECONDS = float(os.environ.get("PRUNE_RUN_SECONDS", "240"))
 PRUNE_INTERVAL_SECONDS = float(os.environ.get("PRUNE_INTERVAL_SECONDS", "300"))
 if not 1 <= PRUNE_BATCH_SIZE <= 10_000:
