@@ -11,7 +11,7 @@ from typing import Any, Literal
 from django.http import JsonResponse
 from ninja import Field, Schema
 from ninja.responses import NinjaJSONEncoder
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StrictInt
 
 from domain import answers
 from executions.models import ExecutionStatus
@@ -237,7 +237,7 @@ class Reason(Strict):
 
 
 class Start(Strict):
-    function_id: int
+    function_id: StrictInt
     name: str
     input: Any = Field(default_factory=dict, description="Any JSON value, up to 1 MB.")
 
@@ -248,8 +248,9 @@ class StartAgain(Strict):
 
 
 class ListFilterIn(Strict):
-    source: int | None = None
-    function: int | None = None
+    # StrictInt: JSON's true is not the id 1 (pydantic's lax mode would read it so).
+    source: StrictInt | None = None
+    function: StrictInt | None = None
     status: list[Status] = Field(default_factory=list)  # type: ignore[valid-type]
     name: str = ""
     input: str = ""
@@ -259,7 +260,7 @@ class ListFilterIn(Strict):
 
 class BulkIn(Strict):
     action: Literal["stop"] = "stop"
-    ids: list[int] | None = Field(default=None, description="These executions…")
+    ids: list[StrictInt] | None = Field(default=None, description="These executions…")
     filter: ListFilterIn | None = Field(
         default=None, description="…or every running one that matches (the list's filters)."
     )

@@ -79,7 +79,10 @@ def test_two_consoles_with_different_ids_write_disjoint_redis_keys(monkeypatch):
         written_a, written_b = keys_a - before, keys_b - before
         shared = f"{SHARED_PREFIX}:"
         assert {k for k in written_a if not k.startswith((f"{prefix_a}:", shared))} == set()
-        assert {k for k in written_b - keys_a if not k.startswith(f"{prefix_b}:")} == set()
+        # (B's budget statistics may fall in a second A's did not: shared all the same.)
+        assert {
+            k for k in written_b - keys_a if not k.startswith((f"{prefix_b}:", shared))
+        } == set()
         bucket = f"{SHARED_PREFIX}:bucket:scope-1:{API}"
         assert bucket in written_a and bucket in written_b
         # ...and each wrote every kind of key: the cache, locks and claims, the
