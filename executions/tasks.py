@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from celery import shared_task
 
@@ -77,37 +78,49 @@ def _consumer_slot(source_id: int, slot: int) -> str:
     return f"consumer:{source_id}:{slot}"
 
 
-@shared_task(soft_time_limit=CONSUME_SECONDS + 15, time_limit=CONSUME_SECONDS + 25)
-def consume_events(source_id: int, slot: int = 0) -> dict:
-    """Read a source's status events until the queue is empty (or CONSUME_SECONDS)."""
-    source = Source.objects.filter(pk=source_id, enabled=True).exclude(events_queue_url="").first()
+def _consume(source_id: int, slot_key: str, queue_field: str, consume: Any) -> dict:
+    """Read one source's queue (`queue_field` names it on the Source) with `consume` until it
+    is empty (or CONSUME_SECONDS), then free the consumer's slot: status events and
+    telemetry records alike."""
+    source = Source.objects.filter(pk=source_id, enabled=True).exclude(**{queue_field: ""}).first()
     totals: dict[str, int] = {}
     try:
         if source is None:
             return {"source_id": source_id, "skipped": "missing, disabled or without a queue"}
         deadline = time.monotonic() + CONSUME_SECONDS
         while time.monotonic() < deadline:
-            result = events.consume(source, wait_seconds=1)
+            result = consume(source, wait_seconds=1)
             for name, n in result.outcomes.items():
                 totals[name] = totals.get(name, 0) + n
             if not result.received or result.error:
                 break
         return {"source_id": source_id, **totals}
     finally:
-        release_claim(_consumer_slot(source_id, slot))
+        release_claim(slot_key)
+
+
+def _start_consumers(queue_field: str, slot_key: Any, task: Any) -> int:
+    """Keep up to EVENT_CONSUMERS consumers of `task` reading each source's queue."""
+    started = 0
+    for source in Source.objects.filter(enabled=True).exclude(**{queue_field: ""}):
+        for slot in range(EVENT_CONSUMERS):
+            if claim_once(slot_key(source.pk, slot), CONSUME_SECONDS + 30):
+                task.delay(source.pk, slot)
+                started += 1
+                break  # one more at a time: a second starts if the first is still busy
+    return started
+
+
+@shared_task(soft_time_limit=CONSUME_SECONDS + 15, time_limit=CONSUME_SECONDS + 25)
+def consume_events(source_id: int, slot: int = 0) -> dict:
+    """Read a source's status events until the queue is empty (or CONSUME_SECONDS)."""
+    return _consume(source_id, _consumer_slot(source_id, slot), "events_queue_url", events.consume)
 
 
 @shared_task(soft_time_limit=20, time_limit=30)
 def consume_all_events() -> int:
     """Beat: keep up to EVENT_CONSUMERS consumers reading each source's status events."""
-    started = 0
-    for source in Source.objects.filter(enabled=True).exclude(events_queue_url=""):
-        for slot in range(EVENT_CONSUMERS):
-            if claim_once(_consumer_slot(source.pk, slot), CONSUME_SECONDS + 30):
-                consume_events.delay(source.pk, slot)
-                started += 1
-                break  # one more at a time: a second starts if the first is still busy
-    return started
+    return _start_consumers("events_queue_url", _consumer_slot, consume_events)
 
 
 def _telemetry_slot(source_id: int, slot: int) -> str:
@@ -117,36 +130,15 @@ def _telemetry_slot(source_id: int, slot: int) -> str:
 @shared_task(soft_time_limit=CONSUME_SECONDS + 15, time_limit=CONSUME_SECONDS + 25)
 def consume_telemetry(source_id: int, slot: int = 0) -> dict:
     """Read a source's telemetry records until the queue is empty (or CONSUME_SECONDS)."""
-    source = (
-        Source.objects.filter(pk=source_id, enabled=True).exclude(telemetry_queue_url="").first()
+    return _consume(
+        source_id, _telemetry_slot(source_id, slot), "telemetry_queue_url", telemetry.consume
     )
-    totals: dict[str, int] = {}
-    try:
-        if source is None:
-            return {"source_id": source_id, "skipped": "missing, disabled or without a queue"}
-        deadline = time.monotonic() + CONSUME_SECONDS
-        while time.monotonic() < deadline:
-            result = telemetry.consume(source, wait_seconds=1)
-            for name, n in result.outcomes.items():
-                totals[name] = totals.get(name, 0) + n
-            if not result.received or result.error:
-                break
-        return {"source_id": source_id, **totals}
-    finally:
-        release_claim(_telemetry_slot(source_id, slot))
 
 
 @shared_task(soft_time_limit=20, time_limit=30)
 def consume_all_telemetry() -> int:
     """Beat: keep up to EVENT_CONSUMERS consumers reading each source's telemetry records."""
-    started = 0
-    for source in Source.objects.filter(enabled=True).exclude(telemetry_queue_url=""):
-        for slot in range(EVENT_CONSUMERS):
-            if claim_once(_telemetry_slot(source.pk, slot), CONSUME_SECONDS + 30):
-                consume_telemetry.delay(source.pk, slot)
-                started += 1
-                break  # one more at a time: a second starts if the first is still busy
-    return started
+    return _start_consumers("telemetry_queue_url", _telemetry_slot, consume_telemetry)
 
 
 @shared_task(soft_time_limit=20, time_limit=30)
