@@ -266,9 +266,16 @@ def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:
 
 
 def _record(source: Source, counts: dict[str, int], lags: list[float], error: str = "") -> None:
+    record_figures(_stats_key(source), counts, lags, error, "status event")
+
+
+def record_figures(
+    key: str, counts: dict[str, int], lags: list[float], error: str = "", what: str = ""
+) -> None:
+    """Add a queue consumer's counts to the Redis hash `key`, with when it last received,
+    its last error and its newest LAGS_KEPT lags (status events, telemetry records)."""
     try:
         pipe = redis_client().pipeline()
-        key = _stats_key(source)
         for name, n in counts.items():
             if n:
                 pipe.hincrby(key, name, n)
@@ -280,7 +287,7 @@ def _record(source: Source, counts: dict[str, int], lags: list[float], error: st
             pipe.ltrim(f"{key}:lags", 0, LAGS_KEPT - 1)
         pipe.execute()
     except Exception as exc:  # figures only
-        logger.warning("could not record status event figures: %s", exc)
+        logger.warning("could not record %s figures: %s", what, exc)
 
 
 def record_reconciled(source: Source, count: int) -> None:

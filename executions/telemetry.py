@@ -55,7 +55,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from domain.status import EXECUTION_STATUSES, OPERATION_STATUSES, TERMINAL_EXECUTION_STATUSES
-from executions import history, lambda_api, schedule, tree
+from executions import events, history, lambda_api, schedule, tree
 from executions.lambda_api import Endpoint
 from executions.locks import redis_client, redis_key
 from executions.models import (
@@ -506,21 +506,7 @@ def _stats_key(source: Source) -> str:
 
 
 def _record(source: Source, counts: dict[str, int], lags: list[float], error: str = "") -> None:
-    try:
-        pipe = redis_client().pipeline()
-        key = _stats_key(source)
-        for name, n in counts.items():
-            if n:
-                pipe.hincrby(key, name, n)
-        pipe.hset(key, "last_received_at", time.time())
-        if error:
-            pipe.hset(key, "last_error", error[:2000])
-        if lags:
-            pipe.lpush(f"{key}:lags", *[f"{lag:.3f}" for lag in lags])
-            pipe.ltrim(f"{key}:lags", 0, LAGS_KEPT - 1)
-        pipe.execute()
-    except Exception as exc:  # figures only
-        logger.warning("could not record telemetry figures: %s", exc)
+    events.record_figures(_stats_key(source), counts, lags, error, "telemetry")
 
 
 def figures(source: Source) -> dict[str, Any]:
