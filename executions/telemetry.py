@@ -85,7 +85,6 @@ MAX_ATTEMPTS = 5
 # Held records tried again per consume, and how long one is held at most.
 HELD_PER_CONSUME = 50
 HELD_DAYS = 14
-LAGS_KEPT = 500
 # Set-aside records are kept with the status events' (SetAsideMessage), their reason so marked.
 SET_ASIDE_PREFIX = "Telemetry record: "
 OPERATION_TYPES = {"STEP", "WAIT", "CALLBACK", "CONTEXT", "CHAINED_INVOKE"}
