@@ -3,6 +3,10 @@ query plan of every query each condition runs (not a test).
 
     .venv/bin/python -m bench.bench_attention [--executions 100000] [--repeat 5]
         [--database-url postgres://postgres@127.0.0.1:5432/postgres] [--no-plans]
+        [--keep] [--reuse postgres://postgres@127.0.0.1:5432/durable_console_bench_<pid>]
+
+--keep keeps the generated PostgreSQL database; --reuse measures a kept one again without
+generating (at 1,000,000 executions generating takes 10-15 minutes).
 
 The mirror is bench/generate.py's (20 functions over 2 sources, 30 days, the usual mix:
 5% running), each function with a DurableConfig, plus what the conditions look for:
@@ -154,6 +158,7 @@ def guardrails(client, repeat: int) -> None:
         ("1,000 operations or more", "operations", 1000),
     ]
     assert Function.objects.exists()
+    Guardrail.objects.filter(name__startswith="bench ").delete()  # a reused database's
     for label, condition, threshold in cases:
         rule = Guardrail.objects.create(
             name=f"bench {condition}", condition=condition, threshold=threshold,
@@ -178,9 +183,18 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     parser.add_argument("--no-plans", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the database (PostgreSQL)")
+    parser.add_argument("--reuse", default="", help="a database --keep kept: measure it again")
     args = parser.parse_args()
     os.environ["ALLOWED_HOSTS"] = "testserver"
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+    if args.reuse:
+        os.environ["DATABASE_URL"] = args.reuse
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
+        import django
+
+        django.setup()
+        run(args, f"the kept database {args.reuse.rsplit('/', 1)[-1]}")
+        return
     where = use_throwaway_database(args.database_url)
     try:
         run(args, where)
@@ -197,19 +211,29 @@ def run(args: argparse.Namespace, where: str) -> None:
     from django.db import connection
     from django.test import Client
 
+    from executions.models import Execution, Operation
+
     rng = random.Random(args.seed)
     now = datetime.now(UTC)
-    functions = make_functions()
     t0 = time.perf_counter()
-    generate_executions(functions, 0, args.executions, now, rng)
-    added = add_trouble(rng, now)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    if args.reuse:
+        added = {
+            "operations": Operation.objects.count(),
+            "maps": Operation.objects.filter(subtype="Map").count(),
+        }
+        args.executions = Execution.objects.count()
+    else:
+        functions = make_functions()
+        generate_executions(functions, 0, args.executions, now, rng)
+        added = add_trouble(rng, now)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
     generated = time.perf_counter() - t0
 
     client = Client()
-    client.force_login(User.objects.create_superuser("bench"))
+    user = User.objects.filter(username="bench").first()
+    client.force_login(user or User.objects.create_superuser("bench"))
 
     def cold():
         cache.delete_pattern("*attention:p95:*")
