@@ -28,6 +28,7 @@ from actions.forms import ActionForm, BulkChoice
 from actions.models import Decision
 from actions.pages import inbox_order
 from domain import answers
+from executions import schedule
 from executions.models import BulkJob, Operation
 from web import params as query_params  # `params` below is a job's answer
 from web.forms import IdsField, next_url
@@ -202,6 +203,10 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
     # Step 1, or step 2 refused (an answer that cannot be sent, a replayed form): the
     # confirmation again, with the reason and what was typed.
     targets = data.get("targets", [])
+    # Callbacks telemetry told of whose ids no history read has given yet: nothing can be
+    # sent to them until it has. Read first now; any still without one is skipped.
+    reading = list(Operation.objects.filter(pk__in=targets[:MAX_TARGETS], callback_id=""))
+    schedule.want_callback_ids(reading)
     context = {
         "answer": data["answer"],
         "count": len(targets),
@@ -216,6 +221,7 @@ def bulk_answer(request: HttpRequest) -> HttpResponse:
         "token": tokens.one_time_token(request.user),
         "next": back,
         "error": "" if valid else form.refusal,
+        "reading_count": len(reading),
         "answers": answers,
         "chosen": answers.APPROVE if data["answer"] == APPROVE else answers.REJECT,
         "values": {

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -22,7 +22,7 @@ from actions import approvals as held_approvals
 from actions import tokens
 from browser import payloads
 from domain import answers
-from executions import deadlines
+from executions import deadlines, schedule
 from executions.deadlines import Deadlines
 from executions.models import (
     AuditEntry,
@@ -31,6 +31,8 @@ from executions.models import (
     Operation,
 )
 from web import params
+from web.forms import next_url
+from web.shortcuts import is_partial, vary_on_htmx
 
 
 def pending_count(visible: Scope = EVERYTHING) -> int:
@@ -65,16 +67,17 @@ def inbox_order(
     return [key[0] for key in sorted(keys, key=order)], times
 
 
-@require_GET
-def approvals(request: HttpRequest) -> HttpResponse:
-    function = params.text(request.GET, "function", 170)
-    # An execution's name, or part of it: the order, ticket or run someone asks about.
-    name = params.text(request.GET, "execution", 200).strip()
-    visible = scope.of_request(request)
-    order, times = inbox_order(function, visible, name)
-    page = Paginator(order, 50).get_page(params.integer(request.GET, "page", minimum=1))
-    by_pk = visible.operations(Operation.objects.awaiting_answer()).in_bulk(list(page.object_list))
-    rows = [by_pk[pk] for pk in page.object_list if pk in by_pk]
+def _inbox_items(
+    request: HttpRequest,
+    rows: list[Operation],
+    times: dict[tuple[int, str], Deadlines],
+    visible: Scope,
+    back: str,
+) -> list[dict[str, Any]]:
+    """What the inbox shows of each pending callback (the table's rows and their dialogs).
+    `back`: the inbox's own address, where an answer returns to. A callback whose id no
+    history read has given yet (telemetry told of it first) is `reading_id`: shown as
+    waiting, with no answer offered until the id is read."""
     # wait_for_callback runs its submitter as a step beside the callback (same parent).
     submitters = {
         (op.execution_id, op.parent_operation_id): op
@@ -87,19 +90,27 @@ def approvals(request: HttpRequest) -> HttpResponse:
         )
     }
     can_act = roles.can_act(request.user)
-    back = urlencode({"next": request.get_full_path()})
+    next_query = urlencode({"next": back})
     items = []
     now = timezone.now()
     progress = held_approvals.progress_of(rows)
     for op in rows:
         due = times.get((op.execution_id, op.operation_id), Deadlines())
         submitter = submitters.get((op.execution_id, op.parent_operation_id))
+        reading_id = not op.callback_id
+        may_answer = can_act and visible.may_act(op.execution) and not reading_id
         items.append(
             {
                 "operation": op,
                 "execution": op.execution,
-                "form_url": reverse("actions:callback_form", args=[op.execution_id, op.callback_id])
-                + f"?{back}",
+                "reading_id": reading_id,
+                # Its answer forms; until its id is read, its operation page.
+                "form_url": (
+                    reverse("browser:operation", args=[op.execution_id, op.operation_id])
+                    if reading_id
+                    else reverse("actions:callback_form", args=[op.execution_id, op.callback_id])
+                    + f"?{next_query}"
+                ),
                 "timeout_at": due.timeout_at,
                 "heartbeat_at": due.heartbeat_at,
                 "deadline": due.first,
@@ -110,11 +121,41 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 else None,
                 "approval": progress.get(op.pk),
                 # Seen here, but maybe not the person's to answer (access/scope.py).
-                "can_act": can_act and visible.may_act(op.execution),
-                "token_ok": tokens.one_time_token(request.user) if can_act else "",
-                "token_fail": tokens.one_time_token(request.user) if can_act else "",
+                "can_act": may_answer,
+                "token_ok": tokens.one_time_token(request.user) if may_answer else "",
+                "token_fail": tokens.one_time_token(request.user) if may_answer else "",
             }
         )
+    return items
+
+
+def _reading_url(items: list[dict[str, Any]], back: str) -> str:
+    """The address that brings the rows of callbacks whose ids are being read again
+    (approvals_rows), or "" when every id shown is known: nothing to refresh."""
+    waiting = [item["operation"].pk for item in items if item["reading_id"]]
+    if not waiting:
+        return ""
+    return (
+        reverse("actions:approvals_rows")
+        + "?"
+        + urlencode([("op", pk) for pk in waiting] + [("next", back)])
+    )
+
+
+@require_GET
+def approvals(request: HttpRequest) -> HttpResponse:
+    function = params.text(request.GET, "function", 170)
+    # An execution's name, or part of it: the order, ticket or run someone asks about.
+    name = params.text(request.GET, "execution", 200).strip()
+    visible = scope.of_request(request)
+    order, times = inbox_order(function, visible, name)
+    page = Paginator(order, 50).get_page(params.integer(request.GET, "page", minimum=1))
+    by_pk = visible.operations(Operation.objects.awaiting_answer()).in_bulk(list(page.object_list))
+    rows = [by_pk[pk] for pk in page.object_list if pk in by_pk]
+    # Callbacks shown whose ids no history read has given yet: read their executions first.
+    schedule.want_callback_ids(rows)
+    back = request.get_full_path()
+    items = _inbox_items(request, rows, times, visible, back)
     functions = (
         visible.operations(Operation.objects.awaiting_answer())
         .values_list("execution__function__name", flat=True)
@@ -131,12 +172,51 @@ def approvals(request: HttpRequest) -> HttpResponse:
             "execution_name": name,
             "query": urlencode({"function": function, "execution": name}),
             "functions": list(functions),
-            "can_act": can_act,
+            "can_act": roles.can_act(request.user),
             "matching": len(order),
             "answers": answers,
             "reject_message": answers.default_error_message(request.user.get_username()),
+            "back": back,
+            "reading_url": _reading_url(items, back),
         },
     )
+
+
+# At most this many rows a refresh brings: one page of the inbox.
+ROWS_PER_REFRESH = 50
+
+
+@require_GET
+def approvals_rows(request: HttpRequest) -> HttpResponse:
+    """The inbox's rows of callbacks whose ids were being read (`op`, repeated), polled by
+    the open inbox while any is: each row again, out of band (with its answer buttons and
+    dialogs once its id is read), and the poll itself, which stops when no id shown is
+    still being read. A row whose callback no longer waits says so."""
+    wanted = []
+    for text in request.GET.getlist("op")[:ROWS_PER_REFRESH]:
+        pk = params.whole_number("op", text.strip(), minimum=1)
+        if pk not in wanted:
+            wanted.append(pk)
+    back = next_url(request, reverse("actions:approvals"))
+    if not is_partial(request):
+        return redirect(back)
+    visible = scope.of_request(request)
+    by_pk = visible.operations(Operation.objects.awaiting_answer()).in_bulk(wanted)
+    rows = [by_pk[pk] for pk in wanted if pk in by_pk]
+    schedule.want_callback_ids(rows)
+    times = deadlines.for_keys((op.execution_id, op.operation_id) for op in rows)
+    items = _inbox_items(request, rows, times, visible, back)
+    context = {
+        "items": items,
+        "gone": [pk for pk in wanted if pk not in by_pk],
+        "can_act": roles.can_act(request.user),
+        "answers": answers,
+        "reject_message": answers.default_error_message(request.user.get_username()),
+        "back": back,
+        "reading_url": _reading_url(items, back),
+        "columns": 7 if roles.can_act(request.user) else 6,
+    }
+    return vary_on_htmx(render(request, "actions/_approval_rows.html", context))
 
 
 @require_GET

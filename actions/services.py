@@ -40,7 +40,8 @@ class ActionRefused(Exception):
     """The input is wrong or the action no longer applies; nothing was sent. `code` says
     which, for the API (api/errors.py): `not_waiting` (the callback no longer waits),
     `ended` (the execution has ended), `forbidden` (not this person's to do, by role or
-    policy), `reason_required`, `unsupported` (the backend lacks it), `refused`."""
+    policy), `reason_required`, `unsupported` (the backend lacks it), `id_not_read` (the
+    callback's id, which only its history has, is not read yet), `refused`."""
 
     def __init__(self, message: str, code: str = "refused") -> None:
         super().__init__(message)
@@ -61,6 +62,13 @@ class ActionResult:
 
 
 def pending_callback(execution: Execution, callback_id: str) -> Operation:
+    if not callback_id:
+        # Telemetry told of the callback before a history read gave its id: nothing can
+        # be sent to it yet. Its execution is read first, so a try in seconds goes.
+        schedule.want_callback_ids(
+            Operation.objects.filter(execution=execution, callback_id="").pending_callbacks()
+        )
+        raise ActionRefused(answers.ID_NOT_READ, "id_not_read")
     operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
     if operation is None:
         raise ActionRefused("This callback does not belong to this execution.", "not_found")

@@ -14,6 +14,7 @@ app_name = "actions"
 urlpatterns = [
     path("approvals/", pages.approvals, name="approvals"),
     path("approvals/count", pages.approvals_count, name="approvals_count"),
+    path("approvals/rows", pages.approvals_rows, name="approvals_rows"),
     path("approvals/policies/", policy_views.policy_list, name="policies"),
     path("approvals/policies/new", policy_views.policy_edit, name="policy_new"),
     path("approvals/policies/<int:pk>/", policy_views.policy_edit, name="policy_edit"),
@@ -55,6 +56,12 @@ urlpatterns = [
         "executions/<int:pk>/callbacks/<callback:callback_id>/heartbeat",
         views.callback_heartbeat,
         name="callback_heartbeat",
+    ),
+    # A callback's forms by its operation id: polled while its callback id is being read.
+    path(
+        "executions/<int:pk>/operations/<str:operation_id>/callback",
+        views.callback_forms_of,
+        name="callback_forms_of",
     ),
     path(
         "executions/<int:pk>/callbacks/<callback:callback_id>/",

@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,6 +26,7 @@ from access import roles, scope
 from access.roles import operator_required, recent_sign_in_required
 from actions import approvals, bulk, forms, input_diff, policies, services, tasks, tokens
 from domain import answers
+from executions import schedule
 from executions.models import BulkJob, Execution, Function, Operation
 from web import params
 from web.forms import next_url
@@ -62,10 +64,24 @@ def callback_form_context(
     approval = approvals.progress(execution, operation) if operation.is_pending_callback else None
     policy = policies.policy_for(execution, operation) if approval else None
     rules = policies.rules_of(policy) if policy else {}
+    # Waiting, but no history read has given its id yet (telemetry told of it first): no
+    # answer can be sent, so none is offered; its execution is read first, and the forms
+    # come again (callback_forms_of) until they can show.
+    reading_id = operation.is_pending_callback and not operation.callback_id
+    refresh_url = ""
+    if reading_id:
+        schedule.want_callback_ids([operation])
+        refresh_url = (
+            reverse("actions:callback_forms_of", args=[execution.pk, operation.operation_id])
+            + "?"
+            + urlencode({"next": next_url})
+        )
     return {
         "execution": execution,
         "operation": operation,
-        "token": tokens.one_time_token(request.user) if can_act else "",
+        "reading_id": reading_id,
+        "refresh_url": refresh_url,
+        "token": tokens.one_time_token(request.user) if can_act and not reading_id else "",
         "can_act": can_act,
         "next": next_url,
         "values": forms.callback_values(username=request.user.get_username()),
@@ -99,6 +115,24 @@ def callback_form(request: HttpRequest, pk: int, callback_id: str) -> HttpRespon
     execution = visible_execution(request, pk)
     operation = get_object_or_404(Operation, execution=execution, callback_id=callback_id)
     return _callback_page(request, _callback_context(request, execution, operation))
+
+
+@require_GET
+def callback_forms_of(request: HttpRequest, pk: int, operation_id: str) -> HttpResponse:
+    """A callback's forms by its operation id: what the forms of a callback whose id was
+    being read poll (the forms once the id is known). Not for htmx: its operation page."""
+    execution = visible_execution(request, pk)
+    if not is_partial(request):
+        return redirect("browser:operation", execution.pk, operation_id)
+    operation = get_object_or_404(Operation, execution=execution, operation_id=operation_id)
+    context = callback_form_context(request, execution, operation, next_url(request, ""))
+    html = render_to_string("actions/_callback_form.html", context, request)
+    if operation.callback_id:
+        # The panel's line that said the id was being read, with the id (out of band).
+        html += render_to_string(
+            "browser/_callback_id_fact.html", {"operation": operation, "oob": True}, request
+        )
+    return vary_on_htmx(HttpResponse(html))
 
 
 def _answer_callback(

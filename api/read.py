@@ -21,7 +21,7 @@ from api.errors import ApiError, ErrorOut
 from api.routes import READ, router
 from browser import event_pages, listing, payloads
 from browser.optree import operation_tree
-from executions import health
+from executions import health, schedule
 from executions.deadlines import Deadlines
 from executions.models import AuditEntry, AuditOutcome, Execution, Operation, Source
 from web import params
@@ -204,6 +204,12 @@ def approval_out(progress: Any) -> dict[str, Any] | None:
     }
 
 
+# why_not of a callback whose id no history read has given yet (callback_id is null).
+ID_BEING_READ = (
+    "Its callback id is being read from the execution's history; ask again in a few seconds."
+)
+
+
 def why_not_answer(
     request: HttpRequest, operation: Operation, progress: Any, acts: bool, visible: Any
 ) -> str:
@@ -212,6 +218,8 @@ def why_not_answer(
     user = request.user
     if not (acts and visible.may_act(operation.execution)):
         return "Your roles let you read this callback's function but not act on it."
+    if not operation.callback_id:
+        return ID_BEING_READ
     if progress is None:
         return ""
     why = policies.refusal(user, operation.execution, progress.rules)
@@ -247,6 +255,7 @@ def list_callbacks(request: HttpRequest, query: Query[CallbackQuery]) -> dict[st
         "execution__function", "execution__source"
     )
     items: list[dict[str, Any]] = []
+    reading: list[Operation] = []
     acts = roles.can_act(request.user)
     if query.mine and not acts:
         return {"items": [], "total": 0, "page": query.page, "pages": 1}
@@ -262,6 +271,8 @@ def list_callbacks(request: HttpRequest, query: Query[CallbackQuery]) -> dict[st
             progress = held_approvals.progress_of(ops)
             for op in ops:
                 why = why_not_answer(request, op, progress.get(op.pk), acts, visible)
+                if why == ID_BEING_READ:
+                    reading.append(op)  # theirs to answer once its id is read
                 if why:
                     continue
                 total += 1
@@ -269,6 +280,7 @@ def list_callbacks(request: HttpRequest, query: Query[CallbackQuery]) -> dict[st
                     skipped += 1
                 elif len(items) < 50:
                     items.append(_callback(op, times, progress.get(op.pk), ""))
+        schedule.want_callback_ids(reading)
         pages_count = max(1, -(-total // 50))
         return {"items": items, "total": total, "page": query.page, "pages": pages_count}
     # A page past the last is empty (as with mine=true), never silently another page.
@@ -276,6 +288,8 @@ def list_callbacks(request: HttpRequest, query: Query[CallbackQuery]) -> dict[st
     rows = awaiting.in_bulk(shown)
     ops = [rows[pk] for pk in shown if pk in rows]
     progress = held_approvals.progress_of(ops)
+    # Callbacks shown whose ids no history read has given yet: read their executions first.
+    schedule.want_callback_ids(ops)
     for op in ops:
         why = why_not_answer(request, op, progress.get(op.pk), acts, visible)
         items.append(_callback(op, times, progress.get(op.pk), why))
@@ -293,7 +307,7 @@ def _callback(
     due = times.get((op.execution_id, op.operation_id), Deadlines())
     return {
         "execution": execution_ref(op.execution),
-        "callback_id": op.callback_id,
+        "callback_id": op.callback_id or None,  # None: being read from the history
         "operation_id": op.operation_id,
         "name": op.label,
         "started_at": op.started_at,

@@ -144,7 +144,11 @@ class Approval(Schema):
 
 class CallbackOut(Schema):
     execution: ExecutionRef
-    callback_id: str
+    callback_id: str | None = Field(
+        description="The id an answer is sent with. `null` while it is being read from the "
+        "execution's history (the console learned of the callback first from the function's "
+        "telemetry): it is read first now, so ask again in a few seconds."
+    )
     operation_id: str
     name: str
     started_at: datetime | None

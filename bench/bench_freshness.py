@@ -74,10 +74,19 @@ class Mirror:
         sql = f"SELECT {column} FROM {table} WHERE {column} IN ({marks}) AND {where}"
         return {row[0] for row in self.query(sql, tuple(values))}
 
-    def answered(self, callback_ids: list[str]) -> set[str]:
-        return self._matching(
-            "executions_operation", "callback_id", callback_ids, "status != 'STARTED'"
+    def answered(self, callbacks: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of these (execution ARN, operation id) callbacks, those the mirror shows answered."""
+        if not callbacks:
+            return set()
+        arns = sorted({arn for arn, _ in callbacks})
+        marks = ",".join("?" * len(arns))
+        rows = self.query(
+            "SELECT e.arn, o.operation_id FROM executions_operation o "
+            "JOIN executions_execution e ON e.id = o.execution_id "
+            f"WHERE e.arn IN ({marks}) AND o.type = 'CALLBACK' AND o.status != 'STARTED'",
+            tuple(arns),
         )
+        return set(rows) & set(callbacks)
 
     def ended(self, arns: list[str]) -> set[str]:
         return self._matching(
@@ -236,7 +245,7 @@ class Driver:
         callback_id = pending[0]["CallbackStartedDetails"]["CallbackId"]
         sent = time.time()
         self.client.send_durable_execution_callback_success(CallbackId=callback_id, Result=b"{}")
-        self.changes.append(Change(kind, arn, callback_id, sent))
+        self.changes.append(Change(kind, arn, pending[0]["Id"], sent))
 
     def run(self, seconds: float, unwatched_rate: float, watched_every: float) -> None:
         end = time.monotonic() + seconds
@@ -293,10 +302,12 @@ def run_mode(
             while not stop.is_set() or any(c.seen is None for c in changes):
                 waiting = [c for c in changes if c.seen is None]
                 now = time.time()
-                answered = mirror.answered([c.callback_id for c in waiting if c.kind != "terminal"])
+                answered = mirror.answered(
+                    [(c.arn, c.operation_id) for c in waiting if c.kind != "terminal"]
+                )
                 ended = mirror.ended([c.arn for c in waiting if c.kind == "terminal"])
                 for change in waiting:
-                    if change.callback_id in answered or change.arn in ended:
+                    if (change.arn, change.operation_id) in answered or change.arn in ended:
                         change.seen = now
                 if stop.is_set() and time.time() > stop_time + 120:
                     return  # what is still unseen two minutes later is reported as such

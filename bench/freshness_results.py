@@ -15,7 +15,9 @@ READS = ("GetDurableExecutionHistory", "ListDurableExecutionsByFunction", "GetDu
 class Change:
     kind: str  # watched, unwatched, terminal
     arn: str
-    callback_id: str
+    # The callback's operation id: what the mirror has of it at once, whether a history
+    # read or a telemetry record told of it (a record carries no callback id).
+    operation_id: str
     sent: float
     seen: float | None = None
 

@@ -657,8 +657,23 @@ CELERY_BEAT_SCHEDULE["prune"] = {
 # https://jaeger.example.com/trace/{trace_id}?uiFind={span_id}; blank: no such link.
 TRACE_URL_TEMPLATE = os.environ.get("TRACE_URL_TEMPLATE", "").strip()
 # Telemetry records (executions/telemetry.py): while they flow, an execution's history is
-# read only this often (seconds), as a reconciliation; larger bodies are set aside.
+# read as a reconciliation this long (seconds, at least) after its last record, then twice as long
+# each time it told nothing the records had not, up to the maximum; an execution someone
+# has open is read when a record changes it, and at least every
+# SYNC_TELEMETRY_WATCH_SECONDS. Larger bodies are set aside.
 SYNC_TELEMETRY_RECONCILE_SECONDS = float(os.environ.get("SYNC_TELEMETRY_RECONCILE_SECONDS", "300"))
+SYNC_TELEMETRY_RECONCILE_MAX_SECONDS = float(
+    os.environ.get("SYNC_TELEMETRY_RECONCILE_MAX_SECONDS", "3600")
+)
+SYNC_TELEMETRY_WATCH_SECONDS = float(os.environ.get("SYNC_TELEMETRY_WATCH_SECONDS", "60"))
+# ... and the reconciliations of all a source's executions whose records flow take at most
+# this share of its history budget (further apart where there are many).
+SYNC_TELEMETRY_RECONCILE_SHARE = float(os.environ.get("SYNC_TELEMETRY_RECONCILE_SHARE", "0.1"))
+if not 0 < SYNC_TELEMETRY_RECONCILE_SHARE <= 1:
+    raise ImproperlyConfigured(
+        f"SYNC_TELEMETRY_RECONCILE_SHARE: {SYNC_TELEMETRY_RECONCILE_SHARE:g}; give a share of "
+        "the history budget over 0 and at most 1 (0.1 is a tenth)."
+    )
 TELEMETRY_MAX_RECORD_BYTES = int(os.environ.get("TELEMETRY_MAX_RECORD_BYTES", str(1024 * 1024)))
 
 # Graphs: a map or parallel with more children than this is drawn collapsed.

@@ -97,3 +97,18 @@ REJECT_HINT = f"{REJECT.sends} type: {DEFAULT_ERROR_TYPE}"
 HINT = f"{APPROVE.verb} {APPROVE_HINT[0].lower()}{APPROVE_HINT[1:]}. " + (
     f"{REJECT.verb} {REJECT_HINT[0].lower()}{REJECT_HINT[1:]}."
 )
+
+# A callback that the SDK's telemetry told of before any history read gave its id (the id
+# every answer is sent with): shown as waiting, with these words in place of its answers,
+# until the id is read. Showing it asks for the id (executions/schedule.want_callback_ids),
+# so that takes seconds.
+ID_BEING_READ = "Reading its callback id from the history…"
+ID_BEING_READ_WHY = (
+    "The console learned of this callback before it read the id an answer is sent with. "
+    "That id is being read now; the answer buttons appear here by themselves within seconds."
+)
+# Why an answer to such a callback was refused (the forms, bulk answers, the API, Slack).
+ID_NOT_READ = (
+    "Its callback id is not read from the history yet; nothing was sent. "
+    "Try again in a few seconds."
+)

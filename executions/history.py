@@ -5,6 +5,7 @@ them. Plain functions; sync.py decides when to call them."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -28,6 +29,30 @@ TERMINAL_EVENT_TYPES = {
     "ExecutionTimedOut",
     "ExecutionStopped",
 }
+
+
+# Events no telemetry record tells of: an invocation's end comes after its last record.
+UNTOLD_EVENT_TYPES = {"InvocationCompleted"}
+
+
+def told_after(events: Iterable[dict[str, Any]], moment: datetime | None) -> bool:
+    """Whether any of these events happened after `moment` (the newest telemetry record
+    of the execution): something its records had not told, perhaps lost. (The backend
+    stamps an event when the change is checkpointed; the SDK emits its record after that,
+    so what a record told is not after it. A function's clock behind the backend's makes
+    a told event look new: a reconciliation comes sooner, nothing is missed.) Without a
+    moment, whether there are any; an event without a time counts as after."""
+    if moment is None:
+        return any(True for _ in events)
+    for event in events:
+        if event.get("EventType") in UNTOLD_EVENT_TYPES:
+            continue
+        stamp = event.get("EventTimestamp")
+        if isinstance(stamp, str):
+            stamp = parse_datetime(stamp)
+        if not isinstance(stamp, datetime) or stamp > moment:
+            return True
+    return False
 
 
 def _event_fields(event: dict[str, Any]) -> dict[str, Any]:

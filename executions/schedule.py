@@ -12,6 +12,14 @@ them where they matter:
   that keeps not changing backs off (doubling) to SYNC_MAX_INTERVAL_SECONDS;
 - a moment the history names (a wait's scheduled end, a retry's next attempt, a
   callback's timeout or heartbeat deadline) brings the next check forward to it;
+- an execution whose telemetry records flow (executions/telemetry.py) tells its changes
+  itself: its history is read as a reconciliation, after its last record, backing off
+  from reconcile_seconds (TELEMETRY_RECONCILE_SECONDS, or longer so that reconciliations
+  take at most TELEMETRY_RECONCILE_SHARE of the budget) to TELEMETRY_RECONCILE_MAX_SECONDS
+  while the history tells nothing the records had not; while someone has it open, when a
+  record changes it; one the records told of first is not read as soon as it is seen;
+  a callback's id, which only the history has, is read first when someone is shown the
+  callback (want_callback_ids), not for every callback that starts;
 - the rest are served oldest-due first, so none is starved: when the budget cannot keep
   up, every execution's checks are late by the same amount rather than some never.
 
@@ -56,8 +64,23 @@ URGENT = datetime(2000, 1, 1, tzinfo=UTC)
 BEHIND_SECONDS = 30
 HISTORY_API = "GetDurableExecutionHistory"
 # Telemetry (executions/telemetry.py): while an execution's own records flow, its history
-# is read only this often, as a reconciliation.
+# is read as a reconciliation: this long after its last record, and then, each time the
+# history told nothing the records had not, twice as long, up to the maximum.
 TELEMETRY_RECONCILE_SECONDS = float(getattr(settings, "SYNC_TELEMETRY_RECONCILE_SECONDS", 300))
+TELEMETRY_RECONCILE_MAX_SECONDS = float(
+    getattr(settings, "SYNC_TELEMETRY_RECONCILE_MAX_SECONDS", 3600)
+)
+# ... and further apart where a source has so many such executions that reconciling each
+# that often would take more than this share of its history budget.
+TELEMETRY_RECONCILE_SHARE = float(getattr(settings, "SYNC_TELEMETRY_RECONCILE_SHARE", 0.1))
+# How long a source's count of executions whose records flow is reused (per process).
+RECONCILE_COUNT_SECONDS = 30.0
+# A watched execution whose records flow is read when a record changes it (what only the
+# history has: a new callback's id, payloads, retry errors), at most every WATCH_SECONDS
+# and this long after the record, so that the records of one invocation are read once;
+# and at least every TELEMETRY_WATCH_SECONDS, should a record be lost.
+TELEMETRY_SETTLE_SECONDS = 1.0
+TELEMETRY_WATCH_SECONDS = float(getattr(settings, "SYNC_TELEMETRY_WATCH_SECONDS", 60))
 
 
 def _watched_key() -> str:
@@ -119,6 +142,16 @@ def is_watched(execution_id: int) -> bool:
     return score is not None and score > time.time()
 
 
+def want_callback_ids(operations: Iterable[Operation]) -> int:
+    """Someone is shown callbacks that telemetry told of and no history read has given the
+    id of yet (the id, which an answer is sent with, is only in the history): read their
+    executions first, so that the answer buttons follow within seconds. Returns how many
+    executions were marked."""
+    return urgent(
+        {op.execution_id for op in operations if op.type == "CALLBACK" and not op.callback_id}
+    )
+
+
 def urgent(execution_ids: Iterable[int]) -> int:
     """Check these before anything else (an action touched them, an event says they
     ended). Returns how many rows can still change and were marked."""
@@ -130,6 +163,23 @@ def urgent(execution_ids: Iterable[int]) -> int:
 # ---- after a check -----------------------------------------------------------------
 
 
+_flowing: dict[int, tuple[float, int]] = {}
+
+
+def reconcile_seconds(source: Source) -> float:
+    """How long after an execution's last telemetry record its reconciliation comes (before
+    any back-off): TELEMETRY_RECONCILE_SECONDS, or so long that the reconciliations of all
+    the source's executions whose records flow take at most TELEMETRY_RECONCILE_SHARE of
+    its history budget (1,000 of them at the default budget: about 16 minutes)."""
+    at, flowing = _flowing.get(source.pk, (0.0, 0))
+    if time.monotonic() - at > RECONCILE_COUNT_SECONDS:
+        flowing = _can_change(source).filter(telemetry_at__isnull=False).count()
+        _flowing[source.pk] = (time.monotonic(), flowing)
+    rate = lambda_api.Endpoint.of(source).budget_rate(HISTORY_API)
+    spread = flowing / (TELEMETRY_RECONCILE_SHARE * rate) if rate > 0 else 0
+    return max(TELEMETRY_RECONCILE_SECONDS, spread)
+
+
 def next_check(
     execution: Execution,
     *,
@@ -138,26 +188,49 @@ def next_check(
     wake_at: datetime | None,
     min_interval: float,
 ) -> tuple[datetime, float]:
-    """(when to check next, the back-off interval) after a check of a running execution."""
+    """(when to check next, the back-off interval) after a check of a running execution.
+    `changed`: the check found something new (for an execution whose telemetry records
+    flow, something the records had not told: history.told_after)."""
     previous = execution.check_interval or 0
-    if changed or previous <= 0:
+    watch_seconds = WATCH_SECONDS
+    if execution.telemetry_at is not None:
+        # Telemetry (executions/telemetry.py): the records tell the execution's changes
+        # within seconds, so its history is read only as a reconciliation, backing off
+        # while the history keeps telling nothing the records had not; the moments the
+        # history names do not bring the read forward (the records report what happens
+        # then), and a page someone has open is read when a record changes it
+        # (telemetry.apply) rather than every few seconds.
+        base = reconcile_seconds(execution.source)
+        cap = max(base, TELEMETRY_RECONCILE_MAX_SECONDS)
+        interval = base if changed or previous < base else min(cap, previous * 2)
+        wake_at = None
+        watch_seconds = TELEMETRY_WATCH_SECONDS
+    elif changed or previous <= 0:
         interval = min_interval
     else:
         interval = min(MAX_INTERVAL_SECONDS, max(min_interval, previous * 2))
-    # Telemetry (executions/telemetry.py): an execution whose records flow (one was applied)
-    # tells its changes itself within seconds, so its history is read only as a
-    # reconciliation, TELEMETRY_RECONCILE_SECONDS apart, and the moments the history names
-    # do not bring the read forward (the records report what happens then). Being watched
-    # still does: its page shows what only the history has (payloads, retries).
-    if execution.telemetry_at is not None:
-        interval = max(interval, TELEMETRY_RECONCILE_SECONDS)
-        wake_at = None
     due = now + timedelta(seconds=interval)
     if wake_at is not None and wake_at > now:
         due = min(due, wake_at)
     if is_watched(execution.pk):
-        due = min(due, now + timedelta(seconds=WATCH_SECONDS))
+        due = min(due, now + timedelta(seconds=watch_seconds))
     return due, interval
+
+
+def after_record(execution: Execution, now: datetime) -> datetime | None:
+    """When to read the history of an execution a telemetry record just changed: for one
+    someone has open, soon (TELEMETRY_SETTLE_SECONDS after the record, WATCH_SECONDS
+    after the last read), unless a read is already that close; None when it can wait for
+    its reconciliation."""
+    if not is_watched(execution.pk):
+        return None
+    soon = now + timedelta(seconds=TELEMETRY_SETTLE_SECONDS)
+    if execution.last_synced_at is not None:
+        soon = max(soon, execution.last_synced_at + timedelta(seconds=WATCH_SECONDS))
+    current = execution.next_check_at
+    if current is not None and current <= soon:
+        return None  # already due as soon (or urgent)
+    return soon
 
 
 def _moment(value: Any) -> datetime | None:
@@ -234,10 +307,17 @@ def pick(source: Source, slots: int, now: datetime, busy: set[int]) -> list[int]
     can_change = _can_change(source)
     watched = watched_ids() - busy
     if watched:
+        # Every WATCH_SECONDS; one whose telemetry records flow is read when a record
+        # changes it (next_check_at, after_record), else every TELEMETRY_WATCH_SECONDS.
         stale = now - timedelta(seconds=WATCH_SECONDS)
+        quiet = now - timedelta(seconds=TELEMETRY_WATCH_SECONDS)
         take(
             can_change.filter(pk__in=watched)
-            .filter(Q(last_synced_at__isnull=True) | Q(last_synced_at__lte=stale))
+            .filter(
+                Q(last_synced_at__isnull=True)
+                | Q(telemetry_at__isnull=True, last_synced_at__lte=stale)
+                | Q(last_synced_at__lte=quiet)
+            )
             .order_by("last_synced_at")
         )
     take(can_change.filter(next_check_at=URGENT).order_by("pk"))

@@ -332,7 +332,10 @@ def _sync_locked(execution: Execution, result: ExecutionSync, keepalive: Any) ->
             wake_at = execution.wake_at
         fields["next_check_at"], fields["check_interval"] = schedule.next_check(
             execution,
-            changed=bool(result.new_events),
+            # For an execution whose telemetry records flow: what they had not told.
+            changed=history.told_after(events, execution.telemetry_at)
+            if execution.telemetry_at is not None
+            else bool(result.new_events),
             now=now,
             wake_at=wake_at,
             min_interval=execution.source.execution_interval_seconds,

@@ -23,8 +23,10 @@ Records are best-effort, so nothing here trusts their order or their completenes
 - A truncated record (`truncated`: operations or payloads dropped to fit the message) is
   applied for what it has, marked on the execution (Execution.telemetry_truncated), and
   the execution is checked first (schedule.urgent) so the history fills in the rest. A
-  new callback is checked first too: its callback id, which people answer with, is only
-  in the history.
+  new callback's id, which people answer with, is only in the history: it is read when
+  someone is shown the callback (schedule.want_callback_ids: the inbox, the API, a
+  notification) or has its execution open (schedule.after_record), else at the
+  reconciliation; until then the callback shows as waiting, its id being read.
 - A record for an execution the mirror does not have is inserted when it names a
   function the source watches (as a status event would); otherwise it is held
   (HeldTelemetryRecord, the newest per execution) and applied once a listing or a
@@ -35,8 +37,8 @@ Records are best-effort, so nothing here trusts their order or their completenes
   stops the consumer.
 
 While an execution's records flow (Execution.telemetry_at), the scheduler reads its
-history only as a reconciliation (schedule.next_check), spending what that saves on
-what records cannot tell.
+history only as a reconciliation (schedule.next_check, backing off while the history
+tells nothing the records had not), and when someone needs what records cannot tell.
 """
 
 from __future__ import annotations
@@ -236,10 +238,6 @@ def _state_json(state: tree.OperationState, emitted: str) -> dict[str, Any]:
     return data
 
 
-def reconcile_seconds() -> float:
-    return schedule.TELEMETRY_RECONCILE_SECONDS
-
-
 def apply(source: Source, record: Record, body: str = "") -> str:
     """Apply one record to the mirror; returns what it did: applied, inserted, duplicate,
     stale or held."""
@@ -267,6 +265,7 @@ def apply(source: Source, record: Record, body: str = "") -> str:
         if execution.source_id != source.pk:
             _hold(source, record, body, "the execution belongs to another source")
             return "held"
+        execution.source = source
         return _apply_locked(execution, record, inserted)
 
 
@@ -297,7 +296,6 @@ def _apply_locked(execution: Execution, record: Record, inserted: bool) -> str:
     # Operations new to the mirror go after those it has, in the record's (start) order,
     # and before anything the history has not told yet.
     order = execution.last_event_id + 1
-    new_callbacks = 0
     creates, updates = [], []
     for op_id in sorted(changed | set(marks), key=lambda op_id: nodes[op_id].position):
         node = nodes[op_id]
@@ -316,8 +314,6 @@ def _apply_locked(execution: Execution, record: Record, inserted: bool) -> str:
                     execution=execution, operation_id=op_id, telemetry=marks.get(op_id), **values
                 )
             )
-            if node.type == "CALLBACK" and node.status == "STARTED":
-                new_callbacks += 1
     Operation.objects.bulk_create(creates, batch_size=500)
     if updates:
         Operation.objects.bulk_update(updates, [*COLUMNS, "telemetry"], batch_size=500)
@@ -350,26 +346,29 @@ def _apply_locked(execution: Execution, record: Record, inserted: bool) -> str:
         fields["telemetry_at"] = record.emitted_at
     elif newest is None:
         fields["telemetry_at"] = now
-    urgent = False
+    # The reconciliation comes its interval after the last record (that interval backs off
+    # while reconciliations find nothing the records had not told: schedule.next_check).
+    base = schedule.reconcile_seconds(execution.source)
+    reconcile = now + timedelta(seconds=max(execution.check_interval or 0, base))
     if record.truncated:
         fields["telemetry_truncated"] = True
-        urgent = True  # the history read fills in what the record dropped
-    if new_callbacks:
-        urgent = True  # its callback id is only in the history
-    reconcile = now + timedelta(seconds=reconcile_seconds())
-    if urgent and not execution.history_complete:
-        fields["next_check_at"] = schedule.URGENT
+    if record.truncated and not execution.history_complete:
+        fields["next_check_at"] = schedule.URGENT  # the history fills in what it dropped
     elif status_changed:
         # Its final history read, once, when the budget allows: nothing is missing.
         fields["next_check_at"] = now
-    elif (
-        (changed or status_changed)
-        and execution.next_check_at is not None
-        and schedule.URGENT < execution.next_check_at < reconcile
+    elif changed and (soon := schedule.after_record(execution, now)) is not None:
+        # Someone has it open: what only the history has (a new callback's id, payloads)
+        # is read now, once for the records of one invocation.
+        fields["next_check_at"] = soon
+    elif changed and (
+        execution.next_check_at is None or schedule.URGENT < execution.next_check_at < reconcile
     ):
-        # The record told what a check would have found: the history read can wait.
+        # The record told what a check would have found, a first read's too: the history
+        # read can wait. (A new callback's id too, until someone is shown the callback:
+        # schedule.want_callback_ids.)
         fields["next_check_at"] = reconcile
-        fields["check_interval"] = reconcile_seconds()
+        fields["check_interval"] = max(execution.check_interval or 0, base)
     if fields:
         Execution.objects.filter(pk=execution.pk).update(**fields)
     if inserted:

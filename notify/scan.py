@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from domain.status import FAILED_STATUSES
-from executions import deadlines
+from executions import deadlines, schedule
 from executions.models import Execution, Operation
 from notify.models import Delivery, Event, Rule
 
@@ -120,6 +120,7 @@ def scan(now: datetime | None = None) -> list[int]:
     if not rules:
         return []
     created = []
+    told: list[Operation] = []
     found = matches(now)
     existing = _promised(rules, {match.subject_key for match in found})
     for match in found:
@@ -132,6 +133,12 @@ def scan(now: datetime | None = None) -> list[int]:
                 delivery = promise(rule, channel, match)
                 if delivery is not None:
                     created.append(delivery.pk)
+                    if match.operation is not None:
+                        told.append(match.operation)
+    # Someone is about to be told of callbacks whose ids no history read has given yet
+    # (telemetry told of them first): read their executions first, so that the answer
+    # form is there by the time the link is opened (and Slack's buttons work).
+    schedule.want_callback_ids(told)
     return created
 
 

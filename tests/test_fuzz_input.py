@@ -133,6 +133,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "browser:operation": (),
     "actions:approvals": ("function", "execution", "page"),
     "actions:approvals_count": (),
+    "actions:approvals_rows": ("op", "next"),
     "actions:approvals_bulk": (
         *BULK,
         "answer",
@@ -160,6 +161,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "actions:callback_fail": CALLBACK_FORMS,
     "actions:callback_heartbeat": CALLBACK_FORMS,
     "actions:callback_form": ("next",),
+    "actions:callback_forms_of": ("next",),
     "notify:rules": (),
     "notify:rule_new": RULE_FORM,
     "notify:rule_edit": RULE_FORM,

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
-from executions import history, schedule, sync, telemetry
+from executions import history, lambda_api, schedule, sync, telemetry
 from executions.models import (
     Execution,
     Function,
@@ -429,6 +430,192 @@ def test_a_record_for_an_unknown_execution_is_held_and_applied_once_it_is_mirror
     assert not HeldTelemetryRecord.objects.exists()
 
 
+# ---- what the records save of the read quota ----------------------------------------------
+
+
+def _callback_story(arn: str) -> list[str]:
+    """A step, then a callback that starts and is answered, as records tell it."""
+    step = _op("prepare", "SUCCEEDED", startTime=_iso(T0), endTime=_iso(T0))
+    callback = {"type": "CALLBACK", "subType": "Callback", "startTime": _iso(T0)}
+    return [
+        _record(arn, T0, [step]),
+        _record(arn, T0 + timedelta(seconds=1), [step, _op("approval", "STARTED", **callback)]),
+        _record(
+            arn,
+            T0 + timedelta(seconds=2),
+            [step, _op("approval", "SUCCEEDED", endTime=_iso(T0), **callback)],
+        ),
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_schedule() -> Any:
+    """What an earlier test marked watched, and the count of executions whose records flow
+    a process reuses, are not this test's (ids are reused)."""
+    from executions.locks import redis_client
+
+    redis_client().delete(schedule._watched_key())
+    schedule._flowing.clear()
+    yield
+    redis_client().delete(schedule._watched_key())
+    schedule._flowing.clear()
+
+
+def _read_a_while_ago(arn: str, seconds: float) -> Execution:
+    """The execution as a history read `seconds` ago left it (next read at the
+    reconciliation)."""
+    now = timezone.now()
+    Execution.objects.filter(arn=arn).update(
+        last_synced_at=now - timedelta(seconds=seconds),
+        check_interval=schedule.TELEMETRY_RECONCILE_SECONDS,
+        next_check_at=now + timedelta(seconds=schedule.TELEMETRY_RECONCILE_SECONDS - seconds),
+    )
+    return Execution.objects.get(arn=arn)
+
+
+def test_a_new_callback_a_record_tells_of_is_read_when_someone_is_shown_it(source, local_sqs):
+    """Its id is only in the history; nobody has it open or in front of them: no read yet.
+    Shown to someone (the inbox, the API, a notification): read first."""
+    arn = _arn("new-callback")
+    story = _callback_story(arn)
+    _send(local_sqs, source.telemetry_queue_url, story[:1])
+    _drain(source)
+    _read_a_while_ago(arn, 10)
+
+    _send(local_sqs, source.telemetry_queue_url, story[1:2])
+    assert _drain(source)["applied"] == 1
+    execution = Execution.objects.get(arn=arn)
+    callback = Operation.objects.get(execution=execution, operation_id="approval")
+    assert (callback.status, callback.callback_id) == ("STARTED", "")
+    assert callback in Operation.objects.awaiting_answer()
+    # The read waits for the reconciliation, its interval after the record.
+    assert execution.next_check_at > timezone.now() + timedelta(seconds=200)
+    assert schedule.pick(source, 10, timezone.now(), set()) == []
+
+    assert schedule.want_callback_ids([callback]) == 1
+    assert Execution.objects.get(pk=execution.pk).next_check_at == schedule.URGENT
+    assert schedule.pick(source, 10, timezone.now(), set()) == [execution.pk]
+    # A callback whose id is known asks for nothing.
+    Operation.objects.filter(pk=callback.pk).update(callback_id="known")
+    _read_a_while_ago(arn, 10)
+    assert schedule.want_callback_ids(Operation.objects.filter(pk=callback.pk)) == 0
+
+
+def test_an_execution_someone_has_open_is_read_when_a_record_changes_it(source, local_sqs):
+    arn = _arn("watched")
+    story = _callback_story(arn)
+    _send(local_sqs, source.telemetry_queue_url, story[:1])
+    _drain(source)
+    execution = _read_a_while_ago(arn, 30)
+    assert schedule.watch(execution.pk)
+    now = timezone.now()
+    # Open, but its records flow and none came: not read every few seconds.
+    assert schedule.pick(source, 10, now, set()) == []
+
+    _send(local_sqs, source.telemetry_queue_url, story[1:2])
+    _drain(source)
+    due = Execution.objects.get(pk=execution.pk).next_check_at
+    assert now < due <= timezone.now() + timedelta(seconds=schedule.TELEMETRY_SETTLE_SECONDS)
+    assert schedule.pick(source, 10, due, set()) == [execution.pk]
+
+    # The records of one invocation are read once: a record soon after a read waits for
+    # WATCH_SECONDS after it, and one while a read is due changes nothing.
+    execution = _read_a_while_ago(arn, 0.5)
+    _send(local_sqs, source.telemetry_queue_url, story[2:3])
+    _drain(source)
+    execution.refresh_from_db()
+    assert execution.next_check_at == execution.last_synced_at + timedelta(
+        seconds=schedule.WATCH_SECONDS
+    )
+    # Should a record be lost, it is read every TELEMETRY_WATCH_SECONDS all the same.
+    execution = _read_a_while_ago(arn, schedule.TELEMETRY_WATCH_SECONDS + 1)
+    assert schedule.pick(source, 10, timezone.now(), set()) == [execution.pk]
+    # Without records, an open execution is read every WATCH_SECONDS, as before.
+    Execution.objects.filter(pk=execution.pk).update(telemetry_at=None)
+    _read_a_while_ago(arn, schedule.WATCH_SECONDS + 0.5)
+    assert schedule.pick(source, 10, timezone.now(), set()) == [execution.pk]
+
+
+def test_the_reconciliation_backs_off_while_the_history_tells_nothing_the_records_had_not(
+    source,
+):
+    base = schedule.TELEMETRY_RECONCILE_SECONDS
+    cap = schedule.TELEMETRY_RECONCILE_MAX_SECONDS
+    now = timezone.now()
+
+    def interval(previous: float, changed: bool) -> float:
+        execution = Execution(pk=0, source=source, telemetry_at=now, check_interval=previous)
+        return schedule.next_check(
+            execution, changed=changed, now=now, wake_at=None, min_interval=5
+        )[1]
+
+    assert interval(0, False) == base  # the first read
+    assert interval(base, False) == 2 * base
+    assert interval(2 * base, False) == 4 * base
+    assert interval(cap, False) == cap
+    assert interval(cap, True) == base  # the history told what the records had not
+    # What "told" means: an event after the newest record.
+    newest = T0 + timedelta(seconds=10)
+    before = [{"EventTimestamp": newest - timedelta(seconds=1)}, {"EventTimestamp": newest}]
+    after = [*before, {"EventTimestamp": newest + timedelta(milliseconds=5)}]
+    assert not history.told_after(before, newest)
+    assert history.told_after(after, newest)
+    assert history.told_after([{"EventType": "no time"}], newest)
+    # An invocation's end comes after its last record, which cannot tell of it.
+    ended = {"EventType": "InvocationCompleted", "EventTimestamp": newest + timedelta(seconds=1)}
+    assert not history.told_after([*before, ended], newest)
+    assert history.told_after(before, None) and not history.told_after([], None)
+    # Without records, the history's moments still bring a read forward.
+    wake = now + timedelta(seconds=3)
+    plain = Execution(pk=0, source=source, telemetry_at=None, check_interval=40)
+    assert (
+        schedule.next_check(plain, changed=False, now=now, wake_at=wake, min_interval=5)[0] == wake
+    )
+    flowing = Execution(pk=0, source=source, telemetry_at=now, check_interval=base)
+    assert schedule.next_check(flowing, changed=False, now=now, wake_at=wake, min_interval=5)[
+        0
+    ] == now + timedelta(seconds=2 * base)
+
+
+def test_an_execution_the_records_told_of_first_waits_for_its_reconciliation(source, local_sqs):
+    """Seen first in a record, it is not read at once (the records told what a first read
+    would); its reconciliation comes reconcile_seconds after the record."""
+    arn = _arn("told-first")
+    _send(local_sqs, source.telemetry_queue_url, _callback_story(arn)[:2])
+    before = timezone.now()
+    _drain(source)
+    execution = Execution.objects.get(arn=arn)
+    assert execution.last_synced_at is None
+    base = schedule.reconcile_seconds(source)
+    assert execution.next_check_at >= before + timedelta(seconds=base)
+    assert schedule.pick(source, 10, timezone.now(), set()) == []
+    # Opened by someone, it is read at once all the same.
+    assert schedule.watch(execution.pk)
+    assert schedule.pick(source, 10, timezone.now(), set()) == [execution.pk]
+
+
+def test_reconciliations_take_at_most_their_share_of_the_budget(source, settings):
+    rate = lambda_api.Endpoint.of(source).budget_rate(schedule.HISTORY_API)
+    function = Function.objects.get(source=source)
+    many = int(schedule.TELEMETRY_RECONCILE_SECONDS * schedule.TELEMETRY_RECONCILE_SHARE * rate)
+    assert schedule.reconcile_seconds(source) == schedule.TELEMETRY_RECONCILE_SECONDS
+    Execution.objects.bulk_create(
+        Execution(
+            arn=_arn(f"flowing-{n}"),
+            name=f"flowing-{n}",
+            source=source,
+            function=function,
+            status="RUNNING",
+            telemetry_at=T0,
+        )
+        for n in range(4 * many)
+    )
+    schedule._flowing.pop(source.pk, None)  # the count a process reuses for a while
+    spread = schedule.reconcile_seconds(source)
+    assert spread == pytest.approx(4 * many / (schedule.TELEMETRY_RECONCILE_SHARE * rate))
+    assert spread > 3 * schedule.TELEMETRY_RECONCILE_SECONDS
+
+
 # ---- the sandbox's functions with the plugin --------------------------------------------
 
 
@@ -528,6 +715,83 @@ def test_a_sandbox_function_is_mirrored_from_its_telemetry_alone(
     }
     assert after == expected
     assert not Operation.objects.filter(execution=execution, telemetry__isnull=False).exists()
+
+
+def test_with_records_flowing_a_callback_workflow_reads_its_history_only_when_asked(
+    telemetry_sandbox, local_sqs, api_calls, db
+):
+    """approval-rounds, answered round after round: the records tell each answer and each
+    new callback without a history read; the new callback's id is read once someone is
+    shown it; a reconciliation that finds nothing new backs off, one that finds what the
+    records missed does not."""
+    source = _source_for(
+        "sandbox-telemetry-rounds",
+        telemetry_sandbox,
+        telemetry_queue_url=telemetry_sandbox.telemetry_queue_url,
+        events_endpoint_url=local_sqs,
+    )
+    client = lambda_client(telemetry_sandbox.endpoint_url)
+    arn = start(client, "approval-rounds", {"rounds": 4})
+    first = wait_for_callback(client, arn, "round-1")
+    sync.poll_source(source)
+    execution = Execution.objects.get(arn=arn)
+    wait_for(
+        lambda: _drain(source) or Execution.objects.get(pk=execution.pk).telemetry_at,
+        timeout=30,
+        what="its first records",
+    )
+    base = schedule.TELEMETRY_RECONCILE_SECONDS
+    execution.refresh_from_db()
+    # Told by its records first: its first read waits for the reconciliation.
+    assert execution.last_synced_at is None
+    assert execution.next_check_at > timezone.now() + timedelta(seconds=base - 30)
+    assert sync.sync_execution(execution.pk).error == ""  # its first read, forced
+    execution.refresh_from_db()
+    # It told nothing the records had not: the next comes twice as late.
+    assert execution.check_interval == 2 * base
+    assert Operation.objects.get(execution=execution, callback_id=first).status == "STARTED"
+    reads = api_calls.count("GetDurableExecutionHistory")
+
+    def callbacks() -> dict[str, tuple[str, str]]:
+        """Round -> (status, callback id) of its callback ("round-2 create callback id")."""
+        return {
+            op.name.split()[0]: (op.status, op.callback_id)
+            for op in Operation.objects.filter(execution_id=execution.pk, type="CALLBACK")
+        }
+
+    # Round 1 answered: the records tell it, and round 2 waiting, with no history read.
+    client.send_durable_execution_callback_success(CallbackId=first, Result=b'"yes"')
+    second = wait_for_callback(client, arn, "round-2")
+
+    def told() -> bool:
+        _drain(source)
+        found = callbacks()
+        return found.get("round-1", ("",))[0] == "SUCCEEDED" and "round-2" in found
+
+    wait_for(told, timeout=30, what="round 2 told by a record")
+    assert callbacks()["round-2"] == ("STARTED", "")
+    execution.refresh_from_db()
+    assert execution.next_check_at > timezone.now() + timedelta(seconds=200)
+    assert api_calls.count("GetDurableExecutionHistory") == reads
+
+    # Someone is shown it: read first; the id is the one AWS gave.
+    waiting = Operation.objects.filter(execution=execution, name__startswith="round-2 ")
+    assert schedule.want_callback_ids(waiting) == 1
+    assert execution.pk in schedule.pick(source, 10, timezone.now(), set())
+    assert sync.sync_execution(execution.pk).error == ""
+    assert callbacks()["round-2"] == ("STARTED", second)
+    # That read found nothing after the newest record either: twice as late again.
+    execution.refresh_from_db()
+    assert execution.check_interval == 4 * base
+
+    # Round 2 answered, its records lost (never consumed): the next reconciliation finds
+    # what they missed, and the interval is back to its start.
+    client.send_durable_execution_callback_success(CallbackId=second, Result=b'"yes"')
+    third = wait_for_callback(client, arn, "round-3")
+    assert sync.sync_execution(execution.pk).error == ""
+    assert callbacks()["round-3"] == ("STARTED", third)
+    execution.refresh_from_db()
+    assert execution.check_interval == base
 
 
 def test_the_aws_template_makes_a_telemetry_queue_the_exporter_sends_to_and_the_console_reads(

@@ -12,7 +12,20 @@ from tests.factories import PASSWORD
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-__all__ = ["ARTIFACTS", "PASSWORD", "log_in", "make_user", "screenshot"]
+# The two sizes every page is looked at in.
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+__all__ = [
+    "ARTIFACTS",
+    "DESKTOP",
+    "PASSWORD",
+    "PHONE",
+    "log_in",
+    "make_user",
+    "screenshot",
+    "set_theme",
+]
 
 
 def screenshot(page: Page, name: str) -> None:
@@ -31,3 +44,11 @@ def log_in(page: Page, base_url: str, username: str) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("username")).to_have_text(username)
+
+
+def set_theme(page: Page, theme: str) -> None:
+    """The colour theme, as the toggle saves it: the page reloaded in it, and every page
+    after it."""
+    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
