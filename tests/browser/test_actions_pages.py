@@ -18,25 +18,17 @@ from actions import bulk
 from executions import sync
 from executions.models import AuditEntry
 from sandbox.client import start, wait_for_callback, wait_for_status
-from tests.browser.helpers import log_in, make_user, screenshot
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 from tests.factories import mirrored, mirrored_all
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 SIZES = pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 DURATION = re.compile(r"^\d+(\.\d)? (ms|s)$|^\d+ min( \d+ s)?$|^\d+ h( \d+ min)?$")
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
 
 
 def _screenshots(page: Page, name: str, size: dict) -> None:
     """The page as it is now, in light and then dark mode (it is left dark)."""
     for theme in ("light", "dark"):
-        _theme(page, theme)
+        set_theme(page, theme)
         screenshot(page, f"{name}-{size['width']}-{theme}.png")
 
 
@@ -100,7 +92,7 @@ def test_the_inbox_shows_the_wait_and_what_approve_and_reject_send_before_they_s
     assert list(AuditEntry.objects.values_list("action", flat=True)) == ["sign_in"]
 
     # Approve shows the result it sends, which can be edited, and sends what is shown.
-    _theme(page, "light")
+    set_theme(page, "light")
     row.get_by_test_id("approve").click()
     dialog = page.locator(".modal.show")
     payload = dialog.get_by_test_id("approve-payload")
@@ -170,7 +162,7 @@ def test_the_start_form_checks_the_name_in_the_browser_and_on_the_server_and_off
     editor = page.get_by_label("Input (JSON)")
     expect(editor).to_have_value("")
     for theme in ("light", "dark"):
-        _theme(page, theme)
+        set_theme(page, theme)
         page.get_by_label("Function").select_option(label="sandbox · order-processor")
         screenshot(page, f"start-form-{size['width']}-{theme}.png")
     page.get_by_test_id("use-example").click()

@@ -17,25 +17,16 @@ from executions.models import ArchivedExecution, Execution, Source
 from retention import tasks
 from sandbox import s3
 from sandbox.client import start, wait_for, wait_for_status
-from tests.browser.helpers import log_in, make_user, screenshot
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 
 
 def _screenshots(page: Page, name: str) -> None:
     for size in (DESKTOP, PHONE):
         page.set_viewport_size(size)
         for theme in ("light", "dark"):
-            _theme(page, theme)
+            set_theme(page, theme)
             screenshot(page, f"{name}-{size['width']}-{theme}.png")
-        _theme(page, "light")
+        set_theme(page, "light")
         # Nothing wider than the screen.
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} overflows by {overflow}px at {size['width']}"

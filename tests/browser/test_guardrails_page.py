@@ -11,26 +11,17 @@ from playwright.sync_api import Page, expect
 from executions import sync
 from executions.models import Operation
 from sandbox.client import start, wait_for
-from tests.browser.helpers import log_in, make_user, screenshot
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 
 
 def _screenshots(page: Page, name: str) -> None:
     for size, label in ((DESKTOP, "1440"), (PHONE, "390")):
         page.set_viewport_size(size)
         for theme in ("light", "dark"):
-            _theme(page, theme)
+            set_theme(page, theme)
             screenshot(page, f"{name}-{label}-{theme}.png")
     page.set_viewport_size(DESKTOP)
-    _theme(page, "light")
+    set_theme(page, "light")
 
 
 def _reload_until(page: Page, seen, what: str) -> None:

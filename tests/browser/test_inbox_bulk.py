@@ -13,26 +13,18 @@ from playwright.sync_api import Page, expect
 from executions import sync
 from executions.models import AuditEntry
 from sandbox.client import history, start, wait_for, wait_for_callback
-from tests.browser.helpers import log_in, make_user, screenshot
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 from tests.factories import mirror_recorded
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 LEFT = re.compile(r"^(\d+ min( \d+ s)?|\d+ s) left$")
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
 
 
 def _screenshots(page: Page, name: str) -> None:
     width = page.viewport_size["width"]
     for theme in ("light", "dark"):
-        _theme(page, theme)
+        set_theme(page, theme)
         screenshot(page, f"{name}-{width}-{theme}.png")
-    _theme(page, "light")
+    set_theme(page, "light")
 
 
 def _luminance(page: Page, selector: str) -> float:
@@ -83,7 +75,7 @@ def test_an_operator_approves_three_callbacks_at_once_and_sees_each_outcome(
     expect(rows.nth(1).get_by_test_id("deadline")).to_have_count(0)
 
     for theme in ("dark", "light"):  # the page is reloaded in each theme: tick them again
-        _theme(page, theme)
+        set_theme(page, theme)
         if theme == "dark":  # nothing ticked yet: nothing to answer
             expect(page.get_by_test_id("bulk-approve")).to_be_disabled()
         # The table's header row follows the theme (Bootstrap's table-light would not).

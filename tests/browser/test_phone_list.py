@@ -17,10 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 from executions import sync
 from sandbox.client import start, wait_for_callback, wait_for_status
 from tests import factories
-from tests.browser.helpers import log_in, make_user, screenshot
-
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1440, "height": 900}
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 
 # For every visible cell of every row: the cell's box, the boxes of its first word (a word
 # broken over lines has more than one), and the boxes of the parts the test names.
@@ -74,12 +71,6 @@ def _overlap(a: dict, b: dict) -> bool:
     )
 
 
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
-
-
 def _assert_cards_read(page: Page) -> None:
     """Every card on the screen reads: no sideways scrolling, every cell at least as wide
     as its first word, the name on one or two lines, the function whole, start and
@@ -129,7 +120,7 @@ def test_the_list_on_a_phone_reads_as_cards_with_name_status_function_start_and_
     expect(page.locator("#execution-rows tr")).to_have_count(3)
 
     for theme in ("light", "dark"):
-        _theme(page, theme)
+        set_theme(page, theme)
         for size in (PHONE, DESKTOP):
             page.set_viewport_size(size)
             screenshot(page, f"phone-list-{size['width']}-{theme}.png")
@@ -355,7 +346,7 @@ def test_dates_typed_in_the_filter_mean_the_zone_its_label_names(live_server, ko
     # On a phone, the filters open: the zone's help reads whole under the fields.
     page.set_viewport_size(PHONE)
     for theme in ("light", "dark"):
-        _theme(page, theme)
+        set_theme(page, theme)
         page.get_by_test_id("filters-toggle").click()
         expect(page.locator("#filter-fields")).to_have_class(re.compile(r"\bshow\b"))
         expect(help_text).to_be_visible()

@@ -13,27 +13,18 @@ from playwright.sync_api import Page, expect
 
 from browser.models import SavedView
 from tests import factories
-from tests.browser.helpers import log_in, make_user, screenshot
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 
 
 def _screenshots(page: Page, name: str, open_it=None) -> None:
     """The page in both themes (each reload closes what was open: `open_it` opens it again)."""
     width = page.viewport_size["width"]
     for theme in ("light", "dark"):
-        _theme(page, theme)
+        set_theme(page, theme)
         if open_it is not None:
             open_it(page)
         screenshot(page, f"{name}-{width}-{theme}.png")
-    _theme(page, "light")
+    set_theme(page, "light")
 
 
 def _open_views_menu(page: Page) -> None:

@@ -14,28 +14,19 @@ from executions import telemetry
 from executions.models import Operation
 from sandbox import sqs
 from tests import factories
-from tests.browser.helpers import log_in, make_user, screenshot
+from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
 from tests.conftest import _source_for
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("theme => localStorage.setItem('durable-console-theme', theme)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
 
 
 def _screenshots(page: Page, name: str) -> None:
     for size, label in ((DESKTOP, "1440"), (PHONE, "390")):
         page.set_viewport_size(size)
         for theme in ("light", "dark"):
-            _theme(page, theme)
+            set_theme(page, theme)
             overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, (name, label, theme, overflow)
             screenshot(page, f"{name}-{label}-{theme}.png")
-    _theme(page, "light")
+    set_theme(page, "light")
     page.set_viewport_size(DESKTOP)
 
 

@@ -12,18 +12,18 @@ from playwright.sync_api import Locator, Page, expect
 
 from executions import sync
 from sandbox.client import start, wait_for_callback
-from tests.browser.helpers import ARTIFACTS, log_in, make_user, screenshot
+from tests.browser.helpers import (
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
+    log_in,
+    make_user,
+    screenshot,
+    set_theme,
+)
 
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
 DEFAULT_RESULT = '{"approved": true}'
 APPROVE_SENDS = "Sends success with this result (JSON, you can edit it):"
-
-
-def _theme(page: Page, theme: str) -> None:
-    page.evaluate("t => localStorage.setItem('durable-console-theme', t)", theme)
-    page.reload()
-    expect(page.locator("html")).to_have_attribute("data-bs-theme", theme)
 
 
 def _window_shot(page: Page, name: str) -> None:
@@ -61,7 +61,7 @@ def test_the_inbox_and_the_execution_page_answer_in_the_same_words(
     for theme in ("light", "dark"):
         # The inbox: the row's buttons, and the dialog Approve opens.
         page.goto(f"{live_server.url}/approvals/")
-        _theme(page, theme)
+        set_theme(page, theme)
         expect(page.get_by_test_id("answers-hint")).to_contain_text(
             'Approve sends success with this result: {"approved": true}. '
             "Reject sends failure with this error type: Rejected."
