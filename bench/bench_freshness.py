@@ -414,8 +414,10 @@ def main() -> None:
                         sqs_url,
                     )
                 if name == "current-telemetry":
-                    # The records of the modes before are no news to this one.
-                    sqs.client(sqs_url).purge_queue(QueueUrl=telemetry_url)
+                    # The queue keeps the records sent since the fleet started, as it would
+                    # for a console that has been reading it: every execution's records
+                    # flow from the start of the mode (purged, an execution would be polled
+                    # as one without records until its next answer).
                     source_args = (*source_args, "--telemetry-queue-url", telemetry_url)
                 mode = Mode(
                     name, code, work, f"{args.redis}/{13 - n}", sandbox.endpoint_url, source_args

@@ -361,8 +361,13 @@ def _apply_locked(execution: Execution, record: Record, inserted: bool) -> str:
         # Someone has it open: what only the history has (a new callback's id, payloads)
         # is read now, once for the records of one invocation.
         fields["next_check_at"] = soon
-    elif changed and (
-        execution.next_check_at is None or schedule.URGENT < execution.next_check_at < reconcile
+    elif (
+        changed
+        # An ended one's final read is due, whatever the records told.
+        and execution.status not in TERMINAL_EXECUTION_STATUSES
+        and (
+            execution.next_check_at is None or schedule.URGENT < execution.next_check_at < reconcile
+        )
     ):
         # The record told what a check would have found, a first read's too: the history
         # read can wait. (A new callback's id too, until someone is shown the callback:

@@ -616,6 +616,26 @@ def test_reconciliations_take_at_most_their_share_of_the_budget(source, settings
     assert spread > 3 * schedule.TELEMETRY_RECONCILE_SECONDS
 
 
+def test_a_record_never_puts_off_the_final_read_of_an_ended_execution(source, local_sqs):
+    """Listed as ended before any read: its one final read is due, and a record (even a
+    late one that tells its operations for the first time) does not put it off."""
+    arn = _arn("listed-ended")
+    Execution.objects.create(
+        arn=arn,
+        name="listed-ended",
+        source=source,
+        function=Function.objects.get(source=source),
+        status="SUCCEEDED",
+        started_at=T0,
+        ended_at=T0 + timedelta(seconds=9),
+    )
+    _send(local_sqs, source.telemetry_queue_url, _story(arn))
+    _drain(source)
+    execution = Execution.objects.get(arn=arn)
+    assert execution.next_check_at is None
+    assert execution.pk in schedule.pick(source, 10, timezone.now(), set())
+
+
 # ---- the sandbox's functions with the plugin --------------------------------------------
 
 
