@@ -385,8 +385,14 @@ class RetryStorm(Condition):
     def count(self, functions: Functions, now: datetime) -> int:
         return len(self._storms(functions))
 
+    def look(self, functions: Functions, now: datetime, limit: int) -> tuple[int, list[Finding]]:
+        found = self.find(functions, now, None)  # one finding per function: few
+        return len(found), found[:limit]
+
     def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
         storms = self._storms(functions)
+        if not storms:
+            return []
         names = Function.objects.select_related("source").in_bulk(list(storms))
         found = [
             self.finding(
@@ -497,8 +503,8 @@ def _compute_p95(function_ids: list[int], since: datetime, sample: int) -> dict[
 
 class _PerFunction(Condition):
     """Running executions of each function started before a moment of that function's own
-    (`limits`): one range of exec_function_status_idx per function, all of them read in
-    one statement on PostgreSQL."""
+    (`limits`): one range of exec_function_status_idx per function, the oldest of each
+    read in one statement on PostgreSQL."""
 
     counted_apart = True
 
@@ -522,52 +528,38 @@ class _PerFunction(Condition):
     def _ranges(
         self, limits: dict[int, tuple[float, Any]], now: datetime, each: int
     ) -> tuple[int, list[tuple[int, datetime, int]]]:
-        """How many match (up to COUNT_CAP + 1), and each function's `each` oldest matches
-        as (execution id, start, function id)."""
+        """How many match (up to COUNT_CAP + 1: one query, the ranges OR-ed), and each
+        function's `each` oldest matches as (execution id, start, function id): one
+        UNION ALL on PostgreSQL, each range planned with its own function and moment (one
+        query per function elsewhere)."""
         if not limits:
             return 0, []
-        cutoffs = {pk: now - timedelta(seconds=seconds) for pk, (seconds, _) in limits.items()}
-        if connection.vendor == "postgresql":
-            return self._ranges_in_one_statement(cutoffs, each)
         total = _capped(Execution.objects.filter(self._q(limits, now), status="RUNNING"))
-        rows: list[tuple[int, datetime, int]] = []
-        for pk, cutoff in cutoffs.items() if total and each else ():
+        if not total or not each:
+            return total, []
+        ranges = [(pk, now - timedelta(seconds=seconds)) for pk, (seconds, _) in limits.items()]
+        if connection.vendor == "postgresql":
+            table = Execution._meta.db_table
             oldest = (
+                f"(SELECT id, started_at, function_id FROM {table} "  # noqa: S608 (the model's)
+                "WHERE function_id = %s AND status = 'RUNNING' AND started_at < %s "
+                "ORDER BY started_at, id LIMIT %s)"
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    " UNION ALL ".join([oldest] * len(ranges)),
+                    [value for pk, cutoff in ranges for value in (pk, cutoff, each)],
+                )
+                return total, list(cursor.fetchall())
+        rows: list[tuple[int, datetime, int]] = []
+        for pk, cutoff in ranges:
+            found = (
                 Execution.objects.filter(function_id=pk, status="RUNNING", started_at__lt=cutoff)
                 .order_by("started_at", "id")
                 .values_list("id", "started_at")[:each]
             )
-            rows.extend((execution_id, started_at, pk) for execution_id, started_at in oldest)
+            rows.extend((execution_id, started_at, pk) for execution_id, started_at in found)
         return total, rows
-
-    def _ranges_in_one_statement(
-        self, cutoffs: dict[int, datetime], each: int
-    ) -> tuple[int, list[tuple[int, datetime, int]]]:
-        # A UNION ALL of each function's range, each planned with its own function and
-        # moment (a LATERAL over the same ranges is planned once for any function and
-        # moment, and PostgreSQL then ANDs three bitmaps over every execution of each
-        # function: 30-40 ms a function at 1,000,000). The count stops at COUNT_CAP + 1
-        # rows read in all, whatever the functions.
-        table = Execution._meta.db_table
-        where = "function_id = %s AND status = 'RUNNING' AND started_at < %s"
-        ranges = [[pk, cutoff] for pk, cutoff in cutoffs.items()]
-        counted = " UNION ALL ".join([f"SELECT 1 FROM {table} WHERE {where}"] * len(ranges))
-        sql = f"SELECT count(*) FROM ({counted} LIMIT %s) c"  # noqa: S608 (the model's table)
-        params = [value for pair in ranges for value in pair] + [COUNT_CAP + 1]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            total = cursor.fetchone()[0]
-            if not total or not each:
-                return total, []
-            oldest = " UNION ALL ".join(
-                [
-                    f"(SELECT id, started_at, function_id FROM {table} WHERE {where} "
-                    "ORDER BY started_at, id LIMIT %s)"
-                ]
-                * len(ranges)
-            )
-            cursor.execute(oldest, [value for pair in ranges for value in (*pair, each)])
-            return total, list(cursor.fetchall())
 
     def count(self, functions: Functions, now: datetime) -> int:
         return self._ranges(self.limits(functions, now), now, 0)[0]
