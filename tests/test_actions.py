@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
+from django.core import signing
 
 from actions import bulk, tokens
 from actions import services as actions
@@ -140,6 +142,20 @@ def test_a_one_time_token_is_accepted_once(operator):
     assert not tokens.consume_token(other, token)
     assert tokens.consume_token(operator, token)
     assert not tokens.consume_token(operator, token)
+    # Signed, not stored: a made-up, tampered, another's or stale one is refused.
+    assert not tokens.consume_token(operator, "made-up")
+    fresh = tokens.one_time_token(operator)
+    assert not tokens.consume_token(operator, fresh[:-1] + ("A" if fresh[-1] != "A" else "B"))
+    theirs = tokens.one_time_token(other)
+    assert not tokens.consume_token(operator, theirs.replace(f"{other.pk}:", f"{operator.pk}:"))
+
+    class Earlier(signing.TimestampSigner):
+        def timestamp(self) -> str:
+            return signing.b62_encode(int(time.time()) - tokens.TOKEN_TTL_SECONDS - 60)
+
+    stale = Earlier(salt="actions.tokens").sign(f"{operator.pk}:stale-nonce")
+    assert not tokens.consume_token(operator, stale)
+    assert tokens.consume_token(operator, fresh)  # and the untouched one still goes once
 
 
 def test_bulk_stop_reports_what_failed_and_why(sandbox_source, lambda_sandbox, operator):

@@ -29,8 +29,8 @@ def _can_act(request: Any, execution: Any) -> bool:
 
 
 def _token(context: template.Context) -> str:
-    """A one-time token for one form of the page. The page's tokens are made together, in
-    one round trip to Redis, the first time a row asks (two per row: stop and pause)."""
+    """A one-time token for one form of the page (two per row: stop and pause), made
+    together the first time a row asks."""
     request = context["request"]
     pool = getattr(request, "_attention_tokens", None)
     if not pool:
