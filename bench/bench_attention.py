@@ -239,6 +239,7 @@ def run(args: argparse.Namespace, where: str) -> None:
         cache.delete_pattern("*attention:p95:*")
 
     rows = [
+        ("the list's first page, for scale (its aim: under 100 ms)", "/executions/", None),
         ("needs attention, p95 cold", "/attention/", cold),
         ("needs attention, p95 cached", "/attention/", None),
         ("needs attention, one reason (?reason=slow)", "/attention/?reason=slow", None),

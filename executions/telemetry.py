@@ -448,6 +448,38 @@ def _set_aside(source: Source, message: dict[str, Any], reason: str) -> None:
     )
 
 
+def _superseded(records: dict[str, Record | PoisonRecord]) -> dict[str, str]:
+    """Of the records of one batch, those another record of the same execution in it
+    supersedes, each with what it is (a duplicate of it, or stale): each record is a
+    snapshot of the whole execution, so only the furthest along needs applying (a backlog
+    holds several records of each execution). A truncated record is never one, nor does it
+    supersede one: each is applied for what it holds."""
+    newest: dict[str, tuple[str, Record]] = {}
+    for message_id, record in records.items():
+        if isinstance(record, PoisonRecord) or record.truncated:
+            continue
+        held = newest.get(record.arn)
+        if held is None or _after(record, held[1]):
+            newest[record.arn] = (message_id, record)
+    found = {}
+    for message_id, record in records.items():
+        if isinstance(record, PoisonRecord) or record.truncated:
+            continue
+        kept_id, kept = newest[record.arn]
+        if message_id != kept_id:
+            same = record.emitted_text == kept.emitted_text
+            found[message_id] = "duplicate" if same else "stale"
+    return found
+
+
+def _after(record: Record, other: Record) -> bool:
+    """Whether `record` is further along than `other`, of the same execution: emitted
+    later, or (emitted at once) telling more operations."""
+    if record.emitted_at and other.emitted_at and record.emitted_at != other.emitted_at:
+        return record.emitted_at > other.emitted_at
+    return len(record.operations) > len(other.operations)
+
+
 def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:
     """Read one batch of the source's telemetry records and apply it."""
     result = Consumed()
@@ -462,14 +494,24 @@ def consume(source: Source, *, wait_seconds: int = 1) -> Consumed:
     done: dict[str, str] = {}
     lags: list[float] = []
     now = time.time()
+    records: dict[str, Record | PoisonRecord] = {}
+    for message in messages:
+        try:
+            records[message.get("MessageId", "")] = parse(message.get("Body", ""))
+        except PoisonRecord as exc:
+            records[message.get("MessageId", "")] = exc
+    superseded = _superseded(records)
     for message in messages:
         message_id = message.get("MessageId", "")
         body = message.get("Body", "")
         sent = (message.get("Attributes") or {}).get("SentTimestamp")
         if sent:
             lags.append(max(0.0, now - int(sent) / 1000))
+        record = records[message_id]
         try:
-            outcome = apply(source, parse(body), body)
+            if isinstance(record, PoisonRecord):
+                raise record
+            outcome = superseded.get(message_id) or apply(source, record, body)
         except PoisonRecord as exc:
             _set_aside(source, message, str(exc))
             logger.warning("telemetry record %s set aside: %s", message_id, exc)

@@ -255,6 +255,25 @@ def test_duplicates_change_nothing(source, local_sqs):
     assert _mirror(arn) == before
 
 
+def test_a_backlog_applies_only_the_newest_record_of_each_execution_in_a_batch(source, local_sqs):
+    """A queue that fell behind holds several records of each execution; each tells the
+    whole execution, so of one batch only the furthest along is applied, with the same
+    mirror as applying them all. A truncated record is applied all the same."""
+    first, second = _arn("backlog-1"), _arn("backlog-2")
+    one, two = _story(first), _story(second)
+    truncated = json.loads(two[2])
+    truncated.update(truncated=True, droppedOperations=0)
+    _send(
+        local_sqs,
+        source.telemetry_queue_url,
+        [one[0], two[0], one[1], *one[2:], json.dumps(truncated)],
+    )
+    totals = _drain(source)
+    assert totals == {"inserted": 2, "applied": 1, "stale": 4, "consumed": 7}
+    _expected_end_state(first)
+    assert Execution.objects.get(arn=second).telemetry_truncated
+
+
 def test_an_older_record_does_not_take_the_mirror_back_nor_does_an_older_history_read(
     source, local_sqs
 ):
@@ -413,7 +432,9 @@ def test_a_record_for_an_unknown_execution_is_held_and_applied_once_it_is_mirror
     arn = _arn("not-watched").replace("order-processor", "fraud-detection")
     story = [body.replace("order-processor", "fraud-detection") for body in _story(arn)]
     _send(local_sqs, source.telemetry_queue_url, [story[1], story[0]])
-    assert _drain(source) == {"held": 2, "consumed": 2}
+    # Read in one batch: the older is superseded by the newer there (each record tells the
+    # whole execution), which is held.
+    assert _drain(source) == {"held": 1, "stale": 1, "consumed": 2}
     held = HeldTelemetryRecord.objects.get(source=source)
     assert held.execution_arn == arn
     assert held.emitted_at == _iso(T0 + timedelta(seconds=2))  # the newest is kept
