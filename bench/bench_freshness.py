@@ -13,7 +13,9 @@ this checkout's scheduler, on one throttling sandbox, in one run (a benchmark, n
    checkout; `current-sqs` adds the queue of the sandbox's status events to the source,
    so listing becomes a reconciliation; `current-telemetry`, added by --telemetry, also
    reads the sample functions' own telemetry records, which the sandbox's functions then
-   send to a second queue, so the history is read only as a reconciliation), its
+   send to a second queue, so the history is read only as a reconciliation; its
+   measurement starts once the console has caught up with the records queued since the
+   fleet started), its
    `migrate` and `source add`, two Celery
    workers (4 processes each, one with beat) and its web server. After --warmup
    seconds, for --seconds:
@@ -53,6 +55,8 @@ from tests.browserless import Browserless
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-password-not-secret"
+# A telemetry queue with fewer messages waiting than this has caught up.
+CAUGHT_UP = 30
 # The headers of the page's own header poll (htmx, from the console's own origin).
 HTMX_POLL = {"HX-Request": "true", "Sec-Fetch-Site": "same-origin"}
 
@@ -268,14 +272,30 @@ class Driver:
 
 
 def run_mode(
-    mode: Mode, sandbox: Sandbox, client: Any, fleet: dict[str, list[str]], args: Any, revision: str
+    mode: Mode,
+    sandbox: Sandbox,
+    client: Any,
+    fleet: dict[str, list[str]],
+    args: Any,
+    revision: str,
+    backlog: Any = None,
 ) -> ModeResult:
+    """`backlog`: how many messages the mode's telemetry queue holds; the measurement
+    starts once it has caught up with them (a steady state, not a restart's backlog)."""
     result = ModeResult(mode.name, revision)
     mirror = Mirror(mode.db)
     mode.start()
     try:
         quotas(sandbox.endpoint_url, reset=True)
         time.sleep(args.warmup)
+        if backlog is not None:
+            started = time.monotonic()
+            wait_for(lambda: backlog() < CAUGHT_UP, 1800, 5, "the telemetry queue caught up")
+            print(
+                f"  its telemetry queue caught up {time.monotonic() - started:.0f} s after the "
+                f"warm-up (under {CAUGHT_UP} messages waiting)",
+                flush=True,
+            )
         pks = mirror.pks(fleet["watched"])
         viewers = []
         for arn in fleet["watched"]:
@@ -423,7 +443,16 @@ def main() -> None:
                     name, code, work, f"{args.redis}/{13 - n}", sandbox.endpoint_url, source_args
                 )
                 print(f"mode {name} ({revision})…", flush=True)
-                results.append(run_mode(mode, sandbox, client, fleet, args, revision))
+                backlog = None
+                if name == "current-telemetry":
+
+                    def backlog() -> int:
+                        attributes = sqs.client(sqs_url).get_queue_attributes(
+                            QueueUrl=telemetry_url, AttributeNames=["ApproximateNumberOfMessages"]
+                        )["Attributes"]
+                        return int(attributes["ApproximateNumberOfMessages"])
+
+                results.append(run_mode(mode, sandbox, client, fleet, args, revision, backlog))
             report(results, args)
         if local_sqs is not None:
             local_sqs.stop()

@@ -72,6 +72,9 @@ def poll_sources() -> int:
 # Status events: consumers per source at once, and how long one keeps reading.
 EVENT_CONSUMERS = 2
 CONSUME_SECONDS = 20
+# Telemetry records: a record per operation change of every execution (several a second
+# at 1,000 running), so more consumers per source may read at once.
+TELEMETRY_CONSUMERS = 4
 
 
 def _consumer_slot(source_id: int, slot: int) -> str:
@@ -99,11 +102,11 @@ def _consume(source_id: int, slot_key: str, queue_field: str, consume: Any) -> d
         release_claim(slot_key)
 
 
-def _start_consumers(queue_field: str, slot_key: Any, task: Any) -> int:
-    """Keep up to EVENT_CONSUMERS consumers of `task` reading each source's queue."""
+def _start_consumers(queue_field: str, slot_key: Any, task: Any, consumers: int) -> int:
+    """Keep up to `consumers` consumers of `task` reading each source's queue."""
     started = 0
     for source in Source.objects.filter(enabled=True).exclude(**{queue_field: ""}):
-        for slot in range(EVENT_CONSUMERS):
+        for slot in range(consumers):
             if claim_once(slot_key(source.pk, slot), CONSUME_SECONDS + 30):
                 task.delay(source.pk, slot)
                 started += 1
@@ -120,7 +123,7 @@ def consume_events(source_id: int, slot: int = 0) -> dict:
 @shared_task(soft_time_limit=20, time_limit=30)
 def consume_all_events() -> int:
     """Beat: keep up to EVENT_CONSUMERS consumers reading each source's status events."""
-    return _start_consumers("events_queue_url", _consumer_slot, consume_events)
+    return _start_consumers("events_queue_url", _consumer_slot, consume_events, EVENT_CONSUMERS)
 
 
 def _telemetry_slot(source_id: int, slot: int) -> str:
@@ -137,8 +140,11 @@ def consume_telemetry(source_id: int, slot: int = 0) -> dict:
 
 @shared_task(soft_time_limit=20, time_limit=30)
 def consume_all_telemetry() -> int:
-    """Beat: keep up to EVENT_CONSUMERS consumers reading each source's telemetry records."""
-    return _start_consumers("telemetry_queue_url", _telemetry_slot, consume_telemetry)
+    """Beat: keep up to TELEMETRY_CONSUMERS consumers reading each source's telemetry
+    records."""
+    return _start_consumers(
+        "telemetry_queue_url", _telemetry_slot, consume_telemetry, TELEMETRY_CONSUMERS
+    )
 
 
 @shared_task(soft_time_limit=20, time_limit=30)
