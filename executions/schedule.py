@@ -77,9 +77,10 @@ TELEMETRY_RECONCILE_SHARE = float(getattr(settings, "SYNC_TELEMETRY_RECONCILE_SH
 RECONCILE_COUNT_SECONDS = 30.0
 # A watched execution whose records flow is read when a record changes it (what only the
 # history has: a new callback's id, payloads, retry errors), at most every WATCH_SECONDS
-# and this long after the record, so that the records of one invocation are read once;
-# and at least every TELEMETRY_WATCH_SECONDS, should a record be lost.
-TELEMETRY_SETTLE_SECONDS = 1.0
+# and this long after the record, so that the records of one invocation (sent over a
+# second or so) are read once; and at least every TELEMETRY_WATCH_SECONDS, should a
+# record be lost. (The record itself is on the page at once.)
+TELEMETRY_SETTLE_SECONDS = 2.0
 TELEMETRY_WATCH_SECONDS = float(getattr(settings, "SYNC_TELEMETRY_WATCH_SECONDS", 60))
 
 
@@ -220,8 +221,8 @@ def next_check(
 def after_record(execution: Execution, now: datetime) -> datetime | None:
     """When to read the history of an execution a telemetry record just changed: for one
     someone has open, soon (TELEMETRY_SETTLE_SECONDS after the record, WATCH_SECONDS
-    after the last read), unless a read is already that close; None when it can wait for
-    its reconciliation."""
+    after the last read), or when a read is already due if that is sooner; None when it
+    can wait for its reconciliation."""
     if not is_watched(execution.pk):
         return None
     soon = now + timedelta(seconds=TELEMETRY_SETTLE_SECONDS)
@@ -229,7 +230,7 @@ def after_record(execution: Execution, now: datetime) -> datetime | None:
         soon = max(soon, execution.last_synced_at + timedelta(seconds=WATCH_SECONDS))
     current = execution.next_check_at
     if current is not None and current <= soon:
-        return None  # already due as soon (or urgent)
+        return current  # already due as soon (or urgent)
     return soon
 
 

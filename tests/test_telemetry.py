@@ -539,15 +539,22 @@ def test_an_execution_someone_has_open_is_read_when_a_record_changes_it(source, 
     assert now < due <= timezone.now() + timedelta(seconds=schedule.TELEMETRY_SETTLE_SECONDS)
     assert schedule.pick(source, 10, due, set()) == [execution.pk]
 
-    # The records of one invocation are read once: a record soon after a read waits for
-    # WATCH_SECONDS after it, and one while a read is due changes nothing.
-    execution = _read_a_while_ago(arn, 0.5)
+    # The records of one invocation are read once: a record while its first record's
+    # read is due changes nothing.
     _send(local_sqs, source.telemetry_queue_url, story[2:3])
     _drain(source)
+    assert Execution.objects.get(pk=execution.pk).next_check_at == due
+    # A record soon after a read waits WATCH_SECONDS after it, at least.
+    execution = _read_a_while_ago(arn, 0.5)
+    Operation.objects.filter(execution=execution).delete()  # the record changes it again
+    _send(local_sqs, source.telemetry_queue_url, story[2:3])
+    before = timezone.now()
+    _drain(source)
     execution.refresh_from_db()
-    assert execution.next_check_at == execution.last_synced_at + timedelta(
+    assert execution.next_check_at >= execution.last_synced_at + timedelta(
         seconds=schedule.WATCH_SECONDS
     )
+    assert execution.next_check_at >= before + timedelta(seconds=schedule.TELEMETRY_SETTLE_SECONDS)
     # Should a record be lost, it is read every TELEMETRY_WATCH_SECONDS all the same.
     execution = _read_a_while_ago(arn, schedule.TELEMETRY_WATCH_SECONDS + 1)
     assert schedule.pick(source, 10, timezone.now(), set()) == [execution.pk]
