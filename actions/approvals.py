@@ -138,7 +138,7 @@ def answer(
             "Answering this callback needs the operator role on its function; nothing was sent.",
             "forbidden",
         )
-    services.pending_callback(execution, operation.callback_id)
+    services.answerable(execution, operation)
     policy = policies.policy_for(execution, operation)
     if policy is None:
         return _send(

@@ -62,22 +62,30 @@ class ActionResult:
 
 
 def pending_callback(execution: Execution, callback_id: str) -> Operation:
-    if not callback_id:
-        # Telemetry told of the callback before a history read gave its id: nothing can
-        # be sent to it yet. Its execution is read first, so a try in seconds goes.
-        schedule.want_callback_ids(
-            Operation.objects.filter(execution=execution, callback_id="").pending_callbacks()
-        )
-        raise ActionRefused(answers.ID_NOT_READ, "id_not_read")
-    operation = Operation.objects.filter(execution=execution, callback_id=callback_id).first()
+    """The execution's callback with this id, if it still waits (else ActionRefused)."""
+    operation = (
+        Operation.objects.filter(execution=execution, callback_id=callback_id).first()
+        if callback_id
+        else None
+    )
     if operation is None:
         raise ActionRefused("This callback does not belong to this execution.", "not_found")
+    return answerable(execution, operation)
+
+
+def answerable(execution: Execution, operation: Operation) -> Operation:
+    """The callback, if it still waits and its id is known; else ActionRefused. One that
+    telemetry told of before a history read gave its id (which an answer is sent with)
+    cannot be answered yet: its execution is read first, so a try in seconds goes."""
     if not operation.is_pending_callback or execution.is_terminal:
         raise ActionRefused(
             f"This callback is no longer pending (it is {operation.status.lower()}); "
             "nothing was sent.",
             "not_waiting",
         )
+    if not operation.callback_id:
+        schedule.want_callback_ids([operation])
+        raise ActionRefused(answers.ID_NOT_READ, "id_not_read")
     return operation
 
 

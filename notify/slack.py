@@ -53,7 +53,7 @@ from django.views.decorators.http import require_POST
 
 from access.models import Identity
 from domain import answers
-from executions import lambda_api, schedule, sync
+from executions import lambda_api, sync
 from executions.locks import lock_key, redis_client, redis_key
 from executions.models import AuditEntry, AuditOutcome, Operation
 from executions.models.records import acting_via
@@ -80,10 +80,6 @@ BLOCK_REASON = "durable-reason"
 BLOCK_ANSWER = "durable-answer"
 BLOCK_OUTCOME = "durable-outcome"
 BLOCK_HINT = "durable-hint"  # under the buttons: what each sends
-# A click on a callback telemetry told of, whose id even a fresh history read did not give.
-CALLBACK_ID_NOT_READ = (
-    "Its callback id is not read yet; click again in a few seconds. Nothing was sent."
-)
 SECTION_LIMIT = 3000  # characters of a section block's text
 RESPONSE_TIMEOUT_SECONDS = 10
 API_TIMEOUT_SECONDS = 10
@@ -688,16 +684,6 @@ def handle(data: dict[str, Any]) -> str:
         operation = _operation(click)
         if operation is None:
             return _refuse(click, "This callback is no longer in the console; nothing was sent.")
-        if not operation.callback_id:
-            if not operation.is_pending_callback or operation.execution.is_terminal:
-                return _refuse(
-                    click,
-                    f"This callback is no longer pending (it is {operation.status.lower()}); "
-                    "nothing was sent.",
-                )
-            # Telemetry told of it, and even this read did not give its id yet.
-            schedule.want_callback_ids([operation])
-            return _refuse(click, CALLBACK_ID_NOT_READ)
         return _answer(click, user, operation)
     finally:
         try:

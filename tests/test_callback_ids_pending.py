@@ -346,6 +346,6 @@ def test_a_slack_click_on_it_is_refused_until_its_id_is_read(
     assert response.status_code == 200
     [refusal] = hooks.messages()
     assert refusal["response_type"] == "ephemeral" and refusal["replace_original"] is False
-    assert refusal["text"] == slack.CALLBACK_ID_NOT_READ
+    assert refusal["text"] == answers.ID_NOT_READ
     assert not AuditEntry.objects.filter(action__startswith="callback_").exists()
     assert urgent(callback)
