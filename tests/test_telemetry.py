@@ -692,15 +692,37 @@ def _tree(events: list[dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     }
 
 
-def test_a_sandbox_function_is_mirrored_from_its_telemetry_alone(
-    telemetry_sandbox, local_sqs, api_calls, db
-):
-    source = _source_for(
-        "sandbox-telemetry",
+def _telemetry_source(name: str, telemetry_sandbox: Sandbox, local_sqs: str) -> Any:
+    """The telemetry sandbox as a source that reads its records and status events."""
+    return _source_for(
+        name,
         telemetry_sandbox,
         telemetry_queue_url=telemetry_sandbox.telemetry_queue_url,
         events_endpoint_url=local_sqs,
     )
+
+
+def rounds_told_by_records(
+    source: Any, client: Any, rounds: int, name: str | None = None
+) -> tuple[str, str, Execution]:
+    """approval-rounds started, listed, and its first records applied: its ARN, round 1's
+    callback id and its execution in the mirror."""
+    arn = start(client, "approval-rounds", {"rounds": rounds}, name)
+    first = wait_for_callback(client, arn, "round-1")
+    sync.poll_source(source)
+    execution = Execution.objects.get(arn=arn)
+    wait_for(
+        lambda: _drain(source) or Execution.objects.get(pk=execution.pk).telemetry_at,
+        timeout=30,
+        what="its first records",
+    )
+    return arn, first, execution
+
+
+def test_a_sandbox_function_is_mirrored_from_its_telemetry_alone(
+    telemetry_sandbox, local_sqs, api_calls, db
+):
+    source = _telemetry_source("sandbox-telemetry", telemetry_sandbox, local_sqs)
     client = lambda_client(telemetry_sandbox.endpoint_url)
     # Every kind of operation: steps, a callback, a wait, parallel branches, map items,
     # child contexts, a condition's polls, an invoke.
@@ -772,22 +794,9 @@ def test_with_records_flowing_a_callback_workflow_reads_its_history_only_when_as
     new callback without a history read; the new callback's id is read once someone is
     shown it; a reconciliation that finds nothing new backs off, one that finds what the
     records missed does not."""
-    source = _source_for(
-        "sandbox-telemetry-rounds",
-        telemetry_sandbox,
-        telemetry_queue_url=telemetry_sandbox.telemetry_queue_url,
-        events_endpoint_url=local_sqs,
-    )
+    source = _telemetry_source("sandbox-telemetry-rounds", telemetry_sandbox, local_sqs)
     client = lambda_client(telemetry_sandbox.endpoint_url)
-    arn = start(client, "approval-rounds", {"rounds": 4})
-    first = wait_for_callback(client, arn, "round-1")
-    sync.poll_source(source)
-    execution = Execution.objects.get(arn=arn)
-    wait_for(
-        lambda: _drain(source) or Execution.objects.get(pk=execution.pk).telemetry_at,
-        timeout=30,
-        what="its first records",
-    )
+    arn, first, execution = rounds_told_by_records(source, client, 4)
     base = schedule.TELEMETRY_RECONCILE_SECONDS
     execution.refresh_from_db()
     # Told by its records first: its first read waits for the reconciliation.

@@ -16,10 +16,14 @@ from playwright.sync_api import Page, expect
 from domain import answers
 from executions import schedule, sync
 from executions.models import Execution, Operation
-from sandbox.client import lambda_client, start, wait_for, wait_for_callback
+from sandbox.client import lambda_client, wait_for, wait_for_callback
 from tests.browser.helpers import DESKTOP, PHONE, log_in, make_user, screenshot, set_theme
-from tests.conftest import _source_for
-from tests.test_telemetry import _drain, telemetry_sandbox  # noqa: F401 (the fixture)
+from tests.test_telemetry import (  # noqa: F401 (telemetry_sandbox: the fixture)
+    _drain,
+    _telemetry_source,
+    rounds_told_by_records,
+    telemetry_sandbox,
+)
 
 
 def _screenshots(page: Page, name: str, ready: str) -> None:
@@ -55,23 +59,10 @@ def test_the_answer_buttons_follow_the_callback_id_on_the_open_pages(
     local_sqs,
     api_calls,
 ):
-    source = _source_for(
-        "sandbox-telemetry-pages",
-        telemetry_sandbox,
-        telemetry_queue_url=telemetry_sandbox.telemetry_queue_url,
-        events_endpoint_url=local_sqs,
-    )
+    source = _telemetry_source("sandbox-telemetry-pages", telemetry_sandbox, local_sqs)
     client = lambda_client(telemetry_sandbox.endpoint_url)
     name = f"rounds-{uuid.uuid4().hex[:6]}"
-    arn = start(client, "approval-rounds", {"rounds": 3}, name)
-    first = wait_for_callback(client, arn, "round-1")
-    sync.poll_source(source)
-    execution = Execution.objects.get(arn=arn)
-    wait_for(
-        lambda: _drain(source) or Execution.objects.get(pk=execution.pk).telemetry_at,
-        timeout=30,
-        what="its first records",
-    )
+    arn, first, execution = rounds_told_by_records(source, client, 3, name)
     assert sync.sync_execution(execution.pk).error == ""  # its first read
     # Round 1 answered outside the console: the records tell of round 2, no history read.
     client.send_durable_execution_callback_success(CallbackId=first, Result=b'"yes"')
