@@ -170,11 +170,18 @@ _flowing: dict[int, tuple[float, int]] = {}
 def reconcile_seconds(source: Source) -> float:
     """How long after an execution's last telemetry record its reconciliation comes (before
     any back-off): TELEMETRY_RECONCILE_SECONDS, or so long that the reconciliations of all
-    the source's executions whose records flow take at most TELEMETRY_RECONCILE_SHARE of
-    its history budget (1,000 of them at the default budget: about 16 minutes)."""
+    the source's executions that can still change take at most TELEMETRY_RECONCILE_SHARE
+    of its history budget (1,000 of them at the default budget: about 16 minutes).
+
+    All of them, not only those whose records have arrived: a source that names a
+    telemetry queue has its records from every execution that sends them, and counting
+    only those already heard from set a console that had just started (or caught up with
+    a backlog) to reconcile its first executions at the shortest interval, all in one
+    wave. Where some functions send no records, the others are reconciled a little less
+    often than their share allows, never more."""
     at, flowing = _flowing.get(source.pk, (0.0, 0))
     if time.monotonic() - at > RECONCILE_COUNT_SECONDS:
-        flowing = _can_change(source).filter(telemetry_at__isnull=False).count()
+        flowing = _can_change(source).count()
         _flowing[source.pk] = (time.monotonic(), flowing)
     rate = lambda_api.Endpoint.of(source).budget_rate(HISTORY_API)
     spread = flowing / (TELEMETRY_RECONCILE_SHARE * rate) if rate > 0 else 0

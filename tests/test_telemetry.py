@@ -623,21 +623,27 @@ def test_an_execution_the_records_told_of_first_waits_for_its_reconciliation(sou
 
 
 def test_reconciliations_take_at_most_their_share_of_the_budget(source, settings):
+    """Counted over every execution of the source that can still change, those whose
+    records have not arrived yet too: a console that has just started hears from its
+    executions one by one, and counting only those heard from reconciled the first of
+    them at the shortest interval, all in one wave. Ended ones are not counted."""
     rate = lambda_api.Endpoint.of(source).budget_rate(schedule.HISTORY_API)
     function = Function.objects.get(source=source)
     many = int(schedule.TELEMETRY_RECONCILE_SECONDS * schedule.TELEMETRY_RECONCILE_SHARE * rate)
     assert schedule.reconcile_seconds(source) == schedule.TELEMETRY_RECONCILE_SECONDS
-    Execution.objects.bulk_create(
-        Execution(
-            arn=_arn(f"flowing-{n}"),
-            name=f"flowing-{n}",
-            source=source,
-            function=function,
-            status="RUNNING",
-            telemetry_at=T0,
-        )
-        for n in range(4 * many)
-    )
+
+    def executions(prefix: str, count: int, **fields: Any) -> None:
+        Execution.objects.bulk_create(
+            Execution(
+                arn=_arn(f"{prefix}-{n}"), name=f"{prefix}-{n}", source=source,
+                function=function, **fields,
+            )
+            for n in range(count)
+        )  # fmt: skip
+
+    executions("flowing", many, status="RUNNING", telemetry_at=T0)
+    executions("not-heard-from-yet", 3 * many, status="RUNNING")
+    executions("ended", 5 * many, status="SUCCEEDED", history_complete=True)
     schedule._flowing.pop(source.pk, None)  # the count a process reuses for a while
     spread = schedule.reconcile_seconds(source)
     assert spread == pytest.approx(4 * many / (schedule.TELEMETRY_RECONCILE_SHARE * rate))
