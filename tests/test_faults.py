@@ -302,10 +302,22 @@ def test_pages_keep_serving_while_redis_restarts_and_polling_recovers(
         redis_proc = start_redis()  # back, empty: no locks, no queue, no cache
         assert session.get("/healthz")[0] == 200
         second = start(lambda_sandbox, "order-processor", {"orderId": "R-2"}, f"r2-{web_port}")
-        wait_for(
-            lambda: Execution.objects.filter(arn=second, history_complete=True).exists(),
-            90, interval=0.5, what="the worker to reconnect and mirror a new execution",
-        )  # fmt: skip
+        try:
+            wait_for(
+                lambda: Execution.objects.filter(arn=second, history_complete=True).exists(),
+                90, interval=0.5, what="the worker to reconnect and mirror a new execution",
+            )  # fmt: skip
+        except TimeoutError as exc:  # say what the worker did meanwhile
+            mirrored = Execution.objects.filter(arn=second).values(
+                "status", "last_synced_at", "next_check_at", "history_complete"
+            ).first()  # fmt: skip
+            log = (tmp_path / "worker.log").read_text(errors="replace").splitlines()
+            words = ("WARNING", "ERROR", "Connected", "poll_source[", "sync_execution[")
+            telling = [line[:300] for line in log if any(w in line for w in words)][-80:]
+            raise AssertionError(
+                f"{exc}; the mirror has {mirrored}; the worker's log, what tells:\n"
+                + "\n".join(telling)
+            ) from exc
         assert_mirror_equals_backend(lambda_sandbox, [first, second])
     finally:
         stop_process_group(worker)
