@@ -25,11 +25,6 @@ def one_time_token(user: AbstractBaseUser) -> str:
     return _SIGNER.sign(f"{user.pk}:{secrets.token_urlsafe(12)}")
 
 
-def one_time_tokens(user: AbstractBaseUser, count: int) -> list[str]:
-    """`count` tokens at once (a page of many forms)."""
-    return [one_time_token(user) for _ in range(count)]
-
-
 def consume_token(user: AbstractBaseUser, token: str) -> bool:
     """True the first time a token issued to this user, in the last TOKEN_TTL_SECONDS, is
     presented; False after, and for anything else."""

@@ -39,6 +39,11 @@ urlpatterns = [
     path("executions/<int:pk>/stop", views.stop, name="stop"),
     path("executions/<int:pk>/pause", views.pause, name="pause"),
     path("executions/<int:pk>/resume", views.resume, name="resume"),
+    # The forms of a needs-attention row, loaded when opened.
+    path("executions/<int:pk>/stop/form", views.execution_form, {"kind": "stop"}, name="stop_form"),
+    path(
+        "executions/<int:pk>/pause/form", views.execution_form, {"kind": "pause"}, name="pause_form"
+    ),
     path("executions/<int:pk>/delete", views.delete, name="delete"),
     path("executions/<int:pk>/start-again", views.start_again, name="start_again"),
     # Callback ids are base64 and may hold '/', so they are matched as paths.

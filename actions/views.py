@@ -215,6 +215,40 @@ def resume(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_execution(request, pk, forms.ResumeForm)
 
 
+# What the prefilled reason of a lazily loaded form may be long at most.
+FORM_REASON_CHARS = 200
+
+
+@require_GET
+@operator_required
+def execution_form(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
+    """The stop or pause form of a needs-attention row (browser/attention.html), loaded
+    when the person opens it, so that a page of many rows renders no form it is not asked
+    for; it posts to actions:stop or actions:pause like every other, with a fresh one-time
+    token. `?reason=` prefills its message, `?next=` is where the action returns. Not for
+    htmx: the execution's page, which has both actions."""
+    execution = _execution(request, pk)
+    if not is_partial(request):
+        return redirect("browser:detail", execution.pk)
+    refusal = ""
+    if execution.is_terminal:
+        refusal = f"It has ended since this page was loaded: there is nothing to {kind}."
+    elif kind == "pause" and execution.status != "RUNNING":
+        refusal = (
+            f"It is {execution.status.lower()} now, not running: only a running execution "
+            "can be paused."
+        )
+    context = {
+        "execution": execution,
+        "kind": kind,
+        "refusal": refusal,
+        "reason": request.GET.get("reason", "")[:FORM_REASON_CHARS],
+        "next": next_url(request, reverse("browser:detail", args=[pk])),
+        "token": "" if refusal else tokens.one_time_token(request.user),
+    }
+    return vary_on_htmx(render(request, "actions/_execution_form.html", context))
+
+
 @require_http_methods(["GET", "POST"])
 @operator_required
 def delete(request: HttpRequest, pk: int) -> HttpResponse:

@@ -534,12 +534,12 @@ class _PerFunction(Condition):
         query per function elsewhere)."""
         if not limits:
             return 0, []
-        total = _capped(Execution.objects.filter(self._q(limits, now), status="RUNNING"))
-        if not total or not each:
-            return total, []
         ranges = [(pk, now - timedelta(seconds=seconds)) for pk, (seconds, _) in limits.items()]
         if connection.vendor == "postgresql":
+            # Written out: the ORM takes longer to build the count's twenty OR-ed ranges
+            # than PostgreSQL takes to run it.
             table = Execution._meta.db_table
+            either = " OR ".join(["(function_id = %s AND started_at < %s)"] * len(ranges))
             oldest = (
                 f"(SELECT id, started_at, function_id FROM {table} "  # noqa: S608 (the model's)
                 "WHERE function_id = %s AND status = 'RUNNING' AND started_at < %s "
@@ -547,10 +547,21 @@ class _PerFunction(Condition):
             )
             with connection.cursor() as cursor:
                 cursor.execute(
+                    f"SELECT count(*) FROM (SELECT 1 FROM {table} "  # noqa: S608 (the model's)
+                    f"WHERE status = 'RUNNING' AND ({either}) LIMIT %s) matches",
+                    [value for pk, cutoff in ranges for value in (pk, cutoff)] + [COUNT_CAP + 1],
+                )
+                total = cursor.fetchone()[0]
+                if not total or not each:
+                    return total, []
+                cursor.execute(
                     " UNION ALL ".join([oldest] * len(ranges)),
                     [value for pk, cutoff in ranges for value in (pk, cutoff, each)],
                 )
                 return total, list(cursor.fetchall())
+        total = _capped(Execution.objects.filter(self._q(limits, now), status="RUNNING"))
+        if not total or not each:
+            return total, []
         rows: list[tuple[int, datetime, int]] = []
         for pk, cutoff in ranges:
             found = (

@@ -692,6 +692,33 @@
     }
   }
 
+  // A form loaded when its menu opens (a needs-attention row's Stop… and Pause…) says so
+  // when it could not be loaded, and where else to act, instead of "Loading…" for ever.
+  function lazyFormFailed(event) {
+    var elt = event.detail.elt;
+    if (event.detail.successful || !elt || !elt.matches || !elt.matches("[data-lazy-form]")) {
+      return;
+    }
+    var placeholder = elt.querySelector("[data-lazy-placeholder]");
+    var status = event.detail.xhr && event.detail.xhr.status;
+    if (!placeholder) {
+      return;
+    }
+    if (status === 403) {
+      placeholder.textContent =
+        "The console refused the form: your roles no longer let you act on this " +
+        "execution. Reload the page to see what you may do.";
+    } else if (status === 404) {
+      placeholder.textContent =
+        "This execution is no longer in the console, or no longer yours to see. " +
+        "Reload the page.";
+    } else {
+      placeholder.textContent =
+        "The form did not load" + (status ? " (the console answered " + status + ")" : "") +
+        ". Reload the page to try again, or open the execution and act from its page.";
+    }
+  }
+
   // ---- wiring: each behaviour registered once ----
 
   on("click", "[data-theme-choice]", chooseTheme);
@@ -711,6 +738,7 @@
   document.addEventListener("htmx:configRequest", dropEmptyFields);
   document.addEventListener("htmx:afterSwap", showFilledPanel);
   document.addEventListener("htmx:afterRequest", recordExpandedGroup);
+  document.addEventListener("htmx:afterRequest", lazyFormFailed);
   document.addEventListener("htmx:afterSettle", keepSelectionMarked);
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -373,22 +373,70 @@ def test_someone_scoped_to_one_function_sees_only_its_executions(client, source)
 
 
 def test_the_page_offers_stop_and_pause_through_the_actions_forms(client, source):
+    """A row's Stop… and Pause… load the actions' forms when opened (the page renders none:
+    at a hundred rows that was most of its weight); the loaded form posts to the action,
+    with a one-time token, its message prefilled with the reason, back to this page."""
     execution = running_execution(source, "runaway", "payments", operation_count=2950)
     source.capabilities = {"PauseDurableExecution": True}
     source.save()
     factories.signed_in(client, "olga", "operator")
 
     page = client.get("/attention/?reason=operations").content.decode()
-    assert f'action="/executions/{execution.pk}/stop"' in page
-    assert f'action="/executions/{execution.pk}/pause"' in page
-    assert 'name="next" value="/attention/?reason=operations"' in page
+    assert "<form" not in page.split('data-testid="attention-section"', 1)[1]
+    query = (
+        "reason=2%2C950+of+3%2C000+operations+%2850+left%29"
+        "&amp;next=%2Fattention%2F%3Freason%3Doperations"
+    )
+    stop_url = f"/executions/{execution.pk}/stop/form?{query}"
+    assert f'hx-get="{stop_url}"' in page
+    assert f'hx-get="/executions/{execution.pk}/pause/form?{query}"' in page
     assert "2,950 of 3,000 operations (50 left)" in page
 
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    stop = client.get(stop_url.replace("&amp;", "&"), **htmx).content.decode()
+    assert f'action="/executions/{execution.pk}/stop"' in stop
+    assert 'name="next" value="/attention/?reason=operations"' in stop
+    assert 'value="Stopped from Durable Console: 2,950 of 3,000 operations (50 left)"' in stop
+    token = re.search(r'name="token" value="([^"]+)"', stop).group(1)
+    pause = client.get(f"/executions/{execution.pk}/pause/form?reason=slow", **htmx)
+    assert f'action="/executions/{execution.pk}/pause"' in pause.content.decode()
+    assert token not in pause.content.decode()  # each form its own token
+    # Opened without htmx (a link followed, JavaScript off): the execution's page, which
+    # has both actions.
+    assert client.get(f"/executions/{execution.pk}/stop/form").url == f"/executions/{execution.pk}/"
+
+    # A viewer is shown no button, and asking for the form anyway is refused: no token.
     factories.signed_in(client, "vic", "viewer")
     read_only = client.get("/attention/?reason=operations").content.decode()
     assert "2,950 of 3,000 operations" in read_only
     assert "/stop" not in read_only and "/pause" not in read_only
     assert f'href="/executions/{execution.pk}/"' in read_only
+    refused = client.get(f"/executions/{execution.pk}/stop/form", **htmx)
+    assert refused.status_code == 403 and b'name="token"' not in refused.content
+    # Someone who may not see the execution is told nothing of it.
+    pat = factories.user("pat")
+    RoleGrant.objects.create(user=pat, role="operator", function_pattern="orders")
+    client.force_login(pat)
+    assert client.get(f"/executions/{execution.pk}/stop/form", **htmx).status_code == 404
+
+
+def test_a_form_opened_after_the_execution_changed_says_what_it_is_now(client, source):
+    """The page was loaded while it ran; by the time Stop… or Pause… is opened it has
+    ended, or is pausing: the form says so instead of offering what cannot be sent."""
+    execution = running_execution(source, "runaway", "payments", operation_count=2950)
+    factories.signed_in(client, "olga", "operator")
+    htmx = {"HTTP_HX_REQUEST": "true"}
+
+    Execution.objects.filter(pk=execution.pk).update(status="PAUSING")
+    pause = client.get(f"/executions/{execution.pk}/pause/form", **htmx).content.decode()
+    assert "It is pausing now, not running: only a running execution can be paused." in pause
+    assert "<form" not in pause
+    assert "<form" in client.get(f"/executions/{execution.pk}/stop/form", **htmx).content.decode()
+
+    Execution.objects.filter(pk=execution.pk).update(status="SUCCEEDED")
+    stop = client.get(f"/executions/{execution.pk}/stop/form", **htmx).content.decode()
+    assert "It has ended since this page was loaded: there is nothing to stop." in stop
+    assert "<form" not in stop and 'name="token"' not in stop
 
 
 def test_an_unknown_reason_is_refused_with_the_reasons_there_are(client):

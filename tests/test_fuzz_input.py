@@ -155,6 +155,8 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "actions:stop": ("error_type", "error_message", "token", "next"),
     "actions:pause": ("reason", "token", "next"),
     "actions:resume": ("reason", "token", "next"),
+    "actions:stop_form": ("reason", "next"),
+    "actions:pause_form": ("reason", "next"),
     "actions:delete": ("token",),
     "actions:start_again": ("function", "name", "input", "token", "step", "reviewed"),
     "actions:callback_succeed": CALLBACK_FORMS,

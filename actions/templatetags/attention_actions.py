@@ -1,7 +1,9 @@
-"""The actions on a needs-attention row (browser/templates/browser/attention.html): the
-existing stop and pause forms of actions/ (posted to actions:stop and actions:pause, so the
-form, the service, the audit entry and the re-sync are theirs), each with a fresh one-time
-token, and a link to open the execution, or the callback that is overdue."""
+"""The actions on a needs-attention row (browser/templates/browser/attention.html): Stop…
+and Pause…, which load the stop and pause forms of actions/ when opened (actions:stop_form
+and actions:pause_form; they post to actions:stop and actions:pause, so the form, the
+service, the audit entry and the re-sync are theirs, and each gets its one-time token
+then: a page of many rows renders no form nobody opens), and a link to open the
+execution, or the callback that is overdue."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.text import Truncator
 
 from access import roles, scope
-from actions import tokens
+from actions.views import FORM_REASON_CHARS
 
 register = template.Library()
 
@@ -26,18 +30,6 @@ def _can_act(request: Any, execution: Any) -> bool:
     if not visible.may_see(execution):
         return False
     return cached if visible.act is None else execution.function_id in visible.act
-
-
-def _token(context: template.Context) -> str:
-    """A one-time token for one form of the page (two per row: stop and pause), made
-    together the first time a row asks."""
-    request = context["request"]
-    pool = getattr(request, "_attention_tokens", None)
-    if not pool:
-        rows = sum(len(section.findings) for section in context.get("sections") or [])
-        pool = tokens.one_time_tokens(request.user, max(rows * 2, 2))
-        request._attention_tokens = pool
-    return pool.pop()
 
 
 @register.inclusion_tag("actions/_attention_actions.html", takes_context=True)
@@ -68,10 +60,17 @@ def attention_actions(context: template.Context, finding: Any) -> dict[str, Any]
         "finding": finding,
         "can_stop": can_stop,
         "can_pause": can_pause,
-        "stop_token": _token(context) if can_stop else "",
-        "pause_token": _token(context) if can_pause else "",
-        "next": request.get_full_path(),
-        "csrf_token": context.get("csrf_token"),
+        "stop_url": reverse("actions:stop_form", args=[execution.pk]) if can_stop else "",
+        "pause_url": reverse("actions:pause_form", args=[execution.pk]) if can_pause else "",
+        # What the loaded form is prefilled with, and where it returns.
+        "form_query": urlencode(
+            {
+                "reason": Truncator(finding.reason).chars(FORM_REASON_CHARS),
+                "next": request.get_full_path(),
+            }
+        )
+        if can_stop or can_pause
+        else "",
         "open_url": open_url,
         "open_label": open_label,
     }

@@ -109,12 +109,41 @@ def test_the_page_says_why_each_execution_needs_attention(live_server, page: Pag
     # Stop… opens the stop form inside the screen.
     first = page.get_by_test_id("attention-row").first
     first.get_by_test_id("attention-stop").click()
-    form = first.locator("form.stop-form")
+    form = first.locator(".stop-form form")  # loaded when opened
     expect(form).to_be_visible()
     box = form.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
     _no_sideways_scroll(page)
     screenshot(page, f"attention-stop-open-{size['width']}-dark.png")
+
+
+def test_a_form_that_cannot_be_loaded_says_so_and_where_else_to_act(live_server, page: Page):
+    """Stop… loads its form when opened: if the console refuses it by then (the person's
+    operator role was taken away after the page loaded), the menu says so instead of
+    "Loading the form…" for ever; a form opened before stays as it was."""
+    olga = make_user("olga", "operator")
+    _a_troubled_mirror()
+    log_in(page, live_server.url, "olga")
+    page.goto(f"{live_server.url}/attention/")
+    first, second = (
+        page.get_by_test_id("attention-row").nth(0),
+        page.get_by_test_id("attention-row").nth(1),
+    )
+    first.get_by_test_id("attention-stop").click()
+    expect(first.get_by_test_id("attention-stop-confirm")).to_be_visible()
+
+    first.get_by_test_id("attention-stop").click()  # closed again (it covers the next row)
+
+    olga.groups.clear()  # no longer an operator
+    second.get_by_test_id("attention-stop").click()
+    expect(second.locator("[data-lazy-placeholder]")).to_have_text(
+        "The console refused the form: your roles no longer let you act on this execution. "
+        "Reload the page to see what you may do."
+    )
+    screenshot(page, "attention-form-refused-1440-light.png")
+    second.get_by_test_id("attention-stop").click()
+    first.get_by_test_id("attention-stop").click()
+    expect(first.get_by_test_id("attention-stop-confirm")).to_be_visible()
 
 
 @SIZES
