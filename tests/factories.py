@@ -10,6 +10,8 @@ Plain functions, not fixtures: a test says in one line what it needs (`signed_in
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
+from console.celery import app as celery_app
 from executions import history, sync, tree
 from executions.models import Credentials, Execution, Function, Source
 
@@ -25,6 +28,23 @@ HISTORIES = Path(__file__).parent / "fixtures" / "histories"
 # The password of people who sign in through the login form (browser tests, the form's
 # own tests); everyone else is signed in with force_login and has none.
 PASSWORD = "correct horse battery staple"
+
+
+# ---- tasks ----------------------------------------------------------------------------
+
+
+@contextmanager
+def tasks_run_here(*, propagate: bool = False) -> Iterator[None]:
+    """Celery tasks queued inside run there and then, in the test's process (a bulk job, a
+    Slack click's answer): for tests that start no worker. `propagate`: a task's error is
+    raised rather than stored."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = propagate
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = False
+        celery_app.conf.task_eager_propagates = False
 
 
 # ---- people ---------------------------------------------------------------------------

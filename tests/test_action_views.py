@@ -10,7 +10,6 @@ import pytest
 from django.contrib.auth.models import User
 
 from actions import bulk, services
-from console.celery import app as celery_app
 from executions import sync
 from executions.models import AuditEntry, AuditOutcome, BulkJob, Execution, Operation
 from sandbox.client import start, wait_for_callback, wait_for_status
@@ -160,14 +159,11 @@ def test_bulk_stop_confirms_the_count_then_runs_as_a_job(
     assert "Stop 3 executions?" in page
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
     digest = re.search(r'name="digest" value="([^"]+)"', page).group(1)
-    celery_app.conf.task_always_eager = True
-    try:
+    with factories.tasks_run_here():
         response = operator_client.post(
             "/executions/bulk-stop",
             {"ids": ids, "confirm": "yes", "token": token, "digest": digest},
         )
-    finally:
-        celery_app.conf.task_always_eager = False
     job = BulkJob.objects.get()
     assert response["Location"] == f"/jobs/{job.pk}/"
     assert job.done == 3 and job.failures == [] and job.finished

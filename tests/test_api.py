@@ -18,7 +18,6 @@ from access.models import ApiToken
 from actions.models import ApprovalPolicy
 from actions.validation import MAX_PAYLOAD_BYTES
 from api.models import IdempotentRequest
-from console.celery import app as celery_app
 from executions import sync
 from executions.models import AuditEntry, BulkJob, Execution, Operation
 from sandbox.client import history, start, wait_for_callback, wait_for_status
@@ -428,11 +427,8 @@ def test_stop_and_a_bulk_stop_by_filter(client, sandbox_source, lambda_sandbox):
     assert bad_date.status_code == 422, bad_date.content
     assert _error(bad_date)["code"] == "invalid" and "yesterday" in _error(bad_date)["message"]
 
-    celery_app.conf.task_always_eager = True
-    try:
+    with factories.tasks_run_here():
         made = _post(client, "/bulk-jobs", secret, {"filter": flt})
-    finally:
-        celery_app.conf.task_always_eager = False
     assert made.status_code == 201, made.content
     job = _get(client, f"/bulk-jobs/{made.json()['id']}", secret).json()
     assert job["finished"] and job["done"] == 2 and job["failures"] == []

@@ -58,7 +58,6 @@ from schemathesis.checks import (
 
 from access import api_tokens
 from actions.models import ApprovalPolicy
-from console.celery import app as celery_app
 from executions import lambda_api
 from executions.models import AuditEntry, AuditOutcome, BulkJob, Operation
 from tests import factories
@@ -160,11 +159,8 @@ def world(db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[W
     monkeypatch.setattr(lambda_api.calls, "BACKOFF_BASE_SECONDS", 0.001)
     monkeypatch.setattr(lambda_api.calls, "BACKOFF_CAP_SECONDS", 0.01)
     # A bulk job runs here and now, not in a worker this test does not start.
-    celery_app.conf.task_always_eager = True
-    try:
+    with factories.tasks_run_here():
         yield _world()
-    finally:
-        celery_app.conf.task_always_eager = False
 
 
 class _OnTheTestConnection:

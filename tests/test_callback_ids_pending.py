@@ -19,7 +19,6 @@ from django.utils import timezone
 from access import api_tokens
 from actions import approvals, services
 from actions.models import Decision
-from console.celery import app as celery_app
 from domain import answers
 from executions import schedule, telemetry
 from executions.models import AuditEntry, BulkJob, Execution, Function, Operation
@@ -246,15 +245,12 @@ def test_bulk_answers_say_it_has_no_id_yet_and_skip_it_with_the_reason(client, t
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
 
     not_soon()
-    celery_app.conf.task_always_eager = True
-    try:
+    with factories.tasks_run_here():
         response = client.post(
             "/approvals/bulk",
             {"answer": "approve", "scope": "filter", "execution": "told", "confirm": "yes",
              "token": token, "result": '{"approved": true}'},
         )  # fmt: skip
-    finally:
-        celery_app.conf.task_always_eager = False
     job = BulkJob.objects.get()
     assert response.status_code == 302 and response.url == f"/approvals/jobs/{job.pk}/"
     job.refresh_from_db()

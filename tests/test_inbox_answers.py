@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 
 from access import api_tokens
 from actions import bulk_answers, services, validation
-from console.celery import app as celery_app
 from executions import sync
 from executions.models import AuditEntry, BulkJob, Operation
 from sandbox.client import history, start, wait_for_callback
@@ -73,15 +72,12 @@ def test_bulk_approve_confirms_the_count_then_answers_each_and_audits_each(
     assert "Approve 3 callbacks?" in page
     token = re.search(r'name="token" value="([^"]+)"', page).group(1)
 
-    celery_app.conf.task_always_eager = True
-    try:
+    with factories.tasks_run_here():
         response = client.post(
             "/approvals/bulk",
             {"answer": "approve", "ops": ids, "confirm": "yes", "token": token,
              "result": '{"approved": true, "by": "bulk"}'},
         )  # fmt: skip
-    finally:
-        celery_app.conf.task_always_eager = False
     job = BulkJob.objects.get()
     assert response.status_code == 302 and response.url == f"/approvals/jobs/{job.pk}/"
     job.refresh_from_db()

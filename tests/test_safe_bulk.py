@@ -13,7 +13,6 @@ import pytest
 
 from access import api_tokens
 from actions import bulk
-from console.celery import app as celery_app
 from executions import sync
 from executions.models import AuditEntry, BulkJob, Execution
 from sandbox.client import start, wait_for_callback, wait_for_status
@@ -57,11 +56,8 @@ def _preview(client: Any, tag: str) -> tuple[Any, dict[str, str]]:
 
 
 def _confirm(client: Any, fields: dict[str, str]) -> Any:
-    celery_app.conf.task_always_eager = True
-    try:
+    with factories.tasks_run_here():
         return client.post("/executions/bulk-stop", fields)
-    finally:
-        celery_app.conf.task_always_eager = False
 
 
 def _statuses_on_backend(lambda_sandbox: Any, arns: list[str]) -> list[str]:

@@ -25,7 +25,6 @@ from django.core.management import CommandError, call_command
 
 from access.models import Identity
 from actions.models import ApprovalPolicy
-from console.celery import app as celery_app
 from domain import answers
 from executions import sync
 from executions.models import AuditEntry, Operation
@@ -83,13 +82,8 @@ def hooks(settings, tmp_path, monkeypatch):
 @pytest.fixture
 def eager():
     """The task a click queues runs inside the request, its errors raised."""
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    try:
+    with factories.tasks_run_here(propagate=True):
         yield
-    finally:
-        celery_app.conf.task_always_eager = False
-        celery_app.conf.task_eager_propagates = False
 
 
 class SlackApi:
