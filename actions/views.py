@@ -225,8 +225,8 @@ def execution_form(request: HttpRequest, pk: int, kind: str) -> HttpResponse:
     """The stop or pause form of a needs-attention row (browser/attention.html), loaded
     when the person opens it, so that a page of many rows renders no form it is not asked
     for; it posts to actions:stop or actions:pause like every other, with a fresh one-time
-    token. `?reason=` prefills its message, `?next=` is where the action returns. Not for
-    htmx: the execution's page, which has both actions."""
+    token. `?reason=` prefills its message, `?next=` is where the action returns. Asked
+    for without htmx (a link followed): the execution's page, which has both actions."""
     execution = _execution(request, pk)
     if not is_partial(request):
         return redirect("browser:detail", execution.pk)

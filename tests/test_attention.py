@@ -430,12 +430,14 @@ def test_a_form_opened_after_the_execution_changed_says_what_it_is_now(client, s
     Execution.objects.filter(pk=execution.pk).update(status="PAUSING")
     pause = client.get(f"/executions/{execution.pk}/pause/form", **htmx).content.decode()
     assert "It is pausing now, not running: only a running execution can be paused." in pause
+    assert "</a> to see where it is." in pause
     assert "<form" not in pause
     assert "<form" in client.get(f"/executions/{execution.pk}/stop/form", **htmx).content.decode()
 
     Execution.objects.filter(pk=execution.pk).update(status="SUCCEEDED")
     stop = client.get(f"/executions/{execution.pk}/stop/form", **htmx).content.decode()
     assert "It has ended since this page was loaded: there is nothing to stop." in stop
+    assert "</a> to see how it ended." in stop
     assert "<form" not in stop and 'name="token"' not in stop
 
 
