@@ -73,7 +73,7 @@ TELEMETRY_RECONCILE_MAX_SECONDS = float(
 # ... and further apart where a source has so many such executions that reconciling each
 # that often would take more than this share of its history budget.
 TELEMETRY_RECONCILE_SHARE = float(getattr(settings, "SYNC_TELEMETRY_RECONCILE_SHARE", 0.1))
-# How long a source's count of executions whose records flow is reused (per process).
+# How long a source's count of executions that can still change is reused (per process).
 RECONCILE_COUNT_SECONDS = 30.0
 # A watched execution whose records flow is read when a record changes it (what only the
 # history has: a new callback's id, payloads, retry errors), at most every WATCH_SECONDS
@@ -164,7 +164,7 @@ def urgent(execution_ids: Iterable[int]) -> int:
 # ---- after a check -----------------------------------------------------------------
 
 
-_flowing: dict[int, tuple[float, int]] = {}
+_changing: dict[int, tuple[float, int]] = {}
 
 
 def reconcile_seconds(source: Source) -> float:
@@ -179,12 +179,12 @@ def reconcile_seconds(source: Source) -> float:
     a backlog) to reconcile its first executions at the shortest interval, all in one
     wave. Where some functions send no records, the others are reconciled a little less
     often than their share allows, never more."""
-    at, flowing = _flowing.get(source.pk, (0.0, 0))
+    at, changing = _changing.get(source.pk, (0.0, 0))
     if time.monotonic() - at > RECONCILE_COUNT_SECONDS:
-        flowing = _can_change(source).count()
-        _flowing[source.pk] = (time.monotonic(), flowing)
+        changing = _can_change(source).count()
+        _changing[source.pk] = (time.monotonic(), changing)
     rate = lambda_api.Endpoint.of(source).budget_rate(HISTORY_API)
-    spread = flowing / (TELEMETRY_RECONCILE_SHARE * rate) if rate > 0 else 0
+    spread = changing / (TELEMETRY_RECONCILE_SHARE * rate) if rate > 0 else 0
     return max(TELEMETRY_RECONCILE_SECONDS, spread)
 
 

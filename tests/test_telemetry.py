@@ -471,15 +471,15 @@ def _callback_story(arn: str) -> list[str]:
 
 @pytest.fixture(autouse=True)
 def _fresh_schedule() -> Any:
-    """What an earlier test marked watched, and the count of executions whose records flow
-    a process reuses, are not this test's (ids are reused)."""
+    """What an earlier test marked watched, and the count of executions that can still
+    change a process reuses, are not this test's (ids are reused)."""
     from executions.locks import redis_client
 
     redis_client().delete(schedule._watched_key())
-    schedule._flowing.clear()
+    schedule._changing.clear()
     yield
     redis_client().delete(schedule._watched_key())
-    schedule._flowing.clear()
+    schedule._changing.clear()
 
 
 def _read_a_while_ago(arn: str, seconds: float) -> Execution:
@@ -644,7 +644,7 @@ def test_reconciliations_take_at_most_their_share_of_the_budget(source, settings
     executions("flowing", many, status="RUNNING", telemetry_at=T0)
     executions("not-heard-from-yet", 3 * many, status="RUNNING")
     executions("ended", 5 * many, status="SUCCEEDED", history_complete=True)
-    schedule._flowing.pop(source.pk, None)  # the count a process reuses for a while
+    schedule._changing.pop(source.pk, None)  # the count a process reuses for a while
     spread = schedule.reconcile_seconds(source)
     assert spread == pytest.approx(4 * many / (schedule.TELEMETRY_RECONCILE_SHARE * rate))
     assert spread > 3 * schedule.TELEMETRY_RECONCILE_SECONDS
