@@ -49,6 +49,7 @@ from typing import Any
 
 from bench.common import git_revision
 from bench.freshness_results import READS, Change, ModeResult, _parse_time, report
+from console.celery import WORKER_FLAGS
 from sandbox.client import lambda_client, pending_callbacks, quotas, start, wait_for
 from sandbox.runner import Sandbox, free_port, stop_process_groups
 from tests.browserless import Browserless
@@ -181,6 +182,7 @@ class Mode:
                 "-A",
                 "console",
                 "worker",
+                *WORKER_FLAGS,
                 "--loglevel",
                 "WARNING",
                 "--concurrency",

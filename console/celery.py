@@ -10,6 +10,12 @@ from monitoring.logs import connect_celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
+# How every worker starts, beside its own options. Without mingle and gossip: the console
+# uses neither (no revoked tasks to share at start-up, no events of other workers), and
+# Celery's trackers report Redis-broker workers that reconnect after a Redis restart and
+# then take nothing from the queue, mended by starting without them (celery#8030, #8091).
+WORKER_FLAGS = ("--without-mingle", "--without-gossip")
+
 app = Celery("console")
 # Every CELERY_* setting in console/settings.py configures this app.
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from console.celery import WORKER_FLAGS
 from sandbox.client import lambda_client
 from sandbox.runner import Sandbox, stop_process_groups
 
@@ -203,7 +204,7 @@ def start_celery_worker(
         **env,
     }
     command = [
-        sys.executable, "-m", "celery", "-A", "console", "worker",
+        sys.executable, "-m", "celery", "-A", "console", "worker", *WORKER_FLAGS,
         "--loglevel", "INFO", "--concurrency", str(concurrency),
         "--hostname", f"{log_path.stem}@%h",
         *(["--beat", "--schedule", str(log_path.with_suffix(".schedule"))] if beat else []),

@@ -28,6 +28,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from console.celery import WORKER_FLAGS
 from executions.models import Credentials, Source
 from sandbox import demo, sqs
 from sandbox.client import lambda_client
@@ -97,7 +98,7 @@ class Command(BaseCommand):
             if not options["no_sandbox"]:
                 sandbox = self._start_sandbox(seed=not options["no_demo"])
             python = sys.executable
-            celery = ["-m", "celery", "-A", "console", "--quiet", "worker", "--beat"]
+            celery = ["-m", "celery", "-A", "console", "--quiet", "worker", "--beat", *WORKER_FLAGS]
             flags = ["--hostname", worker, "--loglevel", "WARNING", "--concurrency", "2"]
             children.append(
                 subprocess.Popen(
