@@ -2,7 +2,7 @@
 query over the mirror and a reason in words.
 
 The one home of these rules. The needs-attention page and the overview's card
-(browser/attention.py) list what they find; the guardrails to come (issue 30) are to reuse
+(browser/attention.py) list what they find; the guardrails (guardrails/engine.py) judge by
 the same Condition objects, so a rule and the page can never disagree about what
 "retrying again and again" means. Each condition is:
 
@@ -11,7 +11,9 @@ the same Condition objects, so a rule and the page can never disagree about what
 - `executions(functions, now)`: the executions it matches, as a queryset;
 - `count(functions, now)` and `find(functions, now, limit)`: how many, and the first of them
   as Findings, each with `reason` (a sentence: "step 'charge' has retried 14 times") and the
-  actions that fit.
+  actions that fit;
+- `leaving_out(executions)`: the same condition, whose queries leave those executions out (a
+  guardrail's, those it has dealt with: it reads only new matches, however many it has had).
 
 `functions` is the set of function ids to look at (a person's scope, access/scope.py, or a
 rule's sources and function pattern), None for all. Every query is served by an index
@@ -197,6 +199,8 @@ class Condition:
     actions: tuple[str, ...] = field(default=(STOP, PAUSE, OPEN))
     # A rule's own threshold (guardrails/); None: the setting's.
     threshold: float | None = None
+    # Execution ids (a subquery) it finds none of: what a guardrail is done with.
+    leave_out: QuerySet | None = field(default=None, repr=False, compare=False)
 
     # What its threshold counts; None: it has none a rule may set (its settings decide).
     spec: ClassVar[Threshold | None] = None
@@ -209,6 +213,21 @@ class Condition:
     def with_threshold(self, threshold: float | None) -> Condition:
         """This condition judged by `threshold` instead of the setting."""
         return dataclasses.replace(self, threshold=threshold)
+
+    def leaving_out(self, executions: QuerySet) -> Condition:
+        """This condition, finding none of `executions` (a queryset of execution ids): a
+        rule that has dealt with thousands of matches reads only the ones it has not."""
+        return dataclasses.replace(self, leave_out=executions)
+
+    def _scoped(
+        self, qs: QuerySet, functions: Functions, field_name: str = "function_id"
+    ) -> QuerySet:
+        """`qs` within `functions`, less the executions it is to leave out."""
+        qs = _scoped(qs, functions, field_name)
+        if self.leave_out is None:
+            return qs
+        execution = "pk" if field_name == "function_id" else field_name[: -len("__function_id")]
+        return qs.exclude(**{f"{execution}__in": self.leave_out})
 
     def explain(self) -> str:
         raise NotImplementedError
@@ -283,7 +302,7 @@ class Retrying(Condition):
         ops = Operation.objects.filter(
             attempt_count__gte=self.attempts, execution__status__in=LIVE_STATUSES
         ).exclude(subtype="WaitForCondition")
-        return _scoped(ops, functions, "execution__function_id")
+        return self._scoped(ops, functions, "execution__function_id")
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
         ids = self.operations(functions).values("execution_id")
@@ -327,7 +346,7 @@ class Retrying(Condition):
     def past(
         self, functions: Functions, since: datetime, now: datetime, limit: int
     ) -> tuple[int, list[Finding]]:
-        ops = _scoped(
+        ops = self._scoped(
             Operation.objects.filter(
                 attempt_count__gte=self.attempts, execution__started_at__gte=since
             ).exclude(subtype="WaitForCondition"),
@@ -367,6 +386,7 @@ class RetryStorm(Condition):
         return f"{self.executions_needed:,} or more executions of one function waiting to retry."
 
     def _waiting(self, functions: Functions) -> QuerySet[Execution]:
+        # Not self._scoped: a storm's subject is its function, counted over every execution.
         return _scoped(Execution.objects.filter(status="RUNNING", waiting_for="retry"), functions)
 
     def _storms(self, functions: Functions) -> dict[int, int]:
@@ -540,10 +560,14 @@ class _PerFunction(Condition):
             # than PostgreSQL takes to run it.
             table = Execution._meta.db_table
             either = " OR ".join(["(function_id = %s AND started_at < %s)"] * len(ranges))
+            left_out, left_out_params = "", []
+            if self.leave_out is not None:
+                subquery, left_out_params = self.leave_out.query.sql_with_params()
+                left_out = f"AND id NOT IN ({subquery}) "
             oldest = (
                 f"(SELECT id, started_at, function_id FROM {table} "  # noqa: S608 (the model's)
                 "WHERE function_id = %s AND status = 'RUNNING' AND started_at < %s "
-                "ORDER BY started_at, id LIMIT %s)"
+                f"{left_out}ORDER BY started_at, id LIMIT %s)"
             )
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -556,7 +580,11 @@ class _PerFunction(Condition):
                     return total, []
                 cursor.execute(
                     " UNION ALL ".join([oldest] * len(ranges)),
-                    [value for pk, cutoff in ranges for value in (pk, cutoff, each)],
+                    [
+                        value
+                        for pk, cutoff in ranges
+                        for value in (pk, cutoff, *left_out_params, each)
+                    ],
                 )
                 return total, list(cursor.fetchall())
         total = _capped(Execution.objects.filter(self._q(limits, now), status="RUNNING"))
@@ -565,7 +593,12 @@ class _PerFunction(Condition):
         rows: list[tuple[int, datetime, int]] = []
         for pk, cutoff in ranges:
             found = (
-                Execution.objects.filter(function_id=pk, status="RUNNING", started_at__lt=cutoff)
+                self._scoped(
+                    Execution.objects.filter(
+                        function_id=pk, status="RUNNING", started_at__lt=cutoff
+                    ),
+                    None,
+                )
                 .order_by("started_at", "id")
                 .values_list("id", "started_at")[:each]
             )
@@ -743,7 +776,7 @@ class NearOperationLimit(Condition):
         )
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
-        return _scoped(
+        return self._scoped(
             Execution.objects.filter(status__in=LIVE_STATUSES, operation_count__gte=self.at_least),
             functions,
         )
@@ -770,7 +803,7 @@ class NearOperationLimit(Condition):
     def past(
         self, functions: Functions, since: datetime, now: datetime, limit: int
     ) -> tuple[int, list[Finding]]:
-        rows = _scoped(
+        rows = self._scoped(
             Execution.objects.filter(started_at__gte=since, operation_count__gte=self.at_least),
             functions,
         )
@@ -806,7 +839,9 @@ class LongerThan(Condition):
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
         since = now - timedelta(seconds=self.value() or 0)
-        return _scoped(Execution.objects.filter(status="RUNNING", started_at__lt=since), functions)
+        return self._scoped(
+            Execution.objects.filter(status="RUNNING", started_at__lt=since), functions
+        )
 
     def count(self, functions: Functions, now: datetime) -> int:
         return _capped(self.executions(functions, now))
@@ -829,7 +864,7 @@ class LongerThan(Condition):
         self, functions: Functions, since: datetime, now: datetime, limit: int
     ) -> tuple[int, list[Finding]]:
         allowed = timedelta(seconds=self.value() or 0)
-        rows = _scoped(
+        rows = self._scoped(
             Execution.objects.filter(started_at__gte=since).filter(
                 Q(ended_at__isnull=True, started_at__lt=now - allowed)
                 | Q(ended_at__gt=F("started_at") + allowed)
@@ -870,7 +905,8 @@ class Stuck(Condition):
     def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
         rows = list(
             _with_related(
-                _scoped(Execution.objects.filter(status__in=self.STATUSES), functions), raw=True
+                self._scoped(Execution.objects.filter(status__in=self.STATUSES), functions),
+                raw=True,
             ).order_by("started_at", "id")[:SCAN_LIMIT]
         )
         sent: dict[tuple[str, str], AuditEntry] = {}
@@ -930,7 +966,7 @@ class StopNotTaken(Condition):
         )
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
-        return _scoped(
+        return self._scoped(
             Execution.objects.filter(
                 status__in=LIVE_STATUSES, arn__in=self._stops(now).values("execution_arn")
             ),
@@ -985,7 +1021,9 @@ class CallbackOverdue(Condition):
     def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
         ops = list(
             _operations_with_execution(
-                _scoped(Operation.objects.awaiting_answer(), functions, "execution__function_id")
+                self._scoped(
+                    Operation.objects.awaiting_answer(), functions, "execution__function_id"
+                )
             )
             .filter(
                 started_at__lt=now - timedelta(seconds=settings.ATTENTION_CALLBACK_GRACE_SECONDS)
@@ -1030,7 +1068,7 @@ class FanOutGrowing(Condition):
     def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
         fanouts = list(
             _operations_with_execution(
-                _scoped(
+                self._scoped(
                     Operation.objects.filter(
                         subtype__in=sorted(operations.FANOUT_SUBTYPES),
                         status="STARTED",

@@ -244,22 +244,24 @@ def _finish(
 def _new_findings(
     rule: Guardrail, functions: list[int], dry_run: bool, now: datetime
 ) -> list[attention.Finding]:
-    """What the condition finds now, less the subjects the rule is done with (one query
-    per 500 of them), the first PER_RUN: a rule with more matches than a pass takes works
-    through them pass after pass instead of seeing its first PER_RUN again."""
-    findings = condition_of(rule).find(functions, now, None)
+    """The first PER_RUN of what the condition finds now, less the subjects the rule is done
+    with: the executions left out in the condition's own queries (a rule with thousands of
+    matches works through them pass after pass, reading PER_RUN of them, never the ones it
+    has dealt with), and a function (a retry storm) the rule is done with left out here."""
+    done_with = Firing.objects.filter(
+        guardrail=rule,
+        dry_run=dry_run,
+        outcome__in=list(FINAL),
+        execution__isnull=False,  # a pruned execution's row: NOT IN over a NULL finds nothing
+    ).values("execution_id")
+    findings = condition_of(rule).leaving_out(done_with).find(functions, now, PER_RUN)
     keys = [subject_of(f) for f in findings]
-    done: set[str] = set()
-    for index in range(0, len(keys), 500):
-        done.update(
-            Firing.objects.filter(
-                guardrail=rule,
-                dry_run=dry_run,
-                subject_key__in=keys[index : index + 500],
-                outcome__in=list(FINAL),
-            ).values_list("subject_key", flat=True)
-        )
-    return [f for f, key in zip(findings, keys, strict=True) if key not in done][:PER_RUN]
+    done = set(
+        Firing.objects.filter(
+            guardrail=rule, dry_run=dry_run, subject_key__in=keys, outcome__in=list(FINAL)
+        ).values_list("subject_key", flat=True)
+    )
+    return [f for f, key in zip(findings, keys, strict=True) if key not in done]
 
 
 def run_rule(rule: Guardrail, now: datetime | None = None) -> dict[str, int]:

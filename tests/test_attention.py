@@ -205,6 +205,31 @@ def test_running_near_its_execution_timeout_says_how_soon(source):
     assert function.executions.count() == 2
 
 
+@pytest.mark.parametrize("name", ["near-timeout", "slow", "operations", "duration"])
+def test_a_condition_told_to_leave_executions_out_finds_none_of_them(source, name):
+    """What a guardrail is done with is left out in the condition's own queries (the
+    per-function ranges are written out on PostgreSQL: the same there)."""
+    now = timezone.now()
+    Function.objects.create(source=source, name="orders", durable_config={"ExecutionTimeout": 3600})
+    _ended(source, "orders", 30, seconds=60)
+    for n in range(3):
+        running_execution(
+            source, f"late-{n}", "orders", started_at=now - timedelta(minutes=55 + n),
+            operation_count=2900,
+        )  # fmt: skip
+    condition = attention.RULE_BY_NAME[name].with_threshold(600 if name == "duration" else None)
+    assert {f.execution.name for f in condition.find(None, now, 10)} == {
+        "late-0", "late-1", "late-2"
+    }  # fmt: skip
+
+    done = Execution.objects.filter(name__in=["late-0", "late-2"]).values("pk")
+    assert [f.execution.name for f in condition.leaving_out(done).find(None, now, 10)] == ["late-1"]
+    function = Function.objects.get(name="orders").pk
+    assert [f.execution.name for f in condition.leaving_out(done).find([function], now, 1)] == [
+        "late-1"
+    ]
+
+
 # ---- limits and stuck ------------------------------------------------------------------
 
 
