@@ -10,11 +10,13 @@ from monitoring.logs import connect_celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
-# How every worker starts, beside its own options. Without mingle and gossip: the console
-# uses neither (no revoked tasks to share at start-up, no events of other workers), and
-# Celery's trackers report Redis-broker workers that reconnect after a Redis restart and
-# then take nothing from the queue, mended by starting without them (celery#8030, #8091).
-WORKER_FLAGS = ("--without-mingle", "--without-gossip")
+# How every worker starts, beside its own options. Without mingle, gossip and heartbeat
+# events: the console uses none of them (no revoked tasks to share at start-up, no events
+# of other workers), and with all three gone a worker publishes no events at all. Celery's
+# trackers report Redis-broker workers that lose Redis and then take nothing from the queue
+# again, mended by starting without them (celery#8030, #8091); our Redis-restart test saw
+# one (its worker logged "Error on stopping Gossip" and never reconnected).
+WORKER_FLAGS = ("--without-mingle", "--without-gossip", "--without-heartbeat")
 
 app = Celery("console")
 # Every CELERY_* setting in console/settings.py configures this app.

@@ -307,22 +307,48 @@ def test_pages_keep_serving_while_redis_restarts_and_polling_recovers(
                 lambda: Execution.objects.filter(arn=second, history_complete=True).exists(),
                 90, interval=0.5, what="the worker to reconnect and mirror a new execution",
             )  # fmt: skip
-        except TimeoutError as exc:  # say what the worker did meanwhile
+        except TimeoutError as exc:  # say what the worker did meanwhile, and where it is
             mirrored = Execution.objects.filter(arn=second).values(
                 "status", "last_synced_at", "next_check_at", "history_complete"
             ).first()  # fmt: skip
             log = (tmp_path / "worker.log").read_text(errors="replace").splitlines()
             words = ("WARNING", "ERROR", "Connected", "poll_source[", "sync_execution[")
-            telling = [line[:300] for line in log if any(w in line for w in words)][-80:]
+            telling = [line[:300] for line in log if any(w in line for w in words)][-60:]
             raise AssertionError(
                 f"{exc}; the mirror has {mirrored}; the worker's log, what tells:\n"
                 + "\n".join(telling)
+                + "\nthe worker's threads now:\n"
+                + _worker_stacks(worker, tmp_path / "worker.log", len(log))
             ) from exc
         assert_mirror_equals_backend(lambda_sandbox, [first, second])
     finally:
         stop_process_group(worker)
         stop_process_group(web)
         stop_process_group(redis_proc)
+
+
+def _worker_stacks(worker: subprocess.Popen, log_path: Path, after_line: int) -> str:
+    """Where a Celery worker's main process is: on SIGUSR1 it writes every thread's stack
+    to its log (each followed by its local variables, left out here)."""
+    from sandbox.client import wait_for
+
+    def dump() -> list[str]:
+        return log_path.read_text(errors="replace").splitlines()[after_line:]
+
+    os.kill(worker.pid, signal.SIGUSR1)
+    try:
+        wait_for(lambda: any("LOCAL VARIABLES" in line for line in dump()), 10, interval=0.2)
+    except TimeoutError:
+        return "(the worker wrote no stacks within 10 s of SIGUSR1)"
+    stacks, skipping = [], False
+    for line in dump():
+        if line == "LOCAL VARIABLES":
+            skipping = True
+        elif skipping and not line.strip():
+            skipping = False
+        elif not skipping and not line.startswith("====="):
+            stacks.append(line[:300])
+    return "\n".join(stacks[-150:])
 
 
 def _pings(redis_lib, port: int) -> bool:
