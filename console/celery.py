@@ -44,8 +44,8 @@ def _mend_kombu_closing_a_detached_channel() -> None:
     def _connparams(self: kombu_redis.Channel, asynchronous: bool = False) -> dict:
         if self.connection.client is None:
             logging.getLogger(__name__).warning(
-                "Redis went while this worker held unacknowledged messages: Redis gives them "
-                "back after the visibility timeout"
+                "Redis went while this worker held unacknowledged messages: a Redis that "
+                "kept them gives them back after the visibility timeout"
             )
             raise redis.exceptions.ConnectionError("the broker connection was closed")
         return original(self, asynchronous)
