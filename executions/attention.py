@@ -53,6 +53,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -99,6 +100,38 @@ Functions = Collection[int] | None
 
 def _scoped(qs: QuerySet, functions: Functions, field_name: str = "function_id") -> QuerySet:
     return qs if functions is None else qs.filter(**{f"{field_name}__in": list(functions)})
+
+
+# SQLite's planner, which has no statistics unless someone runs ANALYZE, reads any query
+# with `status IN (...)` along the status index (every live execution: 50,000 at a
+# million), and cannot use a partial index whose condition comes as bound parameters. So
+# on SQLite the conditions below pick their ids in a subquery that names its partial
+# index and writes the index's condition out (constants of this module, never input),
+# with the execution's status behind a unary + (no index for it); PostgreSQL plans the
+# ORM's queries well and keeps them. docs/BENCHMARKS.md has both.
+_LIVE_SQL = ", ".join(f"'{status}'" for status in LIVE_STATUSES)
+_EXECUTIONS = Execution._meta.db_table
+_OPERATIONS = Operation._meta.db_table
+
+
+def _on_sqlite() -> bool:
+    return connection.vendor == "sqlite"
+
+
+def _ids(sql: str, params: Iterable[Any] = ()) -> RawSQL:
+    """A subquery of ids, for `pk__in`."""
+    return RawSQL(sql, tuple(params))
+
+
+def _live_operations(index: str, where: str, params: Iterable[Any] = ()) -> RawSQL:
+    """Ids of operations of live executions, read along the partial index `index` whose
+    condition `where` states (over `o`)."""
+    return _ids(
+        f"SELECT o.id FROM {_OPERATIONS} o INDEXED BY {index} "  # noqa: S608 (constants)
+        f"JOIN {_EXECUTIONS} e ON e.id = o.execution_id "
+        f"WHERE {where} AND +e.status IN ({_LIVE_SQL})",
+        params,
+    )
 
 
 # What a finding never shows: payloads, errors and raw records (large JSON), left unread.
@@ -299,9 +332,19 @@ class Retrying(Condition):
         )
 
     def operations(self, functions: Functions) -> QuerySet[Operation]:
-        ops = Operation.objects.filter(
-            attempt_count__gte=self.attempts, execution__status__in=LIVE_STATUSES
-        ).exclude(subtype="WaitForCondition")
+        if _on_sqlite():
+            ops = Operation.objects.filter(
+                pk__in=_live_operations(
+                    "op_retried_idx",
+                    "o.attempt_count >= 2 AND o.attempt_count >= %s "
+                    "AND o.subtype != 'WaitForCondition'",
+                    [self.attempts],
+                )
+            )
+        else:
+            ops = Operation.objects.filter(
+                attempt_count__gte=self.attempts, execution__status__in=LIVE_STATUSES
+            ).exclude(subtype="WaitForCondition")
         return self._scoped(ops, functions, "execution__function_id")
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
@@ -386,8 +429,16 @@ class RetryStorm(Condition):
         return f"{self.executions_needed:,} or more executions of one function waiting to retry."
 
     def _waiting(self, functions: Functions) -> QuerySet[Execution]:
+        waiting = Execution.objects.filter(status="RUNNING", waiting_for="retry")
+        if _on_sqlite():
+            waiting = Execution.objects.filter(
+                pk__in=_ids(
+                    f"SELECT id FROM {_EXECUTIONS} INDEXED BY exec_retry_wait_idx "  # noqa: S608
+                    "WHERE status = 'RUNNING' AND waiting_for = 'retry'"
+                )
+            )
         # Not self._scoped: a storm's subject is its function, counted over every execution.
-        return _scoped(Execution.objects.filter(status="RUNNING", waiting_for="retry"), functions)
+        return _scoped(waiting, functions)
 
     def _storms(self, functions: Functions) -> dict[int, int]:
         rows = (
@@ -776,10 +827,18 @@ class NearOperationLimit(Condition):
         )
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
-        return self._scoped(
-            Execution.objects.filter(status__in=LIVE_STATUSES, operation_count__gte=self.at_least),
-            functions,
+        live = Execution.objects.filter(
+            status__in=LIVE_STATUSES, operation_count__gte=self.at_least
         )
+        if _on_sqlite():
+            live = Execution.objects.filter(
+                pk__in=_ids(
+                    f"SELECT id FROM {_EXECUTIONS} INDEXED BY exec_live_ops_idx "  # noqa: S608
+                    f"WHERE operation_count >= %s AND status IN ({_LIVE_SQL})",
+                    [self.at_least],
+                )
+            )
+        return self._scoped(live, functions)
 
     def count(self, functions: Functions, now: datetime) -> int:
         return _capped(self.executions(functions, now))
@@ -966,11 +1025,21 @@ class StopNotTaken(Condition):
         )
 
     def executions(self, functions: Functions, now: datetime) -> QuerySet[Execution]:
+        stops = self._stops(now).values("execution_arn")
+        if _on_sqlite():  # from the few stops, by ARN; not along the status index
+            sql, params = stops.query.sql_with_params()
+            return self._scoped(
+                Execution.objects.filter(
+                    pk__in=_ids(
+                        f"SELECT id FROM {_EXECUTIONS} "  # noqa: S608 (the model's)
+                        f"WHERE arn IN ({sql}) AND +status IN ({_LIVE_SQL})",
+                        params,
+                    )
+                ),
+                functions,
+            )
         return self._scoped(
-            Execution.objects.filter(
-                status__in=LIVE_STATUSES, arn__in=self._stops(now).values("execution_arn")
-            ),
-            functions,
+            Execution.objects.filter(status__in=LIVE_STATUSES, arn__in=stops), functions
         )
 
     def count(self, functions: Functions, now: datetime) -> int:
@@ -1065,18 +1134,24 @@ class FanOutGrowing(Condition):
             f"started one in the last {format_duration(settings.ATTENTION_FANOUT_WINDOW_SECONDS)}."
         )
 
+    def _fanouts(self) -> QuerySet[Operation]:
+        """Maps and parallels not done, of live executions."""
+        subtypes = sorted(operations.FANOUT_SUBTYPES)
+        if _on_sqlite():
+            listed = ", ".join(f"'{subtype}'" for subtype in subtypes)
+            return Operation.objects.filter(
+                pk__in=_live_operations(
+                    "op_fanout_idx", f"o.status = 'STARTED' AND o.subtype IN ({listed})"
+                )
+            )
+        return Operation.objects.filter(
+            subtype__in=subtypes, status="STARTED", execution__status__in=LIVE_STATUSES
+        )
+
     def find(self, functions: Functions, now: datetime, limit: int | None) -> list[Finding]:
         fanouts = list(
             _operations_with_execution(
-                self._scoped(
-                    Operation.objects.filter(
-                        subtype__in=sorted(operations.FANOUT_SUBTYPES),
-                        status="STARTED",
-                        execution__status__in=LIVE_STATUSES,
-                    ),
-                    functions,
-                    "execution__function_id",
-                )
+                self._scoped(self._fanouts(), functions, "execution__function_id")
             ).order_by("execution_id", "first_event_id")[:SCAN_LIMIT]
         )
         window = now - timedelta(seconds=settings.ATTENTION_FANOUT_WINDOW_SECONDS)
