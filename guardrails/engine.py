@@ -255,13 +255,18 @@ def _new_findings(
         execution__isnull=False,  # a pruned execution's row: NOT IN over a NULL finds nothing
     ).values("execution_id")
     findings = condition_of(rule).leaving_out(done_with).find(functions, now, PER_RUN)
-    keys = [subject_of(f) for f in findings]
+    functions_found = [subject_of(f) for f in findings if f.execution is None]
+    if not functions_found:  # executions: the condition left out those done with
+        return findings
     done = set(
         Firing.objects.filter(
-            guardrail=rule, dry_run=dry_run, subject_key__in=keys, outcome__in=list(FINAL)
+            guardrail=rule,
+            dry_run=dry_run,
+            subject_key__in=functions_found,
+            outcome__in=list(FINAL),
         ).values_list("subject_key", flat=True)
     )
-    return [f for f, key in zip(findings, keys, strict=True) if key not in done]
+    return [f for f in findings if f.execution is not None or subject_of(f) not in done]
 
 
 def run_rule(rule: Guardrail, now: datetime | None = None) -> dict[str, int]:

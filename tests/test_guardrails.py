@@ -303,3 +303,29 @@ def test_a_rule_with_more_matches_than_a_pass_takes_works_through_all_of_them(
     assert recorded == {e.pk for e in executions}
     for arn in arns:
         lambda_sandbox.stop_durable_execution(DurableExecutionArn=arn)
+
+
+def test_a_retry_storm_rule_records_its_function_once(admin):
+    """A storm's subject is its function, which no condition query leaves out: the engine
+    keeps it from being recorded again, pass after pass."""
+    source = factories.offline_source("storms")
+    for n in range(3):
+        factories.running_execution(source, f"storm-{n}", "payment-api", waiting_for="retry")
+    oncall = NotifyRule.objects.create(name="payments team", email_to="payments@example.com")
+    response = admin.post(
+        "/guardrails/new",
+        _form(
+            source,
+            name="storms",
+            condition="retry-storm",
+            threshold="3",
+            action="notify",
+            notify_rule=oncall.pk,
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    rule = Guardrail.objects.get(name="storms")
+    assert engine.run_rule(rule) == {Outcome.WOULD_ACT: 1}
+    assert engine.run_rule(rule) == {}
+    function = Execution.objects.get(name="storm-0").function
+    assert Firing.objects.get(guardrail=rule).subject_key == f"function:{function.pk}"
