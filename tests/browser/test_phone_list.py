@@ -213,6 +213,8 @@ def test_the_colour_theme_follows_the_system_until_the_person_chooses(live_serve
     # On a phone the menu is in the folded navigation, whole on the screen when open.
     page.set_viewport_size(PHONE)
     page.get_by_role("button", name="Toggle navigation").click()
+    # Open once it has unfolded: a click while it slides open can be lost.
+    expect(page.locator("#main-nav")).to_have_class(re.compile(r"\bshow\b"))
     menu.click()
     dark = page.get_by_role("button", name="Dark", exact=True)
     expect(dark).to_be_visible()
